@@ -1,0 +1,79 @@
+"""The estimator contract every model (linear or deep) follows, cca-zoo / scikit-learn style.
+
+- Hyper-parameters are ``__init__`` arguments stored unchanged under the same name
+  (so ``get_params`` / ``set_params`` / ``sklearn.base.clone`` work).
+- ``fit(views, y=None)`` takes a list of 2-D arrays, one per modality, rows paired; ``y`` is
+  an ``(n,)`` class label array for supervised models (ignored by unsupervised ones).
+- ``transform(views)`` returns a list of ``(n_i, n_components)`` float arrays in the shared
+  space. Views may have different row counts at transform time (each is projected alone).
+- Fitted state lives in attributes ending with ``_``; calling ``transform`` before ``fit``
+  raises ``sklearn.exceptions.NotFittedError``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
+from crossmodal_core.data.dataset import check_views
+
+__all__ = ["CrossModalEstimator", "NotFittedError", "check_views", "check_labels"]
+
+
+class CrossModalEstimator(BaseEstimator):
+    """Base class: shared validation and ``fit_transform``."""
+
+    #: number of views the model takes (``None`` = any number >= 2)
+    n_views: int | None = 2
+    #: whether ``fit`` needs ``y``
+    requires_labels: bool = False
+
+    def fit(self, views: Sequence[np.ndarray], y: np.ndarray | None = None):  # pragma: no cover
+        raise NotImplementedError
+
+    def transform(self, views: Sequence[np.ndarray]) -> list[np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    def fit_transform(self, views: Sequence[np.ndarray], y: np.ndarray | None = None) -> list[np.ndarray]:
+        return self.fit(views, y).transform(views)
+
+    # -- helpers for subclasses
+    def _check_fitted(self, attribute: str) -> None:
+        if not hasattr(self, attribute):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit(views, y) first"
+            )
+
+    def _check_transform_views(self, views: Sequence[np.ndarray], n_features: Sequence[int]) -> list[np.ndarray]:
+        """Validate views for transform: right count, 2-D, finite, matching feature dims."""
+        views = list(views)
+        if len(views) != len(n_features):
+            raise ValueError(f"{type(self).__name__} was fitted on {len(n_features)} views, got {len(views)}")
+        out = []
+        for i, (v, d) in enumerate(zip(views, n_features)):
+            (a,) = check_views([v], min_rows=1, what=f"views[{i}]")
+            if a.shape[1] != d:
+                raise ValueError(f"views[{i}] has {a.shape[1]} features, the model was fitted with {d}")
+            out.append(a)
+        return out
+
+
+def check_labels(y: np.ndarray | None, n_samples: int, required: bool = True, min_classes: int = 2) -> np.ndarray | None:
+    """Validate a class label vector; returns int64 codes ``0..n_classes-1`` (via ``np.unique``)."""
+    if y is None:
+        if required:
+            raise ValueError("this model is supervised: fit(views, y) needs class labels y")
+        return None
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        raise ValueError("y must be a 1-D array of class labels (convert one-hot labels with argmax)")
+    y = y.reshape(-1)
+    if y.shape[0] != n_samples:
+        raise ValueError(f"y has {y.shape[0]} labels but the views have {n_samples} rows")
+    _, codes = np.unique(y, return_inverse=True)
+    if codes.max(initial=-1) + 1 < min_classes:
+        raise ValueError(f"y must hold at least {min_classes} classes, got {codes.max(initial=-1) + 1}")
+    return codes.astype(np.int64)
