@@ -1,0 +1,325 @@
+"""Base class of the PyTorch estimators: fit plumbing, inference, and checkpoints.
+
+Checkpoint format (one file, written atomically through :func:`crossmodal_core.store.atomic_path`,
+read with ``torch.load(..., weights_only=True)`` so no pickled code ever runs)::
+
+    {"format": "crossmodal.torch-estimator", "version": 1,
+     "class": "TNNClusterCCA",                  # the estimator class name
+     "params": "<JSON of get_params()>",
+     "fitted": "<JSON of scalar fitted state: n_features_in_, history_, ...>",
+     "state_dict": {...},                       # the torch module's tensors
+     "arrays": {name: tensor}}                  # fitted numpy state (e.g. the C-CCA weights)
+
+A human-readable ``<name>.json`` (class, params, fitted metadata) is written beside it; loading
+reads only the checkpoint itself. Loading a checkpoint of another class, a file that is not a
+crossmodal checkpoint, or tensors whose shapes do not match the configured networks raises
+:class:`CheckpointError` (a ``ValueError``) naming the problem.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from crossmodal_core.models.base import CrossModalEstimator, check_labels, check_views
+from crossmodal_core.models.deep.training import (
+    TrainingResult,
+    fit_loop,
+    resolve_device,
+    resolve_seed,
+    validation_map,
+)
+from crossmodal_core.store import atomic_path, atomic_write_json
+
+__all__ = ["TorchCrossModalEstimator", "CheckpointError", "FitInputs"]
+
+CHECKPOINT_FORMAT = "crossmodal.torch-estimator"
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, foreign, or does not match the model's shapes."""
+
+
+@dataclass
+class FitInputs:
+    """Validated arguments of ``fit``."""
+
+    views: list[np.ndarray]
+    y: np.ndarray | None
+    val_views: list[np.ndarray] | None
+    val_y: np.ndarray | None
+    seed: int
+    device: torch.device
+
+
+class TorchCrossModalEstimator(CrossModalEstimator):
+    """Shared machinery of the deep estimators.
+
+    Subclasses implement ``fit`` (using :meth:`_prepare_fit` and :meth:`_train`),
+    :meth:`_build_module` (the network for ``n_features_in_``, also used by :meth:`load`),
+    :meth:`_transform_arrays`, and, when they hold fitted numpy state, :meth:`_numpy_state` /
+    :meth:`_set_numpy_state` and :meth:`_fitted_meta` / :meth:`_set_fitted_meta`.
+
+    Fitted attributes common to all: ``module_`` (``torch.nn.Module``), ``n_features_in_``
+    (list of int), ``history_`` (list of per-epoch dicts: epoch, loss, val_map, val_map_xy,
+    val_map_yx, seconds), ``best_epoch_`` (epoch restored by early stopping, or ``None``),
+    ``stopped_early_``, ``device_``.
+    """
+
+    _registry: ClassVar[dict[str, type["TorchCrossModalEstimator"]]] = {}
+    #: inference chunk size (rows per forward pass in ``transform``)
+    _transform_chunk: ClassVar[int] = 8192
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        TorchCrossModalEstimator._registry[cls.__name__] = cls
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _build_module(self) -> nn.Module:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _transform_arrays(self, views: list[np.ndarray]) -> list[np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _numpy_state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def _set_numpy_state(self, arrays: dict[str, np.ndarray]) -> None:
+        if arrays:
+            raise CheckpointError(f"unexpected arrays in a {type(self).__name__} checkpoint: {sorted(arrays)}")
+
+    def _fitted_meta(self) -> dict[str, Any]:
+        return {}
+
+    def _set_fitted_meta(self, meta: dict[str, Any]) -> None:
+        pass
+
+    # ------------------------------------------------------------------ fit plumbing
+    def _prepare_fit(self, views: Sequence[np.ndarray], y: np.ndarray | None,
+                     validation: tuple | None, requires_labels: bool | None = None) -> FitInputs:
+        requires_labels = self.requires_labels if requires_labels is None else requires_labels
+        views = check_views(views, n_views=self.n_views, min_rows=2, what="views")
+        views = [v.astype(np.float32, copy=False) for v in views]
+        y = check_labels(y, views[0].shape[0], required=requires_labels)
+        val_views = val_y = None
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                raise ValueError("validation must be a (views_val, y_val) pair (y_val may be None)")
+            val_views = check_views(validation[0], n_views=len(views), min_rows=2, what="validation views")
+            for i, (v, t) in enumerate(zip(val_views, views)):
+                if v.shape[1] != t.shape[1]:
+                    raise ValueError(f"validation views[{i}] has {v.shape[1]} features, training has {t.shape[1]}")
+            val_views = [v.astype(np.float32, copy=False) for v in val_views]
+            if validation[1] is None:
+                # unlabelled validation: instance-level retrieval (the paired item is relevant)
+                val_y = np.arange(val_views[0].shape[0])
+            else:
+                val_y = check_labels(validation[1], val_views[0].shape[0], required=True, min_classes=1)
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name, None)
+            if value is not None and (int(value) != value or value < 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if getattr(self, "lr", 1.0) <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        return FitInputs(views, y, val_views, val_y, resolve_seed(getattr(self, "random_state", None)),
+                         resolve_device(getattr(self, "device", "cpu")))
+
+    def _make_validate(self, inputs: FitInputs) -> Callable[[], tuple[float, float]] | None:
+        """``validate()`` computing (view0->view1, view1->view0) MAP of the current weights."""
+        if inputs.val_views is None:
+            return None
+
+        def validate() -> tuple[float, float]:
+            z = self._transform_arrays(inputs.val_views)
+            return validation_map(z[0], z[1], inputs.val_y)
+
+        return validate
+
+    def _train(self, module: nn.Module, step: Callable[[torch.Tensor], Any], n_samples: int,
+               optimizer: torch.optim.Optimizer | None, generator: torch.Generator,
+               inputs: FitInputs, callback: Callable | None, desc: str,
+               batch_size: int | None = None, **kwargs: Any) -> TrainingResult:
+        """Run :func:`fit_loop` with this estimator's epochs / patience / progress settings and
+        store ``history_``, ``best_epoch_`` and ``stopped_early_``."""
+        result = fit_loop(
+            module, step, n_samples,
+            epochs=self.epochs,
+            batch_size=batch_size or self.batch_size,
+            optimizer=optimizer,
+            generator=generator,
+            validate=self._make_validate(inputs),
+            patience=getattr(self, "patience", None),
+            callback=callback,
+            progress=getattr(self, "progress", True),
+            desc=desc,
+            **kwargs,
+        )
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.stopped_early_ = result.stopped_early
+        return result
+
+    # ------------------------------------------------------------------ inference
+    def _run(self, net: nn.Module, x: np.ndarray) -> np.ndarray:
+        """Forward ``x`` through ``net`` in eval mode, in chunks, without gradients."""
+        device = getattr(self, "device_", torch.device("cpu"))
+        was_training = net.training
+        net.eval()
+        out = []
+        with torch.no_grad():
+            for start in range(0, x.shape[0], self._transform_chunk):
+                chunk = torch.as_tensor(np.ascontiguousarray(x[start:start + self._transform_chunk]),
+                                        dtype=torch.float32, device=device)
+                out.append(net(chunk).cpu().numpy())
+        net.train(was_training)
+        return np.concatenate(out, axis=0) if out else np.zeros((0, 0), np.float32)
+
+    def transform(self, views: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Project each view into the shared space.
+
+        Parameters
+        ----------
+        views : list of (n_i, d_i) arrays
+            One per modality, features as at fit time; row counts may differ.
+
+        Returns
+        -------
+        list of (n_i, n_components) float64 arrays
+        """
+        self._check_fitted("module_")
+        views = self._check_transform_views(views, self.n_features_in_)
+        return [np.asarray(z, dtype=np.float64) for z in
+                self._transform_arrays([v.astype(np.float32, copy=False) for v in views])]
+
+    # ------------------------------------------------------------------ checkpoints
+    def _json_params(self) -> dict[str, Any]:
+        params = self.get_params(deep=False)
+        for key, value in params.items():
+            if isinstance(value, tuple):
+                params[key] = list(value)
+            if isinstance(value, np.generic):
+                params[key] = value.item()
+        try:
+            json.dumps(params)
+        except TypeError as exc:
+            raise ValueError(f"cannot save {type(self).__name__}: a parameter is not JSON-serialisable ({exc})") from None
+        return params
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the fitted model to ``path`` atomically (plus a readable ``.json`` beside it)."""
+        self._check_fitted("module_")
+        path = Path(path)
+        meta = {
+            "n_features_in_": [int(d) for d in self.n_features_in_],
+            "history_": getattr(self, "history_", []),
+            "best_epoch_": getattr(self, "best_epoch_", None),
+            "stopped_early_": bool(getattr(self, "stopped_early_", False)),
+            **self._fitted_meta(),
+        }
+        params = self._json_params()
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "class": type(self).__name__,
+            "params": json.dumps(params),
+            "fitted": json.dumps(meta),
+            "state_dict": {k: v.detach().cpu() for k, v in self.module_.state_dict().items()},
+            "arrays": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self._numpy_state().items()},
+        }
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+        atomic_write_json(path.with_suffix(".json"),
+                          {"format": CHECKPOINT_FORMAT, "class": type(self).__name__,
+                           "checkpoint": path.name, "params": params, "fitted": meta})
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | None = None) -> "TorchCrossModalEstimator":
+        """Load a model written by :meth:`save`.
+
+        Called on the base class, returns an instance of whichever class is stored; called on
+        a subclass, the checkpoint must hold that class. ``device`` overrides the saved one.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no checkpoint at {path}")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+            raise CheckpointError(f"{path} is not a readable crossmodal checkpoint "
+                                  f"(corrupt, truncated or foreign): {type(exc).__name__}: {exc}") from None
+        if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{path} is not a crossmodal estimator checkpoint "
+                                  "(missing format marker; was it written by TorchCrossModalEstimator.save?)")
+        if payload.get("version") != CHECKPOINT_VERSION:
+            raise CheckpointError(f"{path} has checkpoint version {payload.get('version')}, "
+                                  f"this code reads version {CHECKPOINT_VERSION}")
+        stored = payload.get("class")
+        if cls is TorchCrossModalEstimator:
+            if stored not in cls._registry:
+                raise CheckpointError(f"{path} holds an unknown model class {stored!r}")
+            target = cls._registry[stored]
+        else:
+            if stored != cls.__name__:
+                raise CheckpointError(f"{path} holds a {stored} checkpoint, not a {cls.__name__}; "
+                                      f"load it with {stored}.load or TorchCrossModalEstimator.load")
+            target = cls
+        try:
+            params = json.loads(payload["params"])
+            meta = json.loads(payload["fitted"])
+            state_dict = payload["state_dict"]
+            arrays = {k: v.numpy() for k, v in payload["arrays"].items()}
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+            raise CheckpointError(f"{path}: malformed checkpoint ({type(exc).__name__}: {exc})") from None
+        # JSON turns tuples into lists: give tuple-valued defaults their type back
+        signature = inspect.signature(target.__init__)
+        for key, value in list(params.items()):
+            if key not in signature.parameters:
+                raise CheckpointError(f"{path}: parameter {key!r} is unknown to {target.__name__}")
+            if isinstance(value, list) and isinstance(signature.parameters[key].default, tuple):
+                params[key] = tuple(value)
+        if device is not None:
+            params["device"] = device
+        est = target(**params)
+        est.device_ = resolve_device(params.get("device", "cpu"))
+        try:
+            est.n_features_in_ = [int(d) for d in meta["n_features_in_"]]
+            est.history_ = meta.get("history_", [])
+            est.best_epoch_ = meta.get("best_epoch_")
+            est.stopped_early_ = meta.get("stopped_early_", False)
+            est._set_fitted_meta(meta)
+            est._set_numpy_state(arrays)
+            module = est._build_module()
+        except CheckpointError:
+            raise
+        except (KeyError, ValueError, TypeError) as exc:
+            raise CheckpointError(f"{path}: fitted state does not match {target.__name__} ({exc})") from None
+        try:
+            module.load_state_dict(state_dict, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()
+            raise CheckpointError(f"{path}: the stored weights do not match the {target.__name__} networks "
+                                  f"built from its parameters ({' '.join(first[:3])})") from None
+        est.module_ = module.to(est.device_).eval()
+        return est
+
+
+def check_array_shape(arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Fetch ``arrays[name]`` and insist on ``shape`` (for ``_set_numpy_state``)."""
+    if name not in arrays:
+        raise CheckpointError(f"checkpoint lacks the fitted array {name!r}")
+    a = arrays[name]
+    if tuple(a.shape) != tuple(shape):
+        raise CheckpointError(f"fitted array {name!r} has shape {tuple(a.shape)}, expected {tuple(shape)}")
+    return a
