@@ -1,0 +1,146 @@
+"""Shared numerics of the linear CCA family: ridge, Cholesky whitening, SVD, sign convention.
+
+Every linear model reduces to the same last step: given the (centred) within-view covariances
+``Cxx`` (dx, dx), ``Cyy`` (dy, dy) and the cross-covariance ``Cxy`` (dx, dy), solve
+
+    max  wxᵀ Cxy wy   s.t.  wxᵀ (Cxx + rx I) wx = 1,  wyᵀ (Cyy + ry I) wy = 1
+
+for ``k`` pairs of directions. With Cholesky factors ``Cxx + rx I = Lx Lxᵀ`` and
+``Cyy + ry I = Ly Lyᵀ`` the whitened cross-covariance ``T = Lx⁻¹ Cxy Ly⁻ᵀ`` has the SVD
+``T = U S Vᵀ``; then ``Wx = Lx⁻ᵀ U``, ``Wy = Ly⁻ᵀ V`` and the canonical correlations are the
+singular values ``S``. Cholesky + triangular solves cost about a third of an ``eigh`` of the
+same matrix, and the only decomposition of size ``max(dx, dy)`` is the SVD of a ``dx × dy``
+matrix (128 × 1024 for VEGAS).
+
+Conventions (shared by CCA, KCCA, ClusterCCA, ClusterKCCA):
+
+- **Ridge.** ``reg_scale="mean_variance"`` (default) adds ``reg · mean(diag(C))`` to the
+  diagonal of each view's covariance, so ``reg`` is scale-free: multiplying a view by a
+  constant changes nothing, and ``reg=1e-3`` means "0.1 % of the average feature variance".
+  ``reg_scale="absolute"`` adds ``reg`` itself (the reference code's ``1e-4 · I``).
+- **Normalisation.** Covariances use ``1/n`` (biased); canonical variates have unit
+  *regularised* variance: ``Wxᵀ (Cxx + rx I) Wx = I``.
+- **Sign.** Each pair of directions is only defined up to a common sign flip. We fix it so
+  that, in the first view's weight vector ``Wx[:, j]``, the entry of largest absolute value is
+  positive (the first such entry on exact ties); ``Wy[:, j]`` flips with it, so the
+  correlation stays positive. ``transform`` is therefore deterministic.
+- **Precision.** Gram matrices may be accumulated in float32 (half the time of float64 for
+  the same retrieval MAP); the factorisations always run in float64.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy import linalg
+
+__all__ = [
+    "REG_SCALES",
+    "check_reg",
+    "ridge_amount",
+    "solve_cca",
+    "fix_signs",
+    "centred_gram",
+    "column_correlations",
+]
+
+REG_SCALES = ("mean_variance", "absolute")
+
+
+def check_reg(reg: float | Sequence[float], reg_scale: str, n_views: int = 2) -> tuple[float, ...]:
+    """Validate ``reg`` (one non-negative float, or one per view) and ``reg_scale``."""
+    if reg_scale not in REG_SCALES:
+        raise ValueError(f"reg_scale must be one of {REG_SCALES}, got {reg_scale!r}")
+    if np.ndim(reg) == 0:
+        regs = (float(reg),) * n_views
+    else:
+        regs = tuple(float(r) for r in reg)
+        if len(regs) != n_views:
+            raise ValueError(f"reg must be a float or one float per view ({n_views}), got {reg!r}")
+    for r in regs:
+        if not np.isfinite(r) or r < 0:
+            raise ValueError(f"reg must be finite and >= 0, got {reg!r}")
+    return regs
+
+
+def ridge_amount(cov: np.ndarray, reg: float, reg_scale: str) -> float:
+    """The value added to the diagonal of ``cov`` (see the module docstring)."""
+    if reg_scale == "mean_variance":
+        scale = float(np.mean(np.diag(cov)))
+        return reg * (scale if scale > 0 else 1.0)
+    return float(reg)
+
+
+def _cholesky(cov: np.ndarray, ridge: float, view: int) -> np.ndarray:
+    c = np.array(cov, dtype=np.float64, copy=True)
+    c[np.diag_indices_from(c)] += ridge
+    try:
+        return linalg.cholesky(c, lower=True, check_finite=False)
+    except linalg.LinAlgError:
+        raise ValueError(
+            f"the covariance of view {view} is singular (more features than independent samples, "
+            f"or constant features); use a larger reg (got ridge {ridge:g})"
+        ) from None
+
+
+def solve_cca(cxx: np.ndarray, cyy: np.ndarray, cxy: np.ndarray, n_components: int,
+              reg: tuple[float, float], reg_scale: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Regularised CCA from covariance blocks.
+
+    Parameters
+    ----------
+    cxx : (dx, dx) array, cyy : (dy, dy) array, cxy : (dx, dy) array
+        Centred covariance blocks (any float dtype; factorised in float64).
+    n_components : int
+        Number of direction pairs ``k <= min(dx, dy)``.
+    reg : (float, float)
+        Ridge of each view, interpreted by ``reg_scale``.
+
+    Returns
+    -------
+    wx : (dx, k) float64, wy : (dy, k) float64, correlations : (k,) float64, descending
+        Signs fixed by :func:`fix_signs`.
+    """
+    lx = _cholesky(cxx, ridge_amount(cxx, reg[0], reg_scale), 0)
+    ly = _cholesky(cyy, ridge_amount(cyy, reg[1], reg_scale), 1)
+    t = linalg.solve_triangular(lx, np.asarray(cxy, dtype=np.float64), lower=True, check_finite=False)
+    t = linalg.solve_triangular(ly, t.T, lower=True, check_finite=False).T
+    u, s, vt = linalg.svd(t, full_matrices=False, check_finite=False, lapack_driver="gesdd")
+    k = int(n_components)
+    wx = linalg.solve_triangular(lx.T, u[:, :k], lower=False, check_finite=False)
+    wy = linalg.solve_triangular(ly.T, vt[:k].T, lower=False, check_finite=False)
+    wx, wy = fix_signs(wx, wy)
+    return wx, wy, s[:k].copy()
+
+
+def fix_signs(wx: np.ndarray, wy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flip each column pair so that the largest-|.| entry of ``wx[:, j]`` is positive."""
+    if wx.shape[1] == 0:
+        return wx, wy
+    rows = np.argmax(np.abs(wx), axis=0)
+    signs = np.sign(wx[rows, np.arange(wx.shape[1])])
+    signs[signs == 0] = 1.0
+    return wx * signs, wy * signs
+
+
+def centred_gram(a: np.ndarray, b: np.ndarray | None, mean_a: np.ndarray, mean_b: np.ndarray | None,
+                 dtype: np.dtype) -> np.ndarray:
+    """``(a - mean_a)ᵀ (b - mean_b)`` computed in ``dtype``, returned as float64 (not divided by n)."""
+    ac = (a - mean_a).astype(dtype, copy=False)
+    if b is None:
+        return (ac.T @ ac).astype(np.float64)
+    bc = (b - mean_b).astype(dtype, copy=False)
+    return (ac.T @ bc).astype(np.float64)
+
+
+def column_correlations(za: np.ndarray, zb: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each column pair ``(za[:, j], zb[:, j])``; 0 where a column is constant."""
+    za = np.asarray(za, dtype=np.float64)
+    zb = np.asarray(zb, dtype=np.float64)
+    za = za - za.mean(axis=0)
+    zb = zb - zb.mean(axis=0)
+    num = np.einsum("ij,ij->j", za, zb)
+    den = np.sqrt(np.einsum("ij,ij->j", za, za) * np.einsum("ij,ij->j", zb, zb))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
