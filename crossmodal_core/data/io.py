@@ -1,0 +1,532 @@
+"""Reading and writing :class:`CrossModalDataset` files.
+
+Two families of files are understood; :func:`load_dataset` tells them apart by suffix
+(``.npz`` vs ``.h5`` / ``.hdf5`` / ``.hdf``) and, inside the file, by the format marker.
+
+Our own format (``save_dataset`` / ``load_dataset``)
+----------------------------------------------------
+The same content is stored in NPZ or HDF5; nothing is ever pickled (NPZ files are read with
+``allow_pickle=False``, strings are stored as fixed-width unicode in NPZ and UTF-8 in HDF5).
+
+==============================  ======================================================
+NPZ key / HDF5 path             content
+==============================  ======================================================
+``format`` (HDF5: attribute)    ``"crossmodal-dataset"``; ``format_version`` = ``1``
+``name`` (HDF5: attribute)      dataset name (str)
+``info`` (HDF5: attribute)      JSON text of ``dataset.info`` (source, ``synthetic``, ...)
+``view/<name>``                 float array ``(n, d)`` or sequence ``(n, T, d)``
+``label/<name>``                int64 ``(n,)``, class index into ``class_names/<name>``
+``class_names/<name>``          str ``(n_classes,)``
+``item_ids``                    str ``(n,)``, unique
+``meta/<name>``                 ``(n,)`` str, int, float or bool metadata column
+``folds`` (optional)            int64 ``(n,)`` fold id, ``-1`` = in no fold
+``split`` (optional)            str ``(n,)``, ``"train"`` / ``"test"``
+==============================  ======================================================
+
+In HDF5 the ``<kind>/<name>`` keys are groups and datasets (``/view/audio``). View, label
+and column names must not contain ``/``. Files are written atomically through
+:mod:`crossmodal_core.store` (temporary file + rename): a failed write never leaves a
+truncated file and never destroys the previous one.
+
+Public VEGAS / AVE feature-file layout (``load_vegas_layout``)
+--------------------------------------------------------------
+The feature files distributed with the VEGAS / AVE cross-modal retrieval papers are
+HDF5 (or NPZ) files with one array per modality and split plus label arrays. Accepted
+keys (case-insensitive; ``<m>`` is ``audio`` or ``visual``, ``<s>`` is ``train`` or
+``test``):
+
+- features: ``<m>_<s>`` or ``<s>_<m>``; ``visual`` may also be spelled ``video``,
+  ``image`` or ``img`` (``visual_train``, ``train_video``, ...). A ``val`` split
+  (``audio_val``...) is merged into train and marked in the ``source_split`` column.
+- shared labels: ``<s>_labels``, ``<s>_label``, ``<s>_lab``, ``lab_<s>``, ``label_<s>``,
+  ``labels_<s>``, ``y_<s>``;
+- or per-modality labels: ``<m>_<s>_labels``, ``<s>_<m>_labels``, ``lab_<s>_<m>``,
+  ``label_<s>_<m>``, ``<m>_<s>_label``, ``<s>_<m>_label``; the two modalities' labels must
+  be equal row by row (rows are paired clips);
+- optional ``class_names`` / ``classes`` (str), and ``<s>_ids`` / ``ids_<s>`` (str).
+
+Labels are integer class indices ``(n,)`` / ``(n, 1)`` (``0..C-1``; if ``0`` never occurs
+and no class names are given they are read as 1-based) or one-hot ``(n, C)`` rows of 0/1
+summing to 1. Features ``(n, d)`` become the views ``"audio"`` / ``"visual"``; sequence
+features ``(n, T, d)`` (e.g. 10 one-second segments) are kept as ``"audio_seq"`` /
+``"visual_seq"`` and their time average becomes the main view, as in the papers. The
+result has the label set ``"class"``, ``split`` = train/test and ``info["source"]`` =
+the file.
+
+Errors
+------
+Every problem raises :class:`~crossmodal_core.data.dataset.DatasetError` whose message
+starts with the file path: not an HDF5 / NPZ file, missing keys (the message lists the keys
+that *are* there), row counts that disagree, NaN / inf, a class without items, one-hot rows
+that do not sum to 1, unknown format versions.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from crossmodal_core import store
+from crossmodal_core.data.dataset import CrossModalDataset, DatasetError
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "DatasetError",
+    "save_dataset",
+    "load_dataset",
+    "load_vegas_layout",
+    "dataset_to_arrays",
+]
+
+FORMAT_NAME = "crossmodal-dataset"
+FORMAT_VERSION = 1
+NPZ_SUFFIXES = (".npz",)
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
+
+
+# ---------------------------------------------------------------------- helpers
+def _suffix_kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in NPZ_SUFFIXES:
+        return "npz"
+    if suffix in HDF5_SUFFIXES:
+        return "hdf5"
+    raise DatasetError(
+        f"{path}: unknown dataset file suffix {path.suffix!r}; expected one of "
+        f"{', '.join(NPZ_SUFFIXES + HDF5_SUFFIXES)}"
+    )
+
+
+def _as_storable_column(name: str, col: np.ndarray, source: str) -> np.ndarray:
+    """Metadata as a pickle-free array: object columns of str become unicode."""
+    col = np.asarray(col)
+    if col.dtype == object:
+        if all(isinstance(v, str) for v in col.tolist()):
+            return col.astype(str)
+        kinds = sorted({type(v).__name__ for v in col.tolist()})
+        raise DatasetError(
+            f"{source}: metadata column {name!r} holds Python objects of type(s) {kinds}; "
+            "only str, int, float and bool columns can be stored without pickle"
+        )
+    if col.dtype.kind not in "biufU":
+        raise DatasetError(f"{source}: metadata column {name!r} has unsupported dtype {col.dtype}")
+    return col
+
+
+def _check_key_name(kind: str, name: str, source: str) -> None:
+    if "/" in name or not name:
+        raise DatasetError(f"{source}: {kind} name {name!r} must be non-empty and contain no '/'")
+
+
+def dataset_to_arrays(ds: CrossModalDataset, source: str = "dataset") -> dict[str, np.ndarray]:
+    """The flat ``key -> array`` mapping of our format (what the NPZ file holds)."""
+    ds.validate(source)
+    arrays: dict[str, np.ndarray] = {
+        "format": np.array(FORMAT_NAME),
+        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "name": np.array(str(ds.name)),
+        "info": np.array(json.dumps(store._canonical(ds.info), default=store._json_default)),
+        "item_ids": np.asarray(ds.item_ids).astype(str),
+    }
+    for vname, arr in ds.views.items():
+        _check_key_name("view", vname, source)
+        arrays[f"view/{vname}"] = np.ascontiguousarray(arr)
+    for lname, lab in ds.labels.items():
+        _check_key_name("label set", lname, source)
+        arrays[f"label/{lname}"] = np.asarray(lab, dtype=np.int64)
+        arrays[f"class_names/{lname}"] = np.array(ds.class_names[lname], dtype=str).reshape(-1)
+    for cname, col in ds.metadata.items():
+        _check_key_name("metadata column", cname, source)
+        arrays[f"meta/{cname}"] = _as_storable_column(cname, col, source)
+    if ds.folds is not None:
+        arrays["folds"] = np.asarray(ds.folds, dtype=np.int64)
+    if ds.split is not None:
+        arrays["split"] = np.asarray(ds.split).astype(str)
+    return arrays
+
+
+def _arrays_to_dataset(arrays: Mapping[str, Any], path: Path) -> CrossModalDataset:
+    """Inverse of :func:`dataset_to_arrays` (``arrays`` may be lazy, e.g. an NpzFile)."""
+    keys = list(arrays.keys())
+    version = int(np.asarray(arrays["format_version"])) if "format_version" in keys else None
+    if version != FORMAT_VERSION:
+        raise DatasetError(f"{path}: unsupported {FORMAT_NAME} version {version}; this code reads {FORMAT_VERSION}")
+
+    def grouped(prefix: str) -> dict[str, np.ndarray]:
+        return {k[len(prefix):]: np.asarray(arrays[k]) for k in keys if k.startswith(prefix)}
+
+    views = grouped("view/")
+    labels = grouped("label/")
+    class_names = {k: [str(c) for c in v.tolist()] for k, v in grouped("class_names/").items()}
+    missing_names = sorted(set(labels) - set(class_names))
+    if missing_names:
+        raise DatasetError(f"{path}: label set(s) {missing_names} have no class_names/<name> entry")
+    try:
+        info = json.loads(str(np.asarray(arrays["info"]))) if "info" in keys else {}
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: 'info' is not valid JSON ({exc})") from None
+    try:
+        ds = CrossModalDataset(
+            views=views,
+            labels=labels,
+            class_names=class_names,
+            item_ids=np.asarray(arrays["item_ids"]) if "item_ids" in keys else None,
+            metadata=grouped("meta/"),
+            folds=np.asarray(arrays["folds"]) if "folds" in keys else None,
+            split=np.asarray(arrays["split"]) if "split" in keys else None,
+            name=str(np.asarray(arrays["name"])) if "name" in keys else path.stem,
+            info=info,
+        )
+    except DatasetError as exc:
+        # __post_init__ validated without knowing the file: name it.
+        msg = str(exc)
+        raise DatasetError(f"{path}: {msg.split(': ', 1)[-1]}") from None
+    return ds
+
+
+# ---------------------------------------------------------------------- save
+def save_dataset(ds: CrossModalDataset, path: str | Path) -> Path:
+    """Write ``ds`` to ``path`` (``.npz`` or ``.h5``/``.hdf5``) atomically; return the path."""
+    path = Path(path)
+    kind = _suffix_kind(path)
+    arrays = dataset_to_arrays(ds, str(path))
+    if kind == "npz":
+        # Deterministic bytes for equal content (fixed zip timestamps), written via temp file.
+        store.atomic_save_npz(path, compressed=True, **arrays)
+        return path
+    import h5py
+
+    with store.atomic_path(path, suffix=path.suffix) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for attr in ("format", "name", "info"):
+                f.attrs[attr] = str(arrays.pop(attr))
+            f.attrs["format_version"] = int(arrays.pop("format_version"))
+            for key, arr in arrays.items():
+                if arr.dtype.kind == "U":
+                    f.create_dataset(key, data=arr.astype(object), dtype=h5py.string_dtype("utf-8"))
+                elif arr.ndim >= 2 and arr.size > 4096:
+                    f.create_dataset(key, data=arr, compression="gzip", compression_opts=4, shuffle=True)
+                else:
+                    f.create_dataset(key, data=arr)
+    return path
+
+
+# ---------------------------------------------------------------------- load
+def _open_npz(path: Path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise DatasetError(f"{path}: not a readable NPZ file ({type(exc).__name__}: {exc})") from None
+
+
+def _read_hdf5(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """All datasets of an HDF5 file as ``path-in-file -> array`` (str decoded), plus attrs."""
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise DatasetError(f"{path}: not a readable HDF5 file ({exc})") from None
+    arrays: dict[str, np.ndarray] = {}
+    with f:
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+
+        def visit(name: str, obj: Any) -> None:
+            if isinstance(obj, h5py.Dataset):
+                if h5py.check_string_dtype(obj.dtype) is not None:
+                    arrays[name] = np.asarray(obj.asstr()[()], dtype=str)
+                elif obj.dtype.kind == "S":
+                    arrays[name] = np.char.decode(obj[()], "utf-8")
+                else:
+                    arrays[name] = obj[()]
+
+        f.visititems(visit)
+    return arrays, attrs
+
+
+def load_dataset(path: str | Path) -> CrossModalDataset:
+    """Load a dataset file; the suffix picks NPZ or HDF5.
+
+    Files in our format (see the module docstring) load as they were saved; files without
+    our format marker are read as the public VEGAS/AVE layout (:func:`load_vegas_layout`).
+    """
+    path = Path(path)
+    kind = _suffix_kind(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    if kind == "npz":
+        with _open_npz(path) as z:
+            arrays = {k: z[k] for k in z.files}
+        marker = str(arrays["format"]) if "format" in arrays else None
+    else:
+        arrays, attrs = _read_hdf5(path)
+        marker = attrs.get("format")
+        for attr in ("name", "info", "format_version"):
+            if attr in attrs:
+                arrays[attr] = np.asarray(attrs[attr])
+    if marker == FORMAT_NAME:
+        return _arrays_to_dataset(arrays, path)
+    if marker is not None:
+        raise DatasetError(f"{path}: unknown format marker {marker!r} (expected {FORMAT_NAME!r})")
+    return _vegas_from_arrays(arrays, path)
+
+
+# ---------------------------------------------------------------------- VEGAS / AVE layout
+_MODALITY_ALIASES = {"audio": ("audio",), "visual": ("visual", "video", "image", "img")}
+_SPLITS = ("train", "val", "test")
+
+
+def _find_key(lower_to_key: dict[str, str], candidates: list[str]) -> str | None:
+    for cand in candidates:
+        if cand in lower_to_key:
+            return lower_to_key[cand]
+    return None
+
+
+def _feature_key(lower_to_key: dict[str, str], modality: str, split: str) -> str | None:
+    cands = []
+    for alias in _MODALITY_ALIASES[modality]:
+        cands += [f"{alias}_{split}", f"{split}_{alias}"]
+    return _find_key(lower_to_key, cands)
+
+
+def _label_keys(lower_to_key: dict[str, str], split: str) -> dict[str, str] | None:
+    """``{"shared": key}`` or ``{"audio": key, "visual": key}`` or None."""
+    shared = _find_key(lower_to_key, [
+        f"{split}_labels", f"{split}_label", f"{split}_lab", f"lab_{split}",
+        f"label_{split}", f"labels_{split}", f"y_{split}",
+    ])
+    if shared is not None:
+        return {"shared": shared}
+    per = {}
+    for modality, aliases in _MODALITY_ALIASES.items():
+        cands = []
+        for a in aliases:
+            cands += [f"{a}_{split}_labels", f"{split}_{a}_labels", f"lab_{split}_{a}",
+                      f"label_{split}_{a}", f"{a}_{split}_label", f"{split}_{a}_label",
+                      f"{a}_{split}_lab", f"{split}_{a}_lab", f"labels_{split}_{a}"]
+        key = _find_key(lower_to_key, cands)
+        if key is not None:
+            per[modality] = key
+    if len(per) == 2:
+        return per
+    if len(per) == 1:  # one modality's labels describe the paired rows of both
+        return {"shared": next(iter(per.values()))}
+    return None
+
+
+def _decode_labels(raw: np.ndarray, key: str, path: Path) -> tuple[np.ndarray, int | None, bool]:
+    """Integer class codes from integer or one-hot labels: (codes, n_columns or None, onehot)."""
+    lab = np.asarray(raw)
+    if lab.ndim == 2 and lab.shape[1] == 1:
+        lab = lab[:, 0]
+    if lab.ndim == 2:
+        if not np.issubdtype(lab.dtype, np.number) or not np.isfinite(lab).all():
+            raise DatasetError(f"{path}: one-hot labels {key!r} must be finite numbers")
+        binary = np.isin(lab, (0, 1)).all()
+        sums = lab.sum(axis=1)
+        bad = np.nonzero(~np.isclose(sums, 1.0))[0]
+        if not binary or len(bad):
+            first = int(bad[0]) if len(bad) else int(np.nonzero(~np.isin(lab, (0, 1)).all(axis=1))[0][0])
+            raise DatasetError(
+                f"{path}: one-hot labels {key!r} must hold 0/1 rows summing to 1; "
+                f"{max(len(bad), 1)} row(s) do not, first at row {first} (sum {float(sums[first]):g})"
+            )
+        return lab.argmax(axis=1).astype(np.int64), lab.shape[1], True
+    if lab.ndim != 1:
+        raise DatasetError(f"{path}: labels {key!r} must be (n,) integers or (n, C) one-hot, got shape {lab.shape}")
+    if lab.dtype.kind == "f":
+        if not np.isfinite(lab).all() or not np.all(lab == np.round(lab)):
+            raise DatasetError(f"{path}: labels {key!r} must be whole numbers, found non-integer or NaN values")
+        lab = lab.astype(np.int64)
+    elif lab.dtype.kind not in "iub":
+        raise DatasetError(f"{path}: labels {key!r} must be integer class indices or one-hot rows, got dtype {lab.dtype}")
+    if len(lab) and lab.min() < 0:
+        raise DatasetError(f"{path}: labels {key!r} hold negative class indices")
+    return lab.astype(np.int64), None, False
+
+
+def load_vegas_layout(path: str | Path, name: str | None = None) -> CrossModalDataset:
+    """Load a VEGAS/AVE-style feature file (HDF5 or NPZ; layout in the module docstring).
+
+    Returns a dataset with views ``"audio"`` and ``"visual"`` (plus ``"audio_seq"`` /
+    ``"visual_seq"`` when the file holds ``(n, T, d)`` sequences), label set ``"class"``
+    and ``split`` train/test (train rows first).
+    """
+    path = Path(path)
+    kind = _suffix_kind(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    if kind == "npz":
+        with _open_npz(path) as z:
+            arrays = {k: z[k] for k in z.files}
+    else:
+        arrays, _ = _read_hdf5(path)
+    return _vegas_from_arrays(arrays, path, name=name)
+
+
+def _vegas_from_arrays(arrays: dict[str, np.ndarray], path: Path, name: str | None = None) -> CrossModalDataset:
+    lower_to_key = {k.lower(): k for k in arrays}
+    present = sorted(arrays)
+
+    def missing(what: str) -> DatasetError:
+        shown = present[:30] + (["..."] if len(present) > 30 else [])
+        return DatasetError(
+            f"{path}: not a crossmodal dataset and not the VEGAS/AVE layout: {what}; "
+            f"the file holds the keys {shown}"
+        )
+
+    parts: dict[str, dict[str, Any]] = {}
+    for split in _SPLITS:
+        a_key = _feature_key(lower_to_key, "audio", split)
+        v_key = _feature_key(lower_to_key, "visual", split)
+        if split == "val" and a_key is None and v_key is None:
+            continue
+        if a_key is None or v_key is None:
+            which = "audio" if a_key is None else "visual"
+            raise missing(f"no {which} features for the {split} split (e.g. '{which}_{split}')")
+        lab_keys = _label_keys(lower_to_key, split)
+        if lab_keys is None:
+            raise missing(f"no labels for the {split} split (e.g. '{split}_labels' or 'lab_{split}')")
+        parts[split] = {"audio": a_key, "visual": v_key, "labels": lab_keys}
+
+    decoded: dict[str, np.ndarray] = {}
+    n_columns: set[int] = set()
+    onehot_any = False
+    for split, keys in parts.items():
+        audio, visual = np.asarray(arrays[keys["audio"]]), np.asarray(arrays[keys["visual"]])
+        for key, arr in ((keys["audio"], audio), (keys["visual"], visual)):
+            if arr.ndim not in (2, 3):
+                raise DatasetError(f"{path}: {key!r} must be (n, d) or (n, T, d), got shape {arr.shape}")
+            if not np.issubdtype(arr.dtype, np.number):
+                raise DatasetError(f"{path}: {key!r} is not numeric (dtype {arr.dtype})")
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                rows = np.unique(np.nonzero(bad)[0])
+                raise DatasetError(f"{path}: {key!r} contains NaN or inf in {len(rows)} row(s), first at row {int(rows[0])}")
+        if len(audio) != len(visual):
+            raise DatasetError(
+                f"{path}: {keys['audio']!r} has {len(audio)} rows but {keys['visual']!r} has "
+                f"{len(visual)}: audio and visual rows must be paired clips"
+            )
+        labs = {}
+        for which, key in keys["labels"].items():
+            codes, ncol, onehot = _decode_labels(arrays[key], key, path)
+            onehot_any |= onehot
+            if ncol is not None:
+                n_columns.add(ncol)
+            if len(codes) != len(audio):
+                raise DatasetError(f"{path}: labels {key!r} have {len(codes)} rows but {keys['audio']!r} has {len(audio)}")
+            labs[which] = codes
+        if "shared" not in labs:
+            diff = np.nonzero(labs["audio"] != labs["visual"])[0]
+            if len(diff):
+                raise DatasetError(
+                    f"{path}: audio and visual labels of the {split} split differ in {len(diff)} row(s), "
+                    f"first at row {int(diff[0])}: rows must be paired clips of the same class"
+                )
+            labs = {"shared": labs["audio"]}
+        parts[split]["arrays"] = (audio, visual, labs["shared"])
+        decoded[split] = labs["shared"]
+
+    if len(n_columns) > 1:
+        raise DatasetError(f"{path}: one-hot label arrays disagree on the number of classes: {sorted(n_columns)}")
+    all_codes = np.concatenate([decoded[s] for s in parts])
+
+    names_key = _find_key(lower_to_key, ["class_names", "classes", "label_names", "categories"])
+    if names_key is not None:
+        class_names = [str(c) for c in np.asarray(arrays[names_key]).reshape(-1).tolist()]
+    else:
+        class_names = None
+    if n_columns:
+        n_classes = n_columns.pop()
+    elif class_names is not None:
+        n_classes = len(class_names)
+    else:
+        if len(all_codes) and all_codes.min() == 1:  # 1-based class numbers (MATLAB-style files)
+            for s in decoded:
+                decoded[s] = decoded[s] - 1
+            all_codes = all_codes - 1
+            parts = {s: {**p, "arrays": (p["arrays"][0], p["arrays"][1], decoded[s])} for s, p in parts.items()}
+        n_classes = int(all_codes.max()) + 1 if len(all_codes) else 0
+    if class_names is None:
+        class_names = [f"class_{i}" for i in range(n_classes)]
+    if len(class_names) != n_classes:
+        raise DatasetError(f"{path}: {names_key!r} names {len(class_names)} classes but the labels have {n_classes}")
+    if len(all_codes) and all_codes.max() >= n_classes:
+        raise DatasetError(f"{path}: labels hold class index {int(all_codes.max())} but there are only {n_classes} classes")
+    counts = np.bincount(all_codes, minlength=n_classes)
+    empty = [class_names[i] for i in np.nonzero(counts == 0)[0]]
+    if empty:
+        raise DatasetError(
+            f"{path}: {len(empty)} class(es) have no item in any split: {empty[:10]}"
+            + (" ..." if len(empty) > 10 else "")
+        )
+
+    # Assemble: train (+val) rows first, then test.
+    order = [s for s in ("train", "val", "test") if s in parts]
+    audio_parts, visual_parts, labels, split_col, source_split, ids = [], [], [], [], [], []
+    shapes: dict[str, set] = {"audio": set(), "visual": set()}
+    for s in order:
+        a, v, y = parts[s]["arrays"]
+        shapes["audio"].add(a.shape[1:])
+        shapes["visual"].add(v.shape[1:])
+        audio_parts.append(a)
+        visual_parts.append(v)
+        labels.append(y)
+        split_col += ["test" if s == "test" else "train"] * len(a)
+        source_split += [s] * len(a)
+        id_key = _find_key(lower_to_key, [f"{s}_ids", f"ids_{s}", f"{s}_id", f"id_{s}"])
+        if id_key is not None:
+            part_ids = np.asarray(arrays[id_key]).astype(str).reshape(-1)
+            if len(part_ids) != len(a):
+                raise DatasetError(f"{path}: {id_key!r} has {len(part_ids)} rows but the {s} features have {len(a)}")
+            ids.append(part_ids)
+        else:
+            ids.append(np.array([f"{s}-{i:06d}" for i in range(len(a))]))
+    for modality, shp in shapes.items():
+        if len(shp) > 1:
+            raise DatasetError(f"{path}: {modality} features have different shapes across splits: {sorted(shp)}")
+
+    views: dict[str, np.ndarray] = {}
+    for modality, chunks in (("audio", audio_parts), ("visual", visual_parts)):
+        arr = np.concatenate(chunks, axis=0)
+        if not np.issubdtype(arr.dtype, np.floating):
+            arr = arr.astype(np.float32)
+        if arr.ndim == 3:
+            views[modality] = arr.mean(axis=1, dtype=np.float64).astype(arr.dtype)
+            views[f"{modality}_seq"] = arr
+        else:
+            views[modality] = arr
+    # Put the 2-D views first so "the first two views" are audio, visual.
+    views = {k: views[k] for k in sorted(views, key=lambda k: (k.endswith("_seq"), k != "audio"))}
+    item_ids = np.concatenate(ids)
+    if len(np.unique(item_ids)) != len(item_ids):
+        item_ids = np.array([f"{s}-{i}" for s, i in zip(source_split, item_ids)])
+    metadata = {"source_split": np.array(source_split)} if "val" in parts else {}
+    info = {
+        "source": str(path),
+        "layout": "vegas",
+        "synthetic": False,
+        "default_label": "class",
+        "labels_were_onehot": bool(onehot_any),
+        "description": f"audio-visual features read from {path.name} (VEGAS/AVE layout)",
+    }
+    try:
+        return CrossModalDataset(
+            views=views,
+            labels={"class": np.concatenate(labels)},
+            class_names={"class": class_names},
+            item_ids=item_ids,
+            metadata=metadata,
+            split=np.array(split_col),
+            name=name or path.stem,
+            info=info,
+        )
+    except DatasetError as exc:
+        raise DatasetError(f"{path}: {str(exc).split(': ', 1)[-1]}") from None
