@@ -734,3 +734,57 @@ def work_title(app: AppDataset, work_id: str) -> str:
     f = app.fragments[rows[0]]
     return f"{f.title or work_id} ({f.composer or f.collection}, {len(rows)} fragments)"
 
+
+
+# ====================================================================== media of one item
+def has_media(app: AppDataset) -> bool:
+    """Whether items carry notes we can synthesise and engrave (the music dataset)."""
+    return app.fragments is not None
+
+
+def audio_wav(app: AppDataset, row: int, start_s: float | None = None, end_s: float | None = None) -> bytes | None:
+    """WAV bytes of item ``row`` synthesised from its notes (``None`` without notes).
+
+    ``start_s`` / ``end_s`` cut a segment (seconds from the fragment start)."""
+    if app.fragments is None:
+        return None
+    from crossmodal_core import synth
+
+    y = synth.audio_for(app.fragments[row])
+    sr = synth.DEFAULT_SAMPLE_RATE
+    if start_s is not None or end_s is not None:
+        a = int(max(0.0, start_s or 0.0) * sr)
+        b = len(y) if end_s is None else int(min(len(y), end_s * sr))
+        y = y[a:max(a + 1, b)]
+    return synth.audio_bytes_wav(y, sr)
+
+
+def score_svg(app: AppDataset, row: int) -> str | None:
+    """Engraved SVG of item ``row`` with its lyrics under the notes (``None`` without notes)."""
+    if app.fragments is None:
+        return None
+    from crossmodal_core import render
+
+    svg, _timemap = render.fragment_svg(app.fragments[row])
+    return svg
+
+
+def segment_similarity_matrix(app: AppDataset, model: TrainedModel, rows: Sequence[int],
+                              view_a: str, view_b: str) -> np.ndarray:
+    """Cosine similarity ``(len(rows), len(rows))`` between the ``view_a`` embeddings of the
+    segments ``rows`` (e.g. the phrases of one song) and their ``view_b`` embeddings; the
+    diagonal holds the true pairs."""
+    from crossmodal_core.metrics import similarity
+
+    emb = load_embeddings(model)
+    rows = np.asarray(rows, dtype=int)
+    return np.asarray(similarity(emb[view_a][rows], emb[view_b][rows]))
+
+
+def player_html(app: AppDataset, row: int) -> str | None:
+    """HTML with the engraved score and an audio player that highlights the sounding note."""
+    if app.fragments is None:
+        return None
+    from crossmodal_core import render
+
+    return render.highlight_player_html(app.fragments[row])

@@ -1,0 +1,163 @@
+"""Sidebar choices and cached loaders shared by every page (thin wrappers over appdata)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from crossmodal_core import appdata
+
+DATASET = "dataset_id"
+LABEL = "label_name"
+PAIR = "pair"
+SELECTION = "selection"  # dataset rows selected in the explorer
+
+
+class StreamlitProgress:
+    """``progress(fraction, message)`` callback drawing one ``st.progress`` bar."""
+
+    def __init__(self, text: str = "working..."):
+        self.bar = st.progress(0.0, text=text)
+
+    def __call__(self, fraction: float, message: str) -> None:
+        self.bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
+
+    def done(self) -> None:
+        self.bar.empty()
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def dataset_entries() -> list[appdata.DatasetEntry]:
+    return appdata.list_datasets()
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the dataset...")
+def _load(dataset_id: str, stamp: str) -> appdata.AppDataset:
+    return appdata.load_dataset(dataset_id)
+
+
+def _stamp(entry: appdata.DatasetEntry) -> str:
+    path = entry.path
+    if path is not None and path.exists():
+        return f"{path.stat().st_mtime_ns}"
+    return "missing"
+
+
+def current_entry() -> appdata.DatasetEntry:
+    entries = {e.id: e for e in dataset_entries()}
+    return entries.get(st.session_state.get(DATASET)) or next(iter(entries.values()))
+
+
+def current_dataset() -> appdata.AppDataset | None:
+    """The chosen dataset, or None (with an error shown) when it cannot be opened."""
+    entry = current_entry()
+    if entry.kind == "synthetic" and not entry.path.exists():
+        st.info("The synthetic VEGAS-shaped set is generated on first use (a few seconds).")
+        if not st.button("Generate the synthetic dataset", type="primary"):
+            return None
+    try:
+        return _load(entry.id, _stamp(entry))
+    except ImportError as exc:
+        st.warning(f"This dataset needs a part that is not built yet: {exc}")
+    except (OSError, ValueError, KeyError) as exc:
+        st.error(f"Cannot open **{entry.label}**: {exc}")
+    return None
+
+
+def current_label(app: appdata.AppDataset) -> str:
+    choices = appdata.label_choices(app.dataset)
+    label = st.session_state.get(LABEL)
+    return label if label in choices else choices[0]
+
+
+def current_pair(app: appdata.AppDataset) -> tuple[str, str]:
+    pairs = appdata.view_pairs(app.dataset)
+    pair = st.session_state.get(PAIR)
+    return tuple(pair) if pair and tuple(pair) in pairs else pairs[0]
+
+
+def sidebar() -> None:
+    """Dataset, relevance label and modality pair pickers, kept on every page."""
+    entries = dataset_entries()
+    ids = [e.id for e in entries]
+    labels = {e.id: e.label for e in entries}
+    if st.session_state.get(DATASET) not in ids:
+        st.session_state[DATASET] = ids[0]
+    with st.sidebar:
+        st.selectbox("Dataset", ids, format_func=labels.get, key=DATASET,
+                     help="The embedded music dataset, feature files in assets/datasets/ or uploaded, "
+                          "or the synthetic VEGAS-shaped set (clearly not real data).")
+        entry = current_entry()
+        if entry.kind == "synthetic":
+            st.caption(":orange[**Synthetic data**] " + entry.note)
+        if entry.kind == "synthetic" and not entry.path.exists():
+            return
+        try:
+            app = _load(entry.id, _stamp(entry))
+        except Exception:  # the page shows the error in full
+            return
+        choices = appdata.label_choices(app.dataset)
+        if st.session_state.get(LABEL) not in choices:
+            st.session_state[LABEL] = choices[0]
+        st.selectbox("Relevance label", choices, key=LABEL,
+                     help="Items with the same value of this label count as relevant to each other; "
+                          f"'{appdata.PAIR_LABEL}' makes only the paired item relevant.")
+        pairs = appdata.view_pairs(app.dataset)
+        if not pairs:
+            return
+        if st.session_state.get(PAIR) not in pairs:
+            st.session_state[PAIR] = pairs[0]
+        st.selectbox("Modalities", pairs, format_func=lambda p: f"{p[0]} \u2194 {p[1]}", key=PAIR)
+        selection = st.session_state.get(SELECTION) or []
+        if selection:
+            st.caption(f"{len(selection)} item(s) selected in the explorer")
+
+
+def trained_models(app: appdata.AppDataset, label: str, pair: tuple[str, str]) -> list[appdata.TrainedModel]:
+    """Trained models covering both views of ``pair`` (newest of each name)."""
+    latest: dict[str, appdata.TrainedModel] = {}
+    for m in appdata.list_trained(app, label):
+        if set(pair) <= set(m.views):
+            if m.name not in latest or m.info.get("trained_at", 0) > latest[m.name].info.get("trained_at", 0):
+                latest[m.name] = m
+    order = {n: i for i, n in enumerate(appdata.MODEL_LABELS)}
+    return sorted(latest.values(), key=lambda m: order.get(m.name, 99))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def embeddings(path: str, mtime: float, views: tuple[str, ...], name: str, label: str) -> appdata.TrainedModel:
+    """A trained model with its embeddings loaded once per file version."""
+    from pathlib import Path
+
+    info = appdata.store.read_json(Path(path) / "info.json")
+    model = appdata.TrainedModel(name, views, label, {}, info, Path(path))
+    appdata.load_embeddings(model)
+    return model
+
+
+def loaded(model: appdata.TrainedModel) -> appdata.TrainedModel:
+    mtime = (model.path / "embeddings.npz").stat().st_mtime
+    return embeddings(str(model.path), mtime, model.views, model.name, model.label_name)
+
+
+def train_button(app: appdata.AppDataset, label: str, pair: tuple[str, str], wanted=appdata.DEFAULT_MODELS,
+                 key: str = "train_missing") -> bool:
+    """A button that trains the missing models of ``wanted`` with a progress bar."""
+    problem = appdata.missing_piece("crossmodal_core.models.registry")
+    missing = appdata.missing_models(app, pair, label, wanted) if problem is None else list(wanted)
+    if not missing:
+        return False
+    names = ", ".join(appdata.MODEL_LABELS.get(m, m) for m in missing)
+    if problem:
+        st.warning(f"Training is not available yet: {problem}.")
+        return False
+    if st.button(f"Train missing models ({names})", key=key, type="primary"):
+        bar = StreamlitProgress("starting")
+        try:
+            appdata.train_missing(app, pair, label, wanted, progress=bar)
+        except Exception as exc:  # show the reason, keep the page usable
+            bar.done()
+            st.error(f"Training failed: {type(exc).__name__}: {exc}")
+            return False
+        bar.done()
+        st.rerun()
+    return False

@@ -1,0 +1,175 @@
+"""Embedding explorer: three linked 2-D maps (original features and two trained models)."""
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.colors import qualitative
+
+from crossmodal_core import appdata
+from pages import _shared
+
+st.title("Embedding explorer")
+app = _shared.current_dataset()
+if app is None:
+    st.stop()
+label = _shared.current_label(app)
+pair = _shared.current_pair(app)
+trained = [_shared.loaded(m) for m in _shared.trained_models(app, label, pair)]
+by_id = {m.id: m for m in trained}
+options = [appdata.ORIGINAL] + list(by_id)
+
+
+def option_name(option: str) -> str:
+    return appdata.MODEL_LABELS[appdata.ORIGINAL] if option == appdata.ORIGINAL else by_id[option].title
+
+
+if len(trained) < 2:
+    st.info("Train C-CCA and TNN-C-CCA to fill the other panels (the button trains what is missing).")
+    _shared.train_button(app, label, pair, key="explorer_train")
+
+top = st.columns([2, 3, 2])
+method = top[0].radio("Map", ["umap", "pca"], format_func=str.upper, horizontal=True, key="explorer_method",
+                      help="UMAP is computed once per dataset and model (a button below), then stored; "
+                           "PCA is instant.")
+preferred = ["ccca", "tnn-ccca", "cca", "cdcca", "dcca", "ugaar"]
+defaults = [appdata.ORIGINAL] + [m.id for name in preferred for m in trained if m.name == name]
+defaults += [o for o in options if o not in defaults]
+panel_choice = []
+choice_cols = st.columns(3)
+for i in range(3):
+    default = defaults[i] if i < len(defaults) else appdata.ORIGINAL
+    panel_choice.append(choice_cols[i].selectbox(f"Panel {i + 1}", options, index=options.index(default),
+                                                 format_func=option_name, key=f"explorer_model_{i}"))
+
+panels = []
+for choice in panel_choice:
+    model = None if choice == appdata.ORIGINAL else by_id[choice]
+    panels.append((model, appdata.panel_projection(app, model, pair, method, label)))
+
+missing = [i for i, (_, p) in enumerate(panels) if p is None]
+if missing:
+    top[1].warning("UMAP not computed yet for panel(s) " + ", ".join(str(i + 1) for i in missing)
+                   + ": showing PCA meanwhile.")
+    if top[2].button("Compute UMAP (stored on disk)", type="primary"):
+        bar = _shared.StreamlitProgress("starting UMAP")
+        for n, i in enumerate(missing):
+            model = panels[i][0]
+
+            def step(f, msg, n=n):
+                bar((n + f) / len(missing), f"panel {missing[n] + 1}: {msg}")
+
+            appdata.compute_panel_projection(app, model, pair, "umap", label, progress=step)
+        bar.done()
+        st.rerun()
+    panels = [(m, p if p is not None else appdata.panel_projection(app, m, pair, "pca", label)) for m, p in panels]
+
+labels_all, class_names = appdata.labels_for(app.dataset, label)
+color_label = label
+if label == appdata.PAIR_LABEL:  # one class per item is no colouring: use the dataset's own label
+    color_label = app.dataset.default_label
+    if color_label is not None:
+        labels_all, class_names = appdata.labels_for(app.dataset, color_label)
+
+selection = set(st.session_state.get(_shared.SELECTION) or [])
+SYMBOLS = ["circle", "diamond", "x", "triangle-up"]
+palette = qualitative.Dark24 + qualitative.Light24
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def hover_texts(dataset_key: str, rows: tuple, label_name: str) -> list[str]:
+    return appdata.item_text(app, list(rows), label_name)
+
+
+def figure(panel: appdata.PanelData) -> go.Figure:
+    fig = go.Figure()
+    rows = panel.rows
+    lab = labels_all[rows]
+    texts = np.array(hover_texts(app.key, tuple(rows.tolist()), color_label or label))
+    classes = np.unique(lab)
+    many = len(classes) > 24
+    selected = np.isin(rows, list(selection)) if selection else np.zeros(len(rows), bool)
+    opacity = 0.25 if selection else 0.8
+    for m, (view, xy) in enumerate(zip(pair, panel.coords)):
+        if many:
+            fig.add_trace(go.Scatter(
+                x=xy[:, 0], y=xy[:, 1], mode="markers", name=view,
+                marker=dict(symbol=SYMBOLS[m], size=6, color=lab, colorscale="Turbo", opacity=opacity),
+                customdata=rows, text=texts, hovertemplate=f"<b>{view}</b> %{{text}}<extra></extra>"))
+            continue
+        for c in classes:
+            keep = lab == c
+            fig.add_trace(go.Scatter(
+                x=xy[keep, 0], y=xy[keep, 1], mode="markers",
+                name=f"{class_names[c]} · {view}", legendgroup=str(c),
+                marker=dict(symbol=SYMBOLS[m], size=6, color=palette[int(c) % len(palette)], opacity=opacity,
+                            line=dict(width=0)),
+                customdata=rows[keep], text=texts[keep], hovertemplate=f"<b>{view}</b> %{{text}}<extra></extra>"))
+    if selected.any():
+        for m, (view, xy) in enumerate(zip(pair, panel.coords)):
+            fig.add_trace(go.Scatter(
+                x=xy[selected, 0], y=xy[selected, 1], mode="markers", name=f"selected · {view}",
+                marker=dict(symbol=SYMBOLS[m], size=11, color="rgba(0,0,0,0)", line=dict(width=2, color="black")),
+                customdata=rows[selected], text=texts[selected],
+                hovertemplate=f"<b>selected {view}</b> %{{text}}<extra></extra>"))
+    kind = panel.method.upper() + ("" if panel.joint else " (each modality mapped separately)")
+    fig.update_layout(
+        title=dict(text=f"{panel.title}<br><sup>{kind}</sup>", x=0.5, xanchor="center"),
+        height=520, margin=dict(l=10, r=10, t=70, b=10), dragmode="lasso",
+        legend=dict(orientation="h", yanchor="top", y=-0.02, font=dict(size=10)),
+        xaxis=dict(showticklabels=False, zeroline=False), yaxis=dict(showticklabels=False, zeroline=False),
+        template="plotly_white")
+    return fig
+
+
+def on_select(key: str) -> None:
+    state = st.session_state.get(key)
+    points = (state or {}).get("selection", {}).get("points", [])
+    rows = {int(p["customdata"][0] if isinstance(p.get("customdata"), list) else p["customdata"])
+            for p in points if p.get("customdata") is not None}
+    st.session_state[_shared.SELECTION] = sorted(rows)
+
+
+figures = []
+cols = st.columns(3)
+for i, (col, (model, panel)) in enumerate(zip(cols, panels)):
+    fig = figure(panel)
+    figures.append(fig)
+    with col:
+        key = f"explorer_panel_{i}"
+        st.plotly_chart(fig, key=key, on_select=lambda key=key: on_select(key),
+                        selection_mode=("points", "lasso", "box"),
+                        config={"displaylogo": False,
+                                "toImageButtonOptions": {"format": "svg", "filename": f"crossmodal_{panel.title}",
+                                                         "scale": 2}})
+        if not panel.stored and method == "umap":
+            st.caption("PCA shown until the UMAP is computed.")
+
+info = st.columns([3, 1, 1])
+if selection:
+    info[0].markdown(f"**{len(selection)} item(s) selected** (highlighted in every panel). "
+                     "Open **Retrieval** to query with them.")
+    if info[1].button("Clear selection"):
+        st.session_state[_shared.SELECTION] = []
+        st.rerun()
+else:
+    info[0].caption("Click a point or draw a lasso/box in any panel to highlight the same items everywhere. "
+                    "The camera icon saves a panel as SVG; the button on the right exports an HTML page "
+                    "whose camera icon saves PNG.")
+
+
+def standalone_html() -> str:
+    parts = [figures[0].to_html(full_html=False, include_plotlyjs=True,
+                                config={"toImageButtonOptions": {"format": "png", "scale": 3}})]
+    parts += [f.to_html(full_html=False, include_plotlyjs=False,
+                        config={"toImageButtonOptions": {"format": "png", "scale": 3}}) for f in figures[1:]]
+    return ("<html><head><meta charset='utf-8'><title>crossmodal explorer</title></head><body>"
+            + "".join(f"<div style='display:inline-block;width:32%'>{p}</div>" for p in parts) + "</body></html>")
+
+
+info[2].download_button("Export panels (HTML, PNG/SVG inside)", data=standalone_html,
+                        file_name=f"crossmodal_explorer_{app.name}.html", mime="text/html", on_click="ignore")
+
+if selection:
+    rows = sorted(selection)[:50]
+    st.dataframe({"item": [str(app.dataset.item_ids[r]) for r in rows],
+                  "description": appdata.item_text(app, rows, color_label or label)}, hide_index=True)

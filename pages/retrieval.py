@@ -1,0 +1,179 @@
+"""Retrieval: one query's top-K (playable, readable), then error analysis over every query."""
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from crossmodal_core import appdata
+from pages import _shared
+
+st.title("Retrieval")
+app = _shared.current_dataset()
+if app is None:
+    st.stop()
+label = _shared.current_label(app)
+pair = _shared.current_pair(app)
+problem = appdata.missing_piece("crossmodal_core.retrieval") or appdata.missing_piece("crossmodal_core.metrics")
+if problem:
+    st.warning(f"Retrieval is not available yet: {problem}.")
+    st.stop()
+trained = [_shared.loaded(m) for m in _shared.trained_models(app, label, pair)]
+if not trained:
+    st.info(f"No model is trained for {pair[0]} ↔ {pair[1]} with label '{label}' yet.")
+    _shared.train_button(app, label, pair, key="retrieval_train")
+    st.stop()
+
+ds = app.dataset
+by_id = {m.id: m for m in trained}
+_, class_names = appdata.labels_for(ds, label)
+c = st.columns([2, 2, 1])
+model_id = c[0].selectbox("Model", list(by_id), format_func=lambda i: by_id[i].title, key="retrieval_model")
+direction = c[1].radio("Direction", [pair, pair[::-1]], format_func=lambda d: f"{d[0]} → {d[1]}",
+                       horizontal=True, key="retrieval_direction")
+k = c[2].number_input("Top K", 1, 50, 10, key="retrieval_k")
+model = by_id[model_id]
+rv = appdata.retrieval_view(app, model, direction[0], direction[1], label)
+test_rows = rv.rows
+pos_of_row = {int(r): i for i, r in enumerate(test_rows)}
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def descriptions(dataset_key: str, label_name: str) -> list[str]:
+    return appdata.item_text(app, test_rows, label_name)
+
+
+texts = descriptions(app.key, label)
+
+# ---------------------------------------------------------------- query choice
+st.subheader("Query")
+source = st.radio("Pick the query", ["from the list", "random", "explorer selection"], horizontal=True,
+                  key="retrieval_source")
+query_pos = st.session_state.get("retrieval_query_pos", 0)
+if source == "from the list":
+    needle = st.text_input("Search by title, lyrics or class", key="retrieval_search").strip().lower()
+    matches = [i for i, t in enumerate(texts) if needle in t.lower()] if needle else list(range(len(texts)))
+    if not matches:
+        st.warning("No test item matches that search.")
+        st.stop()
+    shown = matches[:2000]
+    query_pos = st.selectbox(f"Query ({len(matches):,} match)", shown, format_func=lambda i: texts[i],
+                             key="retrieval_query_list")
+elif source == "random":
+    if st.button("Another random query") or "retrieval_random" not in st.session_state:
+        st.session_state["retrieval_random"] = int(np.random.default_rng().integers(len(test_rows)))
+    query_pos = st.session_state["retrieval_random"]
+else:
+    chosen = [pos_of_row[r] for r in (st.session_state.get(_shared.SELECTION) or []) if r in pos_of_row]
+    if not chosen:
+        st.info("Select points in the Embedding explorer first (click, lasso or box); using the first test item.")
+        chosen = [0]
+    query_pos = st.selectbox("Selected item", chosen, format_func=lambda i: texts[i], key="retrieval_query_sel")
+query_pos = int(query_pos)
+query_row = int(test_rows[query_pos])
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def wav(dataset_key: str, row: int):
+    return appdata.audio_wav(app, row)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def svg(dataset_key: str, row: int):
+    try:
+        return appdata.score_svg(app, row)
+    except Exception as exc:  # an unrenderable score shows a note, not a crash
+        return f"error: {exc}"
+
+
+def show_item(view: str, row: int) -> None:
+    """The item as its modality: audio player, score snippet or lyrics."""
+    if appdata.has_media(app):
+        if view.startswith("audio"):
+            st.audio(wav(app.key, row), format="audio/wav")
+            return
+        if view.startswith("sheet"):
+            image = svg(app.key, row)
+            if image and image.startswith("error:"):
+                st.caption(f"score not rendered ({image[6:].strip()})")
+            elif image:
+                st.image(image, width="stretch")
+            return
+        if view.startswith("lyric"):
+            st.markdown(f"> {app.fragments[row].lyrics}")
+            return
+    st.caption(f"{view} features (no media for this dataset)")
+
+
+q = appdata.query_results(rv, query_pos, int(k))
+qc = st.columns([3, 1, 1])
+with qc[0]:
+    st.markdown(f"**{direction[0]} query:** {texts[query_pos]}")
+    show_item(direction[0], query_row)
+qc[1].metric("AP of this query", f"{100 * q['ap']:.1f} %", help=f"{q['n_relevant']} relevant item(s) in the gallery")
+qc[2].metric("Rank of its true pair", q["pair_rank"], help="1 = the paired item is the top result")
+
+st.subheader(f"Top {len(q['rows'])} {direction[1]} results ({model.title})")
+for rank, (row, score, rel, is_pair) in enumerate(zip(q["rows"], q["scores"], q["relevant"], q["is_pair"]), 1):
+    with st.container(border=True):
+        rc = st.columns([1, 6])
+        mark = "✅ relevant" if rel else "❌ not relevant"
+        rc[0].markdown(f"**#{rank}**  \nscore {score:.3f}  \n{mark}" + ("  \n⭐ true pair" if is_pair else ""))
+        with rc[1]:
+            st.markdown(texts[pos_of_row[int(row)]])
+            show_item(direction[1], int(row))
+
+# ---------------------------------------------------------------- error analysis
+st.header("Error analysis")
+
+
+@st.cache_data(max_entries=16, show_spinner="Scoring every test query...")
+def analysis(model_path: str, qv: str, gv: str, label_name: str) -> dict:
+    m = next(t for t in trained if str(t.path) == model_path)
+    return appdata.error_analysis(appdata.retrieval_view(app, m, qv, gv, label_name), class_names)
+
+
+res = analysis(str(model.path), direction[0], direction[1], label)
+st.markdown(f"**MAP {direction[0]} → {direction[1]}: {100 * res['map']:.2f} %** over {len(res['ap']):,} test queries.")
+tabs = st.tabs(["Worst queries", "Per-class AP", "Top-1 confusion", "Precision-recall"])
+with tabs[0]:
+    worst = res["worst"]
+    st.dataframe(pd.DataFrame({"query": [texts[i] for i in worst], "AP (%)": np.round(100 * res["ap"][worst], 2)}),
+                 hide_index=True)
+    st.caption("Pick one with *from the list* above (search its title) to see what it retrieved instead.")
+with tabs[1]:
+    per_class = res["per_class"]
+    if len(per_class) > 60:
+        st.caption(f"{len(per_class)} classes: showing the 60 with the lowest AP.")
+        per_class = dict(sorted(per_class.items(), key=lambda kv: kv[1])[:60])
+    fig = go.Figure(go.Bar(x=list(per_class), y=[100 * v for v in per_class.values()]))
+    fig.update_layout(yaxis_title="AP (%)", height=380, margin=dict(t=20), template="plotly_white")
+    st.plotly_chart(fig, key="per_class_ap")
+with tabs[2]:
+    names = res["confusion_classes"]
+    if len(names) > 60:
+        st.info(f"{len(names)} classes is too many for a readable confusion view; pick a coarser relevance label.")
+    else:
+        conf = res["confusion"]
+        norm = conf / np.maximum(conf.sum(axis=1, keepdims=True), 1)
+        fig = go.Figure(go.Heatmap(z=norm, x=names, y=names, colorscale="Blues", text=conf,
+                                   hovertemplate="query %{y} → top-1 %{x}: %{text}<extra></extra>"))
+        fig.update_layout(xaxis_title="class of the top-1 result", yaxis_title="class of the query",
+                          yaxis_autorange="reversed", height=480, margin=dict(t=20), template="plotly_white")
+        st.plotly_chart(fig, key="confusion")
+
+
+@st.cache_data(max_entries=32, show_spinner="Precision-recall curves...")
+def curve(model_path: str, qv: str, gv: str, label_name: str):
+    m = next(t for t in trained if str(t.path) == model_path)
+    return appdata.pr_curve(appdata.retrieval_view(app, m, qv, gv, label_name))
+
+
+with tabs[3]:
+    fig = go.Figure()
+    for m in trained:
+        r, p = curve(str(m.path), direction[0], direction[1], label)
+        fig.add_trace(go.Scatter(x=r, y=p, mode="lines+markers", name=m.title))
+    fig.update_layout(xaxis_title="recall", yaxis_title="precision", height=420, margin=dict(t=20),
+                      template="plotly_white", xaxis_range=[0, 1], yaxis_range=[0, 1.02])
+    st.plotly_chart(fig, key="pr_curves")
