@@ -1,0 +1,392 @@
+"""crossmodal_core.metrics against independent references: sklearn, brute force, hand-computed cases."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+from sklearn.metrics.pairwise import cosine_similarity, euclidean_distances
+
+from crossmodal_core import metrics as M
+
+
+# ----------------------------------------------------------------------------- references
+def brute_force_ap(scores, query_labels, gallery_labels):
+    """AP per query by the documented rule, written the obvious way: full stable sort, cumsum."""
+    scores = np.asarray(scores, dtype=np.float32)
+    out = np.full(scores.shape[0], np.nan)
+    for i, row in enumerate(scores):
+        order = np.argsort(-row, kind="stable")  # score desc, index asc on ties
+        rel = np.asarray(gallery_labels)[order] == query_labels[i]
+        if rel.sum() == 0:
+            continue
+        hits = np.cumsum(rel)
+        ranks = np.arange(1, len(row) + 1)
+        out[i] = (hits[rel] / ranks[rel]).sum() / rel.sum()
+    return out
+
+
+def brute_force_ap_with_order(row, rel, tie_key):
+    """AP of one query when ties are ordered by ``tie_key`` (ascending) instead of index."""
+    order = np.lexsort((tie_key, -row))
+    r = rel[order]
+    hits = np.cumsum(r)
+    return (hits[r] / (np.flatnonzero(r) + 1)).sum() / r.sum()
+
+
+def clustered(rng, n, d, n_classes, noise=1.0):
+    labels = rng.integers(0, n_classes, n)
+    centers = rng.standard_normal((n_classes, d))
+    return centers[labels] + noise * rng.standard_normal((n, d)), labels, centers
+
+
+# ----------------------------------------------------------------------------- similarity
+def test_similarity_matches_sklearn(rng):
+    q, g = rng.standard_normal((13, 7)), rng.standard_normal((21, 7))
+    np.testing.assert_allclose(M.similarity(q, g, "cosine"), cosine_similarity(q, g), atol=1e-5)
+    np.testing.assert_allclose(M.similarity(q, g, "euclidean"), -euclidean_distances(q, g), atol=1e-4)
+    assert M.similarity(q, g).dtype == np.float32
+
+
+def test_euclidean_round_off_is_small_and_offsets_do_not_matter(rng):
+    x = rng.standard_normal((50, 3)) * 100
+    s = M.similarity(x, x, "euclidean")
+    assert np.isfinite(s).all() and (s <= 0).all()
+    typical = np.abs(s).mean()
+    assert np.abs(np.diag(s)).max() < 1e-3 * typical
+    # a common offset far larger than the spread changes nothing beyond round-off
+    shifted = M.similarity(x + 1e4, x + 1e4, "euclidean")
+    np.testing.assert_allclose(shifted, s, atol=1e-3 * typical)
+
+
+# ----------------------------------------------------------------------------- AP vs sklearn
+@pytest.mark.parametrize("seed", range(25))
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_ap_equals_sklearn_without_ties(seed, metric):
+    rng = np.random.default_rng(seed)
+    nq, ng, d, c = rng.integers(5, 40), rng.integers(10, 90), rng.integers(2, 12), rng.integers(2, 6)
+    q, g = rng.standard_normal((nq, d)), rng.standard_normal((ng, d))
+    ql, gl = rng.integers(0, c, nq), rng.integers(0, c, ng)
+    gl[: c] = np.arange(c)  # every class has a relevant gallery item
+    ql = ql % c
+    scores = M.similarity(q, g, metric)
+    assert all(len(np.unique(r)) == ng for r in scores), "test data should have no ties"
+    ap = M.average_precision(q, g, ql, gl, metric=metric, chunk_size=int(rng.integers(1, 20)))
+    reference = np.array([average_precision_score(gl == ql[i], scores[i]) for i in range(nq)])
+    np.testing.assert_allclose(ap, reference, rtol=0, atol=1e-12)
+    assert M.mean_average_precision(q, g, ql, gl, metric=metric) == pytest.approx(reference.mean(), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_ap_with_ties_matches_brute_force_and_brackets_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    nq, ng, c = rng.integers(3, 25), rng.integers(5, 60), rng.integers(2, 5)
+    scores = rng.integers(0, rng.integers(2, 6), size=(nq, ng)).astype(np.float32)  # heavy ties
+    ql, gl = rng.integers(0, c, nq), rng.integers(0, c, ng)
+    ap = M.average_precision_from_scores(scores, ql, gl)
+    np.testing.assert_allclose(ap, brute_force_ap(scores, ql, gl), rtol=0, atol=1e-12, equal_nan=True)
+    for i in range(nq):
+        rel = gl == ql[i]
+        if not rel.any():
+            assert np.isnan(ap[i])
+            continue
+        optimistic = brute_force_ap_with_order(scores[i], rel, ~rel)  # relevant first within a tie
+        pessimistic = brute_force_ap_with_order(scores[i], rel, rel)  # relevant last within a tie
+        sk = average_precision_score(rel, scores[i])
+        assert pessimistic - 1e-12 <= ap[i] <= optimistic + 1e-12
+        # sklearn gives every relevant item of a tied group the precision at the group's end:
+        # never below the pessimistic order, equal to it when no group holds 2+ relevant items
+        # (with several it can even exceed the optimistic order, so it brackets nothing)
+        assert sk >= pessimistic - 1e-12
+        _, tie_group = np.unique(scores[i], return_inverse=True)
+        if np.bincount(tie_group[rel]).max() <= 1:
+            assert sk == pytest.approx(pessimistic, abs=1e-12)
+
+
+def test_sklearn_can_exceed_every_strict_ranking_when_relevant_items_tie():
+    # ranks 1..5 irrelevant, then two relevant items tied: any strict order gives (1/6 + 2/7) / 2
+    scores = np.array([[9, 8, 7, 6, 5, 1, 1.0]])
+    rel = np.array([0, 0, 0, 0, 0, 1, 1], dtype=bool)
+    ours = M.average_precision_from_scores(scores, [1], rel.astype(int))[0]
+    assert ours == pytest.approx((1 / 6 + 2 / 7) / 2)
+    assert average_precision_score(rel, scores[0]) == pytest.approx(2 / 7)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_ap_with_ties_from_duplicate_embeddings(seed):
+    """Ties that reach the embedding path: identical gallery rows score identically."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((6, 3))
+    g = base[rng.integers(0, 6, 40)]  # many identical gallery rows
+    q = rng.standard_normal((15, 3))
+    gl, ql = rng.integers(0, 3, 40), rng.integers(0, 3, 15)
+    for metric in ("cosine", "euclidean"):
+        scores = M.similarity(q, g, metric)
+        assert max(len(np.unique(row)) for row in scores) <= 6  # the ties really are there
+        ap = M.average_precision(q, g, ql, gl, metric=metric, chunk_size=4)
+        np.testing.assert_allclose(ap, brute_force_ap(scores, ql, gl), atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(ap, brute_force_ap(scores, ql, gl), atol=1e-12, equal_nan=True)
+
+
+def test_mixed_ties_on_large_rows_are_exact():
+    """The counted fast path and its tie fallback agree with a full stable sort on wide rows."""
+    rng = np.random.default_rng(7)
+    scores = np.round(rng.standard_normal((30, 3000)), 2).astype(np.float32)  # many ties per row
+    ql, gl = rng.integers(0, 4, 30), rng.integers(0, 4, 3000)
+    np.testing.assert_allclose(
+        M.average_precision_from_scores(scores, ql, gl), brute_force_ap(scores, ql, gl), atol=1e-12
+    )
+
+
+# ----------------------------------------------------------------------------- hand cases
+def test_hand_computed_ap():
+    # ranking: r, n, r, n, r -> (1/1 + 2/3 + 3/5) / 3
+    scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5]])
+    ap = M.average_precision_from_scores(scores, [1], [1, 0, 1, 0, 1])
+    assert ap[0] == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
+
+
+def test_hand_computed_ap_with_tie_broken_by_index():
+    # scores 1,1,0,0.5,1 -> order by (score desc, index asc): 0,1,4,3,2; relevant {0, 2} at ranks 1 and 5
+    scores = np.array([[1, 1, 0, 0.5, 1]])
+    assert M.average_precision_from_scores(scores, [1], [1, 0, 1, 0, 0])[0] == pytest.approx((1 + 2 / 5) / 2)
+    # relevant item with the larger index loses the tie: order 0,1 -> rank 2
+    assert M.average_precision_from_scores(np.array([[3.0, 3.0]]), [1], [0, 1])[0] == pytest.approx(1 / 2)
+    assert M.average_precision_from_scores(np.array([[3.0, 3.0]]), [1], [1, 0])[0] == pytest.approx(1.0)
+
+
+def test_denominator_counts_all_relevant_items_in_gallery():
+    # 2 relevant items; both found at ranks 1 and 4 -> (1 + 2/4) / 2, not a top-k truncation
+    scores = np.array([[4.0, 3.0, 2.0, 1.0]])
+    assert M.average_precision_from_scores(scores, ["a"], ["a", "b", "b", "a"])[0] == pytest.approx(0.75)
+
+
+def test_hand_case_embeddings_and_per_class():
+    q = np.array([[1.0, 0.0], [0.0, 1.0]])
+    g = np.array([[1.0, 0.1], [0.1, 1.0], [0.9, 0.2], [-1.0, 0.0]])
+    ql, gl = np.array([0, 1]), np.array([0, 1, 1, 0])
+    # query 0 cosine order: g0 (0.995), g2 (0.976), g1 (0.0995), g3 (-1) -> relevant at 1, 4
+    # query 1 order: g1, g2, g0, g3 -> relevant at 1, 2
+    ap = M.average_precision(q, g, ql, gl)
+    np.testing.assert_allclose(ap, [(1 + 2 / 4) / 2, 1.0])
+    assert M.per_class_average_precision(ap, ql) == {0: pytest.approx(0.75), 1: pytest.approx(1.0)}
+    np.testing.assert_array_equal(M.first_relevant_ranks(q, g, ql, gl), [1, 1])
+
+
+def test_per_class_ap_ignores_nan_and_keeps_label_values():
+    ap = np.array([0.5, np.nan, 1.0, 0.25, np.nan])
+    out = M.per_class_average_precision(ap, np.array(["x", "y", "x", "z", "z"]))
+    assert out["x"] == pytest.approx(0.75) and np.isnan(out["y"]) and out["z"] == pytest.approx(0.25)
+
+
+# ----------------------------------------------------------------------------- R = 0 convention
+def test_query_without_relevant_items_is_nan_and_excluded_with_warning():
+    scores = np.array([[0.9, 0.1, 0.5], [0.2, 0.8, 0.1], [0.3, 0.2, 0.1]])
+    ql, gl = np.array([0, 1, 7]), np.array([0, 1, 0])
+    ap = M.average_precision_from_scores(scores, ql, gl)
+    assert np.isnan(ap[2]) and ap[0] == 1.0 and ap[1] == 1.0
+    q = np.eye(3)
+    with pytest.warns(UserWarning, match="1 of 3 queries have no relevant item"):
+        value = M.mean_average_precision(q, q, ql, gl)
+    assert np.isfinite(value)
+    assert M.relevant_counts(ql, gl).tolist() == [2, 1, 0]
+
+
+def test_map_raises_when_no_query_has_relevant_items():
+    with pytest.raises(ValueError, match="no query has a relevant item"):
+        M.mean_average_precision(np.eye(2), np.eye(2), [0, 0], [1, 1])
+
+
+def test_no_warning_when_every_query_has_relevant_items(rng):
+    x, y = rng.standard_normal((10, 3)), rng.standard_normal((10, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        M.mean_average_precision(x, y, np.arange(10) % 2, np.arange(10) % 2)
+
+
+# ----------------------------------------------------------------------------- chunking
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_results_do_not_depend_on_chunk_size(metric):
+    rng = np.random.default_rng(3)
+    x, labels, centers = clustered(rng, 97, 5, 4)
+    y = centers[labels] + rng.standard_normal((97, 5))
+    ref_ap = M.average_precision(x, y, labels, labels, metric=metric, chunk_size=97)
+    ref_first = M.first_relevant_ranks(x, y, labels, labels, metric=metric, chunk_size=97)
+    ref_pairs = M.pair_ranks(x, y, metric=metric, chunk_size=97)
+    ref_pr = M.precision_recall_curve(x, y, labels, labels, metric=metric, chunk_size=97)
+    for chunk in (1, 2, 7, 50, 500, None):
+        np.testing.assert_array_equal(M.average_precision(x, y, labels, labels, metric=metric, chunk_size=chunk), ref_ap)
+        np.testing.assert_array_equal(M.first_relevant_ranks(x, y, labels, labels, metric=metric, chunk_size=chunk), ref_first)
+        np.testing.assert_array_equal(M.pair_ranks(x, y, metric=metric, chunk_size=chunk), ref_pairs)
+        pr = M.precision_recall_curve(x, y, labels, labels, metric=metric, chunk_size=chunk)
+        np.testing.assert_allclose(pr[1], ref_pr[1], rtol=0, atol=1e-12)
+
+
+def test_default_chunk_size_respects_memory_budget():
+    rows = M.default_chunk_size(22_483)
+    assert 100 <= rows <= 2_000
+    assert rows * 22_483 * 4 < M.DEFAULT_MEMORY_BUDGET  # the score block alone is well under budget
+    assert M.default_chunk_size(10, memory_budget=1) == 1
+
+
+# ----------------------------------------------------------------------------- both directions
+def test_map_both_directions_is_two_single_directions(rng):
+    x, labels, centers = clustered(rng, 60, 4, 3)
+    y = centers[labels] + rng.standard_normal((60, 4))
+    fwd, bwd = M.map_both_directions(x, y, labels)
+    assert fwd == M.mean_average_precision(x, y, labels, labels)
+    assert bwd == M.mean_average_precision(y, x, labels, labels)
+    sk_fwd = np.mean([average_precision_score(labels == labels[i], r) for i, r in enumerate(cosine_similarity(x, y))])
+    sk_bwd = np.mean([average_precision_score(labels == labels[i], r) for i, r in enumerate(cosine_similarity(y, x))])
+    assert (fwd, bwd) == (pytest.approx(sk_fwd, abs=1e-6), pytest.approx(sk_bwd, abs=1e-6))
+
+
+def test_map_both_directions_unpaired_needs_labels_y(rng):
+    x, y = rng.standard_normal((10, 3)), rng.standard_normal((12, 3))
+    with pytest.raises(ValueError, match="labels_y"):
+        M.map_both_directions(x, y, np.arange(10) % 2)
+    fwd, bwd = M.map_both_directions(x, y, np.arange(10) % 2, np.arange(12) % 2)
+    assert 0 < fwd <= 1 and 0 < bwd <= 1
+
+
+def test_perfect_embedding_gives_map_one(rng):
+    labels = np.repeat(np.arange(4), 5)
+    centers = rng.standard_normal((4, 8)) * 10
+    x = centers[labels] + 0.01 * rng.standard_normal((20, 8))
+    y = centers[labels] + 0.01 * rng.standard_normal((20, 8))
+    assert M.map_both_directions(x, y, labels) == (pytest.approx(1.0), pytest.approx(1.0))
+
+
+# ----------------------------------------------------------------------------- paired retrieval
+@pytest.mark.parametrize("seed", range(8))
+def test_pair_ranks_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n = 30
+    q = rng.integers(-1, 2, size=(n, 2)).astype(float)  # ties on purpose
+    g = rng.integers(-1, 2, size=(n, 2)).astype(float)
+    s = M.similarity(q, g, "euclidean")
+    expected = []
+    for i in range(n):
+        order = np.argsort(-s[i], kind="stable")
+        expected.append(int(np.flatnonzero(order == i)[0]) + 1)
+    np.testing.assert_array_equal(M.pair_ranks(q, g, metric="euclidean", chunk_size=7), expected)
+
+
+def test_rank_summaries_hand_computed():
+    ranks = np.array([1, 2, 5, 1, 10])
+    assert M.recall_at_k(ranks, 1) == pytest.approx(0.4)
+    assert M.recall_at_k(ranks, 5) == pytest.approx(0.8)
+    assert M.precision_at_k(ranks, 5) == pytest.approx(0.8 / 5)
+    assert M.mrr(ranks) == pytest.approx((1 + 0.5 + 0.2 + 1 + 0.1) / 5)
+    assert M.mrr(ranks, cutoff=1) == pytest.approx(0.4)
+    assert M.mrr(ranks, cutoff=2) == pytest.approx((1 + 0.5 + 1) / 5)
+    assert M.median_rank(ranks) == 2.0
+    assert M.median_rank([1, 2, 3, 4]) == 2.5
+
+
+def test_pair_retrieval_on_identical_views_is_perfect(rng):
+    x = rng.standard_normal((25, 6))
+    ranks = M.pair_ranks(x, x)
+    assert ranks.tolist() == [1] * 25
+    assert M.mrr(ranks, cutoff=1) == 1.0 and M.median_rank(ranks) == 1.0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_first_relevant_ranks_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    q, g = rng.standard_normal((20, 4)), rng.standard_normal((35, 4))
+    ql, gl = rng.integers(0, 5, 20), rng.integers(0, 4, 35)
+    s = M.similarity(q, g)
+    expected = []
+    for i in range(20):
+        rel = gl[np.argsort(-s[i], kind="stable")] == ql[i]
+        expected.append(int(np.flatnonzero(rel)[0]) + 1 if rel.any() else 0)
+    got = M.first_relevant_ranks(q, g, ql, gl, chunk_size=6)
+    np.testing.assert_array_equal(got, expected)
+    # class-level MRR@1 equals precision at 1 over queries that have a relevant item
+    top1_correct = np.array([gl[np.argmax(s[i])] == ql[i] for i in range(20) if (gl == ql[i]).any()])
+    assert M.mrr(got[got > 0], cutoff=1) == pytest.approx(top1_correct.mean())
+
+
+# ----------------------------------------------------------------------------- PR curve
+def brute_force_pr(scores, ql, gl, n_points):
+    levels = np.linspace(0, 1, n_points)
+    curves = []
+    for i, row in enumerate(scores):
+        rel = gl[np.argsort(-row, kind="stable")] == ql[i]
+        if not rel.any():
+            continue
+        hits = np.cumsum(rel)
+        precision = hits / np.arange(1, len(row) + 1)
+        recall = hits / rel.sum()
+        curves.append([precision[recall >= r - 1e-12].max() for r in levels])
+    return levels, np.mean(curves, axis=0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("n_points", [2, 11, 7])
+def test_precision_recall_curve_brute_force(seed, n_points):
+    rng = np.random.default_rng(seed)
+    q, g = rng.standard_normal((18, 3)), rng.standard_normal((41, 3))
+    ql, gl = rng.integers(0, 3, 18), rng.integers(0, 3, 41)
+    recall, precision = M.precision_recall_curve(q, g, ql, gl, n_points=n_points, chunk_size=5)
+    ref_recall, ref_precision = brute_force_pr(M.similarity(q, g), ql, gl, n_points)
+    np.testing.assert_allclose(recall, ref_recall)
+    np.testing.assert_allclose(precision, ref_precision, atol=1e-12)
+    assert np.all(np.diff(precision) <= 1e-12)  # interpolated precision never rises with recall
+
+
+def test_precision_recall_curve_hand_case():
+    # ranking r, n, r, n: precision at hits 1, 2/3; 3-point levels 0, .5, 1 -> 1, 1, 2/3
+    q = np.array([[1.0, 0.0]])
+    g = np.array([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])
+    recall, precision = M.precision_recall_curve(q, g, [1], [1, 0, 1, 0], n_points=3)
+    np.testing.assert_allclose(recall, [0, 0.5, 1])
+    np.testing.assert_allclose(precision, [1, 1, 2 / 3])
+
+
+# ----------------------------------------------------------------------------- validation
+@pytest.mark.parametrize(
+    "queries, gallery, ql, gl, match",
+    [
+        (np.ones((3, 2)), np.ones((4, 3)), [0] * 3, [0] * 4, "features"),
+        (np.ones((0, 2)), np.ones((4, 2)), [], [0] * 4, "queries is empty"),
+        (np.ones((3, 2)), np.ones((0, 2)), [0] * 3, [], "gallery is empty"),
+        (np.array([[1.0, np.nan]] * 3), np.ones((4, 2)), [0] * 3, [0] * 4, "queries contains NaN"),
+        (np.ones((3, 2)), np.array([[np.inf, 1.0]] * 4), [0] * 3, [0] * 4, "gallery contains NaN or inf"),
+        (np.ones((3, 2)), np.ones((4, 2)), [0] * 2, [0] * 4, "query_labels has 2 labels"),
+        (np.ones((3, 2)), np.ones((4, 2)), [0] * 3, [0] * 5, "gallery_labels has 5 labels"),
+        (np.ones(3), np.ones((4, 2)), [0] * 3, [0] * 4, "queries must be a 2-D"),
+        (np.ones((3, 2)), np.ones((4, 2)), np.eye(3), [0] * 4, "one-hot"),
+        (np.array([[0.0, 0.0], [1, 1], [1, 0]]), np.ones((4, 2)), [0] * 3, [0] * 4, "queries row 0 is all zeros"),
+    ],
+)
+def test_validation_errors_name_the_argument(queries, gallery, ql, gl, match):
+    with pytest.raises(ValueError, match=match):
+        M.average_precision(queries, gallery, ql, gl)
+
+
+def test_other_validation_errors(rng):
+    x = rng.standard_normal((4, 2))
+    with pytest.raises(ValueError, match="metric must be one of"):
+        M.similarity(x, x, metric="dot")
+    with pytest.raises(ValueError, match="chunk_size"):
+        M.average_precision(x, x, [0, 1, 0, 1], [0, 1, 0, 1], chunk_size=0)
+    with pytest.raises(ValueError, match="paired rows"):
+        M.pair_ranks(x, x[:3])
+    with pytest.raises(ValueError, match="ranks must be >= 1"):
+        M.mrr([0, 1, 2])
+    with pytest.raises(ValueError, match="ranks is empty"):
+        M.recall_at_k([], 1)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        M.recall_at_k([1, 2], 0)
+    with pytest.raises(ValueError, match="cutoff"):
+        M.mrr([1, 2], cutoff=0)
+    with pytest.raises(ValueError, match="n_points"):
+        M.precision_recall_curve(x, x, [0, 1, 0, 1], [0, 1, 0, 1], n_points=1)
+    with pytest.raises(ValueError, match="ap must be"):
+        M.per_class_average_precision(np.array([]), [])
+    with pytest.raises(ValueError, match="query_labels has 2 labels but ap has 3"):
+        M.per_class_average_precision(np.ones(3), [0, 1])
+    with pytest.raises(ValueError, match="scores contains NaN"):
+        M.average_precision_from_scores(np.array([[np.nan, 1.0]]), [0], [0, 1])
