@@ -1,0 +1,354 @@
+"""Instance-level alignment of sheet music, lyrics and audio: evaluation and the data the
+alignment page shows.
+
+Conventions
+-----------
+- Views are named ``"sheet"``, ``"lyrics"``, ``"audio"``; row ``i`` of every view is the same
+  fragment, so the only relevant gallery item of query ``i`` is gallery item ``i``.
+- A *direction* ``"q->g"`` ranks the whole gallery of modality ``g`` for every query of
+  modality ``q``; the six directions are :data:`DIRECTIONS`.
+- Ranks are 1-based (:func:`crossmodal_core.metrics.pair_ranks`, cosine similarity by default,
+  ties broken by gallery index). Reported per direction: ``R@1``, ``R@5``, ``R@10`` (fraction of
+  queries whose pair is within the top K), ``MRR`` (mean of 1/rank; equals the instance-level
+  MAP since each query has one relevant item), ``median_rank`` and ``n`` (number of queries).
+  ``"mean"`` averages each metric over the six directions.
+- The *CCA-on-pairs* baseline fits one linear CCA per pair of views (sheet-lyrics,
+  sheet-audio, lyrics-audio) on the training rows and evaluates each pair's two directions in
+  that pair's own CCA space (so, unlike UGAAR, it has three different shared spaces).
+- Every fitted statistic (standardisation, CCA, networks) comes from the training rows only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from crossmodal_core import metrics
+
+__all__ = [
+    "VIEW_NAMES",
+    "DIRECTIONS",
+    "METRIC_NAMES",
+    "direction_ranks",
+    "ranks_summary",
+    "evaluate_alignment",
+    "standardise",
+    "evaluate_cca_on_pairs",
+    "ugaar_method",
+    "cca_on_pairs_method",
+    "cross_validate_alignment",
+    "format_alignment_table",
+    "segment_similarity",
+    "work_segments",
+]
+
+VIEW_NAMES: tuple[str, str, str] = ("sheet", "lyrics", "audio")
+DIRECTIONS: tuple[tuple[str, str], ...] = (
+    ("sheet", "lyrics"), ("lyrics", "sheet"),
+    ("sheet", "audio"), ("audio", "sheet"),
+    ("lyrics", "audio"), ("audio", "lyrics"),
+)
+RECALL_KS: tuple[int, ...] = (1, 5, 10)
+METRIC_NAMES: tuple[str, ...] = tuple(f"R@{k}" for k in RECALL_KS) + ("MRR", "median_rank")
+
+EvalMethod = Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]], dict]
+
+
+def _direction_key(q: str, g: str) -> str:
+    return f"{q}->{g}"
+
+
+def _check_embeddings(embeddings: Mapping[str, np.ndarray], names: Sequence[str] = VIEW_NAMES,
+                      what: str = "embeddings") -> dict[str, np.ndarray]:
+    if not isinstance(embeddings, Mapping):
+        raise ValueError(f"{what} must be a dict mapping view name -> (n, k) array, got {type(embeddings).__name__}")
+    missing = [n for n in names if n not in embeddings]
+    if missing:
+        raise ValueError(f"{what} lack view(s) {missing}; got {sorted(embeddings)}")
+    out = {}
+    for name in names:
+        a = np.asarray(embeddings[name])
+        if a.ndim != 2:
+            raise ValueError(f"{what}[{name!r}] must be 2-D (n, k), got shape {a.shape}")
+        if not np.issubdtype(a.dtype, np.number) or not np.isfinite(a).all():
+            raise ValueError(f"{what}[{name!r}] contains NaN, inf or non-numbers")
+        out[name] = a
+    n = out[names[0]].shape[0]
+    for name, a in out.items():
+        if a.shape[0] != n:
+            raise ValueError(f"{what}[{name!r}] has {a.shape[0]} rows but {what}[{names[0]!r}] has {n}: "
+                             "rows must be paired")
+    if n < 1:
+        raise ValueError(f"{what} have no rows")
+    return out
+
+
+def ranks_summary(ranks: np.ndarray) -> dict[str, float]:
+    """``R@1/5/10``, ``MRR``, ``median_rank`` and ``n`` of 1-based pair ranks ``(n,)``."""
+    ranks = np.asarray(ranks)
+    out = {f"R@{k}": float(metrics.recall_at_k(ranks, k)) for k in RECALL_KS}
+    out["MRR"] = float(metrics.mrr(ranks))
+    out["median_rank"] = float(metrics.median_rank(ranks))
+    out["n"] = int(ranks.shape[0])
+    return out
+
+
+def _mean_summary(per_direction: Sequence[dict[str, float]]) -> dict[str, float]:
+    out = {m: float(np.mean([d[m] for d in per_direction])) for m in METRIC_NAMES}
+    out["n"] = int(per_direction[0]["n"])
+    return out
+
+
+def direction_ranks(embeddings: Mapping[str, np.ndarray], metric: str = "cosine",
+                    directions: Sequence[tuple[str, str]] = DIRECTIONS) -> dict[str, np.ndarray]:
+    """1-based rank of the paired item for every query, per direction.
+
+    Parameters
+    ----------
+    embeddings : dict view name -> (n, k) array in one shared space (rows paired)
+    metric : "cosine" or "euclidean"
+    directions : (query view, gallery view) pairs
+
+    Returns
+    -------
+    dict ``"q->g"`` -> (n,) int64 ranks
+    """
+    names = list(dict.fromkeys(v for d in directions for v in d))
+    emb = _check_embeddings(embeddings, names)
+    dims = {a.shape[1] for a in emb.values()}
+    if len(dims) != 1:
+        raise ValueError(f"embeddings must share one space (same width), got widths "
+                         f"{ {n: a.shape[1] for n, a in emb.items()} }")
+    return {_direction_key(q, g): metrics.pair_ranks(emb[q], emb[g], metric=metric) for q, g in directions}
+
+
+def evaluate_alignment(embeddings: Mapping[str, np.ndarray], metric: str = "cosine") -> dict[str, dict[str, float]]:
+    """Recall@1/5/10, MRR and median rank for the six sheet/lyrics/audio directions.
+
+    Parameters
+    ----------
+    embeddings : dict with keys ``"sheet"``, ``"lyrics"``, ``"audio"`` -> (n, k) arrays in one
+        shared space, rows paired (row ``i`` of each is fragment ``i``)
+    metric : "cosine" (default) or "euclidean"
+
+    Returns
+    -------
+    dict ``"sheet->lyrics"``, ... (:data:`DIRECTIONS`) and ``"mean"`` -> dict with ``R@1``,
+    ``R@5``, ``R@10``, ``MRR``, ``median_rank``, ``n``.
+    """
+    ranks = direction_ranks(embeddings, metric=metric)
+    out = {key: ranks_summary(r) for key, r in ranks.items()}
+    out["mean"] = _mean_summary([out[_direction_key(q, g)] for q, g in DIRECTIONS])
+    return out
+
+
+# ----------------------------------------------------------------------------- baselines / CV
+def standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Z-score ``train`` and ``others`` with the training mean / std (constant features: std 1)."""
+    train = np.asarray(train, dtype=np.float64)
+    mean = train.mean(axis=0)
+    std = train.std(axis=0)
+    std = np.where(std > 1e-8, std, 1.0)
+    return [(np.asarray(a, dtype=np.float64) - mean) / std for a in (train, *others)]
+
+
+def evaluate_cca_on_pairs(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray], n_components: int = 10,
+                          reg: float = 1e-3, metric: str = "cosine") -> dict[str, dict[str, float]]:
+    """The CCA-on-pairs baseline: one linear CCA per pair of views, fitted on ``train``.
+
+    Each view is standardised with its training statistics; ``CCA(n_components, reg)`` is
+    fitted on the training rows of (sheet, lyrics), (sheet, audio) and (lyrics, audio); both
+    directions of each pair are evaluated on ``test`` in that pair's CCA space.
+
+    Returns
+    -------
+    the same layout as :func:`evaluate_alignment`.
+    """
+    from crossmodal_core.models.linear import CCA
+
+    tr = _check_embeddings(train, VIEW_NAMES, "train views")
+    te = _check_embeddings(test, VIEW_NAMES, "test views")
+    for name in VIEW_NAMES:
+        if tr[name].shape[1] != te[name].shape[1]:
+            raise ValueError(f"view {name!r} has {tr[name].shape[1]} features in train, {te[name].shape[1]} in test")
+    scaled = {name: standardise(tr[name], te[name]) for name in VIEW_NAMES}
+    out: dict[str, dict[str, float]] = {}
+    for a, b in (("sheet", "lyrics"), ("sheet", "audio"), ("lyrics", "audio")):
+        k = min(int(n_components), tr[a].shape[1], tr[b].shape[1])
+        cca = CCA(n_components=k, reg=reg).fit([scaled[a][0], scaled[b][0]])
+        za, zb = cca.transform([scaled[a][1], scaled[b][1]])
+        ranks = direction_ranks({a: za, b: zb}, metric=metric, directions=((a, b), (b, a)))
+        out.update({key: ranks_summary(r) for key, r in ranks.items()})
+    ordered = {_direction_key(q, g): out[_direction_key(q, g)] for q, g in DIRECTIONS}
+    ordered["mean"] = _mean_summary(list(ordered.values()))
+    return ordered
+
+
+def ugaar_method(**params: Any) -> EvalMethod:
+    """An evaluation method (for :func:`cross_validate_alignment`) that fits
+    :class:`~crossmodal_core.models.deep.ugaar.UGAAR` with ``params`` on the training rows."""
+
+    def run(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray]) -> dict:
+        from crossmodal_core.models.deep.ugaar import UGAAR
+
+        model = UGAAR(**params).fit([train[n] for n in VIEW_NAMES])
+        z = model.transform([test[n] for n in VIEW_NAMES])
+        return evaluate_alignment(dict(zip(VIEW_NAMES, z)))
+
+    return run
+
+
+def cca_on_pairs_method(n_components: int = 10, reg: float = 1e-3) -> EvalMethod:
+    """The CCA-on-pairs baseline as an evaluation method (see :func:`evaluate_cca_on_pairs`)."""
+
+    def run(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray]) -> dict:
+        return evaluate_cca_on_pairs(train, test, n_components=n_components, reg=reg)
+
+    return run
+
+
+def cross_validate_alignment(dataset, methods: Mapping[str, EvalMethod], folds: np.ndarray | None = None,
+                             view_names: Sequence[str] = VIEW_NAMES, progress: bool = True) -> dict[str, Any]:
+    """Train on all folds but one, evaluate on the held-out fold, for every fold and method.
+
+    Parameters
+    ----------
+    dataset : CrossModalDataset with 2-D views named ``view_names`` (mapped, in that order, to
+        sheet, lyrics, audio)
+    methods : dict name -> ``method(train_views, test_views) -> evaluate_alignment-style dict``
+        (e.g. :func:`ugaar_method`, :func:`cca_on_pairs_method`)
+    folds : (n,) int fold ids (default ``dataset.folds``; the music dataset's folds are split by
+        work so no work is in two folds); ``-1`` rows are never used
+
+    Returns
+    -------
+    dict: ``"folds"`` (list of fold ids), ``"n_test"`` (list), and per method name
+    ``{"per_fold": [result per fold], "mean": {direction: {metric: mean over folds}},
+    "std": {direction: {metric: std over folds}}}``.
+    """
+    from tqdm.auto import tqdm
+
+    folds = dataset.folds if folds is None else np.asarray(folds)
+    if folds is None:
+        raise ValueError(f"dataset {dataset.name!r} has no folds; pass folds=")
+    folds = np.asarray(folds, dtype=np.int64)
+    if folds.shape != (dataset.n_items,):
+        raise ValueError(f"folds have shape {folds.shape}, expected ({dataset.n_items},)")
+    if len(view_names) != 3:
+        raise ValueError("view_names must name the sheet, lyrics and audio views (3 names)")
+    fold_ids = [int(f) for f in np.unique(folds) if f >= 0]
+    if len(fold_ids) < 2:
+        raise ValueError("cross-validation needs at least 2 folds")
+    data = {std: np.asarray(dataset.view(name)) for std, name in zip(VIEW_NAMES, view_names)}
+    for std, a in data.items():
+        if a.ndim != 2:
+            raise ValueError(f"view {std!r} must be 2-D (n, d) for alignment, got shape {a.shape}")
+    out: dict[str, Any] = {"folds": fold_ids, "n_test": []}
+    per_method: dict[str, list] = {name: [] for name in methods}
+    jobs = [(f, name) for f in fold_ids for name in methods]
+    bar = tqdm(jobs, desc="alignment CV", disable=not progress, leave=False)
+    for fold, name in bar:
+        bar.set_postfix(fold=fold, method=name)
+        test_idx = np.nonzero(folds == fold)[0]
+        train_idx = np.nonzero((folds != fold) & (folds >= 0))[0]
+        if name == next(iter(methods)):
+            out["n_test"].append(int(test_idx.size))
+        train = {k: v[train_idx] for k, v in data.items()}
+        test = {k: v[test_idx] for k, v in data.items()}
+        per_method[name].append(methods[name](train, test))
+    bar.close()
+    for name, results in per_method.items():
+        keys = [_direction_key(q, g) for q, g in DIRECTIONS] + ["mean"]
+        out[name] = {
+            "per_fold": results,
+            "mean": {k: {m: float(np.mean([r[k][m] for r in results])) for m in METRIC_NAMES} for k in keys},
+            "std": {k: {m: float(np.std([r[k][m] for r in results])) for m in METRIC_NAMES} for k in keys},
+        }
+    return out
+
+
+def format_alignment_table(results: Mapping[str, Mapping[str, Mapping[str, float]]],
+                           std: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None) -> str:
+    """A Markdown table: one row per (method, direction), columns R@1, R@5, R@10, MRR, median rank.
+
+    ``results`` maps method name -> :func:`evaluate_alignment`-style dict (e.g. the ``"mean"``
+    entry of each method in :func:`cross_validate_alignment`); ``std`` the matching spreads.
+    """
+    lines = ["| method | direction | R@1 | R@5 | R@10 | MRR | median rank |", "|---|---|---|---|---|---|---|"]
+    for method, res in results.items():
+        for key in [_direction_key(q, g) for q, g in DIRECTIONS] + ["mean"]:
+            if key not in res:
+                continue
+            cells = []
+            for m in METRIC_NAMES:
+                v = res[key][m]
+                s = None if std is None else std.get(method, {}).get(key, {}).get(m)
+                text = f"{v:.1f}" if m == "median_rank" else f"{v:.3f}"
+                if s is not None:
+                    text += f" ± {s:.1f}" if m == "median_rank" else f" ± {s:.3f}"
+                cells.append(text)
+            lines.append(f"| {method} | {key} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- segment view
+def segment_similarity(emb_a: np.ndarray, emb_b: np.ndarray, metric: str = "cosine") -> np.ndarray:
+    """Segment-by-segment similarity of one work's fragments in two modalities.
+
+    Parameters
+    ----------
+    emb_a, emb_b : (n, k) embeddings of the same ``n`` fragments (in order) in two modalities
+    metric : "cosine" or "euclidean" (negative distance: larger is more similar)
+
+    Returns
+    -------
+    (n, n) array ``S[i, j] = sim(emb_a[i], emb_b[j])``; a well-aligned model puts the largest
+    value of each row on the diagonal (the true pairs).
+    """
+    a = np.asarray(emb_a)
+    b = np.asarray(emb_b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"segment_similarity needs 2-D embeddings, got shapes {a.shape} and {b.shape}")
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"segment_similarity needs the same fragments in both modalities: "
+                         f"{a.shape[0]} vs {b.shape[0]} rows")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"embeddings live in different spaces: widths {a.shape[1]} and {b.shape[1]}")
+    return metrics.similarity(a, b, metric=metric)
+
+
+#: metadata columns that give a fragment's position in its work, most significant first
+_ORDER_COLUMNS = ("part_index", "verse", "measure_start", "measure_end", "fragment_index")
+
+
+def work_segments(dataset, work_id: str) -> np.ndarray:
+    """Row indices of one work's fragments, in score order.
+
+    The work of each row is read from the metadata column ``"work_id"`` (else from the
+    ``"work"`` label set's class names). Rows are ordered by whichever of the metadata columns
+    ``part_index``, ``verse``, ``measure_start``, ``measure_end``, ``fragment_index`` exist
+    (most significant first), then by row index.
+
+    Returns
+    -------
+    (m,) int64 row indices; ``KeyError`` when no fragment belongs to ``work_id``.
+    """
+    if "work_id" in dataset.metadata:
+        works = np.asarray(dataset.metadata["work_id"]).astype(str)
+    elif "work" in dataset.labels:
+        names = np.asarray(dataset.class_names["work"], dtype=object)
+        works = names[dataset.labels["work"]].astype(str)
+    else:
+        raise ValueError(f"dataset {dataset.name!r} has neither a 'work_id' metadata column nor a 'work' label set")
+    rows = np.nonzero(works == str(work_id))[0]
+    if rows.size == 0:
+        raise KeyError(f"no fragment of work {work_id!r} in dataset {dataset.name!r}")
+    keys = [rows]  # np.lexsort sorts by the last key first
+    for col in reversed(_ORDER_COLUMNS):
+        if col in dataset.metadata:
+            values = np.asarray(dataset.metadata[col])[rows]
+            if np.issubdtype(values.dtype, np.number):
+                keys.append(values)
+    order = np.lexsort(keys)
+    return rows[order].astype(np.int64)
