@@ -401,7 +401,7 @@ def train_model(app: AppDataset, name: str, pair: tuple[str, str], label_name: s
     embeddings = {v: np.asarray(e, dtype=np.float32) for v, e in zip(views, embedded)}
     folder.mkdir(parents=True, exist_ok=True)
     store.atomic_save_npz(folder / "embeddings.npz", **embeddings)
-    state_file = _save_state(model, folder)
+    state_file = _save_state(model, name, folder)
     test_map = None
     try:
         from crossmodal_core.metrics import map_both_directions
@@ -428,45 +428,23 @@ def _accepts(fn: Callable, arg: str) -> bool:
         return False
 
 
-def _save_state(model: Any, folder: Path) -> str | None:
-    """Deep models save themselves (state_dict + JSON); linear ones keep their fitted arrays."""
-    if hasattr(model, "save"):
-        model.save(folder / "model.pt")
-        return "model.pt"
-    arrays = {}
-    for attr in ("weights_", "means_"):
-        value = getattr(model, attr, None)
-        if isinstance(value, (list, tuple)):
-            for i, a in enumerate(value):
-                arrays[f"{attr}{i}"] = np.asarray(a)
-    if hasattr(model, "canonical_correlations_"):
-        arrays["canonical_correlations_"] = np.asarray(model.canonical_correlations_)
-    if not arrays:
-        return None
-    store.atomic_save_npz(folder / "state.npz", **arrays)
-    return "state.npz"
+def _save_state(model: Any, name: str, folder: Path) -> str:
+    """Store the fitted model with the registry (deep: ``.pt``; linear: pickle-free ``.npz``)."""
+    from crossmodal_core.models import registry
+
+    filename = "model.pt" if registry.get_spec(name).family == "deep" else "model.npz"
+    registry.save_model(model, folder / filename, name=name)
+    return filename
 
 
 def load_model_object(model: TrainedModel) -> Any:
     """The fitted estimator (for embedding new inputs, e.g. alignment segments)."""
-    from crossmodal_core.models.registry import make_model
+    from crossmodal_core.models import registry
 
     state = model.info.get("state_file")
-    if state == "model.pt":
-        cls = type(make_model(model.name))
-        return cls.load(model.path / "model.pt")
-    if state == "state.npz":
-        est = make_model(model.name, **model.info.get("params", {}))
-        with np.load(model.path / "state.npz", allow_pickle=False) as z:
-            for attr in ("weights_", "means_"):
-                keys = sorted((k for k in z.files if k.startswith(attr) and k[len(attr):].isdigit()),
-                              key=lambda k: int(k[len(attr):]))
-                if keys:
-                    setattr(est, attr, [z[k] for k in keys])
-            if "canonical_correlations_" in z.files:
-                est.canonical_correlations_ = z["canonical_correlations_"]
-        return est
-    raise ValueError(f"model {model.id} has no stored state; retrain it")
+    if not state or not (model.path / state).exists():
+        raise ValueError(f"model {model.id} has no stored state; retrain it")
+    return registry.load_model(model.path / state)
 
 
 def missing_models(app: AppDataset, pair: tuple[str, str], label_name: str,
@@ -724,7 +702,12 @@ def works(app: AppDataset) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     for i, f in enumerate(app.fragments):
         out.setdefault(f.work_id or f.corpus_path, []).append(i)
-    return out
+    try:  # score order (part, verse, bars) when the dataset records it
+        from crossmodal_core.alignment import work_segments
+
+        return {w: [int(r) for r in work_segments(app.dataset, w)] for w in out}
+    except (ImportError, KeyError, ValueError):
+        return out
 
 
 def work_title(app: AppDataset, work_id: str) -> str:
@@ -774,11 +757,11 @@ def segment_similarity_matrix(app: AppDataset, model: TrainedModel, rows: Sequen
     """Cosine similarity ``(len(rows), len(rows))`` between the ``view_a`` embeddings of the
     segments ``rows`` (e.g. the phrases of one song) and their ``view_b`` embeddings; the
     diagonal holds the true pairs."""
-    from crossmodal_core.metrics import similarity
+    from crossmodal_core.alignment import segment_similarity
 
     emb = load_embeddings(model)
     rows = np.asarray(rows, dtype=int)
-    return np.asarray(similarity(emb[view_a][rows], emb[view_b][rows]))
+    return np.asarray(segment_similarity(emb[view_a][rows], emb[view_b][rows]))
 
 
 def player_html(app: AppDataset, row: int) -> str | None:
