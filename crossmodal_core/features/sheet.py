@@ -1,0 +1,179 @@
+"""Symbolic ("sheet") features computed from a fragment's notes.
+
+:func:`sheet_features` maps a melody to one ``float32`` vector of :data:`SHEET_FEATURE_DIM` =
+340 values, in five blocks (see :data:`SHEET_FEATURE_LAYOUT`):
+
+==================  ====  ==========================================================
+block               size  meaning
+==================  ====  ==========================================================
+``pitch_class``       12  duration-weighted pitch-class histogram (C=0 ... B=11), sums to 1
+``interval``          25  histogram of successive intervals in semitones, clipped to
+                          [-12, +12] (bin ``i`` = interval ``i - 12``), sums to 1
+                          (all zero for a single note)
+``duration``           8  histogram of note durations on a log2 scale: bin ``k`` counts
+                          durations whose ``round(log2(quarter lengths))`` is ``k - 4``
+                          (clipped), i.e. 1/16, 1/8, 1/4, 1/2, 1, 2, 4, >=8 quarter
+                          notes; sums to 1
+``contour``            7  fractions of rising / falling / repeated steps, pitch range / 24,
+                          (mean pitch - 60) / 12, pitch std / 12, mean |interval| / 12
+``piano_roll``       288  24 equal time steps x 12 pitch classes (row-major: step, then
+                          pitch class): the fraction of each step during which that
+                          pitch class sounds (in [0, 1])
+==================  ====  ==========================================================
+
+Properties the tests rely on: transposing a melody by ``k`` semitones rolls the pitch-class
+histogram and every piano-roll step by ``k`` and leaves the interval, duration and contour
+blocks unchanged except the mean pitch. Everything is a deterministic function of
+(pitch, onset, duration); lyrics play no part. No torch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+N_PITCH_CLASSES = 12
+MAX_INTERVAL = 12
+N_DURATION_BINS = 8
+DURATION_LOG2_MIN = -4  # a 64th... clipped; bin 0 = 1/16 quarter note
+N_CONTOUR = 7
+ROLL_STEPS = 24
+
+CONTOUR_NAMES = ("up", "down", "same", "range", "mean_pitch", "pitch_std", "mean_abs_interval")
+
+
+def _layout() -> dict[str, slice]:
+    sizes = [
+        ("pitch_class", N_PITCH_CLASSES),
+        ("interval", 2 * MAX_INTERVAL + 1),
+        ("duration", N_DURATION_BINS),
+        ("contour", N_CONTOUR),
+        ("piano_roll", ROLL_STEPS * N_PITCH_CLASSES),
+    ]
+    layout, start = {}, 0
+    for name, size in sizes:
+        layout[name] = slice(start, start + size)
+        start += size
+    return layout
+
+
+#: block name -> slice of the :func:`sheet_features` vector.
+SHEET_FEATURE_LAYOUT: dict[str, slice] = _layout()
+SHEET_FEATURE_DIM: int = max(s.stop for s in SHEET_FEATURE_LAYOUT.values())
+
+
+def _as_arrays(notes: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pitch, onset, duration) float64 arrays from Notes, a Fragment, or (p, o, d) tuples."""
+    if hasattr(notes, "notes"):  # a Fragment
+        notes = notes.notes
+    notes = list(notes)
+    if not notes:
+        raise ValueError("sheet features need at least one note")
+    rows = []
+    for i, n in enumerate(notes):
+        if hasattr(n, "pitch"):
+            rows.append((n.pitch, n.onset, n.duration))
+        else:
+            try:
+                p, o, d = n[:3]
+            except (TypeError, ValueError):
+                raise ValueError(f"note {i}: expected a Note or a (pitch, onset, duration) tuple, got {n!r}") from None
+            rows.append((p, o, d))
+    arr = np.asarray(rows, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("notes contain NaN or inf in pitch, onset or duration")
+    pitch, onset, duration = arr.T
+    if np.any(duration <= 0):
+        raise ValueError(f"note {int(np.argmax(duration <= 0))}: duration must be > 0")
+    if np.any((pitch < 0) | (pitch > 127)):
+        raise ValueError("MIDI pitches must lie in 0..127")
+    order = np.lexsort((pitch, onset))  # onset order; ties broken by pitch for determinism
+    return pitch[order], onset[order], duration[order]
+
+
+def pitch_class_histogram(pitch: np.ndarray, duration: np.ndarray) -> np.ndarray:
+    """Duration-weighted pitch-class histogram, shape (12,), sums to 1."""
+    hist = np.bincount(np.mod(np.round(pitch).astype(int), 12), weights=duration, minlength=12)
+    return hist / hist.sum()
+
+
+def interval_histogram(pitch: np.ndarray) -> np.ndarray:
+    """Successive intervals clipped to [-12, 12], shape (25,), sums to 1 (zeros if < 2 notes)."""
+    hist = np.zeros(2 * MAX_INTERVAL + 1)
+    if pitch.size < 2:
+        return hist
+    steps = np.clip(np.round(np.diff(pitch)).astype(int), -MAX_INTERVAL, MAX_INTERVAL)
+    hist += np.bincount(steps + MAX_INTERVAL, minlength=hist.size)
+    return hist / hist.sum()
+
+
+def duration_histogram(duration: np.ndarray) -> np.ndarray:
+    """Log2-duration histogram, shape (8,), sums to 1 (bin k: round(log2 ql) = k - 4)."""
+    bins = np.clip(np.round(np.log2(duration)).astype(int) - DURATION_LOG2_MIN, 0, N_DURATION_BINS - 1)
+    hist = np.bincount(bins, minlength=N_DURATION_BINS).astype(np.float64)
+    return hist / hist.sum()
+
+
+def contour_features(pitch: np.ndarray) -> np.ndarray:
+    """[up, down, same, range/24, (mean-60)/12, std/12, mean|interval|/12], shape (7,)."""
+    steps = np.diff(pitch)
+    if steps.size:
+        up, down, same = (steps > 0).mean(), (steps < 0).mean(), (steps == 0).mean()
+        mean_abs = np.abs(steps).mean()
+    else:
+        up = down = same = mean_abs = 0.0
+    return np.array([
+        up, down, same,
+        (pitch.max() - pitch.min()) / 24.0,
+        (pitch.mean() - 60.0) / 12.0,
+        pitch.std() / 12.0,
+        mean_abs / 12.0,
+    ])
+
+
+def piano_roll(pitch: np.ndarray, onset: np.ndarray, duration: np.ndarray, n_steps: int = ROLL_STEPS) -> np.ndarray:
+    """Pitch-class piano roll on ``n_steps`` equal steps spanning first onset to last offset.
+
+    Returns
+    -------
+    roll : np.ndarray, shape (n_steps, 12), values in [0, 1]
+        ``roll[t, c]``: fraction of step ``t`` during which a note of pitch class ``c`` sounds.
+    """
+    start = onset.min()
+    span = (onset + duration).max() - start
+    edges = start + span * np.arange(n_steps + 1) / n_steps
+    roll = np.zeros((n_steps, N_PITCH_CLASSES))
+    step_len = span / n_steps
+    for p, o, d in zip(pitch, onset, duration):
+        overlap = np.clip(np.minimum(edges[1:], o + d) - np.maximum(edges[:-1], o), 0.0, None)
+        roll[:, int(round(p)) % 12] += overlap / step_len
+    return np.minimum(roll, 1.0)
+
+
+def sheet_features(notes: Sequence[Any]) -> np.ndarray:
+    """Symbolic descriptor of a melody.
+
+    Parameters
+    ----------
+    notes : sequence of :class:`~crossmodal_core.data.music.fragment.Note` (or a Fragment, or
+        ``(pitch, onset, duration)`` tuples); MIDI pitch, onset and duration in quarter lengths.
+
+    Returns
+    -------
+    features : np.ndarray, shape (340,), float32
+        Blocks ``pitch_class (12) | interval (25) | duration (8) | contour (7) |
+        piano_roll (24 x 12 = 288)``; see the module docstring and :data:`SHEET_FEATURE_LAYOUT`.
+    """
+    pitch, onset, duration = _as_arrays(notes)
+    out = np.concatenate([
+        pitch_class_histogram(pitch, duration),
+        interval_histogram(pitch),
+        duration_histogram(duration),
+        contour_features(pitch),
+        piano_roll(pitch, onset, duration).ravel(),
+    ]).astype(np.float32)
+    if out.shape != (SHEET_FEATURE_DIM,) or not math.isfinite(float(out.sum())):
+        raise AssertionError("sheet feature layout out of sync")  # programming error, not bad input
+    return out
