@@ -12,6 +12,7 @@ from crossmodal_core.alignment import (
     evaluate_alignment,
     evaluate_cca_on_pairs,
     format_alignment_table,
+    run_alignment_evaluation,
     segment_similarity,
     work_segments,
 )
@@ -132,3 +133,19 @@ def test_segment_similarity_and_work_segments():
     np.testing.assert_array_equal(work_segments(ds, "b"), [1, 4])
     with pytest.raises(KeyError):
         work_segments(ds, "zzz")
+
+
+def test_run_alignment_evaluation_writes_a_report(tmp_path):
+    import json
+
+    views = shared_latent_views(120, 0)
+    ds = CrossModalDataset(views=views, folds=np.repeat([0, 1], 60), name="toy")
+    params = dict(n_components=3, hidden_dims=(16,), generator_hidden=(8,), discriminator_hidden=(8,), epochs=3,
+                  batch_size=32)
+    report = run_alignment_evaluation(ds, ugaar_params=params, out=tmp_path / "toy.json", progress=False)
+    saved = json.loads((tmp_path / "toy.json").read_text())
+    assert saved["methods"].keys() == {"UGAAR", "CCA-on-pairs"}
+    assert saved["methods"]["CCA-on-pairs"]["params"] == {"n_components": 3, "reg": 1e-3}
+    assert saved["n_test"] == [60, 60]
+    assert len(saved["methods"]["UGAAR"]["per_fold"]) == 2
+    assert report["table"] == saved["table"] and "UGAAR" in report["table"]
