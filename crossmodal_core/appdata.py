@@ -549,25 +549,20 @@ def retrieval_view(app: AppDataset, model: TrainedModel, query_view: str, galler
 def query_results(rv: RetrievalView, query_pos: int, k: int = 10) -> dict[str, Any]:
     """Top-``k`` of one query (position in the test rows): gallery rows, scores, relevance,
     the query's AP and the rank of its true pair."""
-    from crossmodal_core import metrics
-    from crossmodal_core.retrieval import top_k
+    from crossmodal_core.retrieval import query_report
 
-    q = rv.queries[query_pos: query_pos + 1]
-    idx, scores = top_k(q, rv.gallery, min(k, len(rv.gallery)))
-    idx, scores = np.asarray(idx)[0], np.asarray(scores)[0]
-    ap = metrics.average_precision(q, rv.gallery, rv.labels[query_pos: query_pos + 1], rv.labels)[0]
-    sims = metrics.similarity(q, rv.gallery)[0]
-    # rank of the true pair = 1 + number of gallery items scored strictly higher
-    pair_rank = int(1 + np.sum(sims > sims[query_pos]))
+    rep = query_report(int(query_pos), rv.queries, rv.gallery, rv.labels, rv.labels, k=min(k, len(rv.gallery)),
+                       paired=True)
+    idx = np.asarray(rep.indices)
     return {
         "positions": idx,
         "rows": rv.rows[idx],
-        "scores": scores,
-        "relevant": rv.labels[idx] == rv.labels[query_pos],
+        "scores": np.asarray(rep.scores),
+        "relevant": np.asarray(rep.relevant),
         "is_pair": idx == query_pos,
-        "ap": float(ap),
-        "pair_rank": pair_rank,
-        "n_relevant": int(np.sum(rv.labels == rv.labels[query_pos])),
+        "ap": float(rep.ap),
+        "pair_rank": int(rep.pair_rank),
+        "n_relevant": int(rep.n_relevant),
     }
 
 
@@ -578,23 +573,19 @@ def all_query_ap(rv: RetrievalView) -> np.ndarray:
 
 
 def error_analysis(rv: RetrievalView, class_names: list[str], n_worst: int = 10) -> dict[str, Any]:
-    """Worst queries by AP, per-class AP and the top-1 class confusion matrix."""
+    """Worst queries by AP, per-class AP and the top-1 class confusion matrix (classes
+    present among the test items only)."""
     from crossmodal_core import metrics
-    from crossmodal_core.retrieval import top_k
+    from crossmodal_core.retrieval import top1_confusion, worst_queries
 
     ap = all_query_ap(rv)
-    worst = np.argsort(ap, kind="stable")[:n_worst]
+    classes, codes = np.unique(rv.labels, return_inverse=True)
     per_class = metrics.per_class_average_precision(ap, rv.labels)
-    idx, _ = top_k(rv.queries, rv.gallery, 1)
-    top1 = rv.labels[np.asarray(idx)[:, 0]]
-    classes = np.unique(rv.labels)
-    pos = {c: i for i, c in enumerate(classes)}
-    confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    np.add.at(confusion, ([pos[c] for c in rv.labels], [pos[c] for c in top1]), 1)
+    confusion = top1_confusion(rv.queries, rv.gallery, codes, codes, len(classes))
     return {
-        "ap": ap, "map": float(ap.mean()), "worst": worst,
+        "ap": ap, "map": float(np.nanmean(ap)), "worst": worst_queries(ap, n_worst),
         "per_class": {class_names[int(c)]: float(v) for c, v in per_class.items()},
-        "confusion": confusion, "confusion_classes": [class_names[int(c)] for c in classes],
+        "confusion": np.asarray(confusion), "confusion_classes": [class_names[int(c)] for c in classes],
     }
 
 
