@@ -3,15 +3,23 @@
 Small pieces underneath, pytorch-metric-learning style: :mod:`.towers` (MLP builders),
 :mod:`.losses`, :mod:`.miners`, :mod:`.distances`, and :mod:`.training` (the seeded,
 early-stopping, divergence-checking loop every model shares); :mod:`._base` holds the estimator
-base class with atomic ``save`` / ``load``.
+base class with atomic ``save`` / ``load`` (``TorchCrossModalEstimator.load(path)`` returns
+whichever model class the checkpoint holds).
 """
 
 from crossmodal_core.models.deep._base import CheckpointError, TorchCrossModalEstimator
-from crossmodal_core.models.deep.training import TrainingDivergedError, fit_loop, resolve_device, seeded
+from crossmodal_core.models.deep.contrastive import ContrastiveAligner
+from crossmodal_core.models.deep.dcca import DCCA, ClusterDCCA
+from crossmodal_core.models.deep.tnn import TNNClusterCCA
 from crossmodal_core.models.deep.towers import make_tower
+from crossmodal_core.models.deep.training import TrainingDivergedError, fit_loop, resolve_device, seeded
 
 __all__ = [
     "CheckpointError",
+    "ClusterDCCA",
+    "ContrastiveAligner",
+    "DCCA",
+    "TNNClusterCCA",
     "TorchCrossModalEstimator",
     "TrainingDivergedError",
     "fit_loop",
@@ -19,3 +27,11 @@ __all__ = [
     "resolve_device",
     "seeded",
 ]
+
+try:  # UGAAR is written alongside (helper UGAAR); export it once it exists
+    from crossmodal_core.models.deep.ugaar import UGAAR  # noqa: F401
+
+    __all__.append("UGAAR")
+except ModuleNotFoundError as exc:  # pragma: no cover - until ugaar.py lands
+    if exc.name != "crossmodal_core.models.deep.ugaar":
+        raise

@@ -41,7 +41,8 @@ from crossmodal_core.models.deep.training import (
 )
 from crossmodal_core.store import atomic_path, atomic_write_json
 
-__all__ = ["TorchCrossModalEstimator", "CheckpointError", "FitInputs"]
+__all__ = ["TorchCrossModalEstimator", "CheckpointError", "FitInputs", "check_array_shape",
+           "linear_stage_state", "set_linear_stage_state"]
 
 CHECKPOINT_FORMAT = "crossmodal.torch-estimator"
 CHECKPOINT_VERSION = 1
@@ -323,3 +324,41 @@ def check_array_shape(arrays: dict[str, np.ndarray], name: str, shape: tuple[int
     if tuple(a.shape) != tuple(shape):
         raise CheckpointError(f"fitted array {name!r} has shape {tuple(a.shape)}, expected {tuple(shape)}")
     return a
+
+
+def linear_stage_state(prefix: str, weights: Sequence[np.ndarray], means: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Arrays of a fitted linear projection ``(x - means[i]) @ weights[i]`` for a checkpoint."""
+    out = {}
+    for i, (w, m) in enumerate(zip(weights, means)):
+        out[f"{prefix}.weights.{i}"] = np.asarray(w, dtype=np.float64)
+        out[f"{prefix}.means.{i}"] = np.asarray(m, dtype=np.float64)
+    return out
+
+
+def set_linear_stage_state(arrays: dict[str, np.ndarray], prefix: str, n_features: Sequence[int],
+                           n_components: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Read back :func:`linear_stage_state` arrays, checking their shapes."""
+    weights, means = [], []
+    for i, d in enumerate(n_features):
+        weights.append(check_array_shape(arrays, f"{prefix}.weights.{i}", (d, n_components)))
+        means.append(check_array_shape(arrays, f"{prefix}.means.{i}", (d,)))
+    return weights, means
+
+
+def project(x: np.ndarray, weights: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """``(x - means) @ weights`` in float32 (the networks' precision)."""
+    return ((x - means.astype(np.float32)) @ weights.astype(np.float32)).astype(np.float32, copy=False)
+
+
+def fit_standardizer(views: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per-feature means and standard deviations (constant features get scale 1)."""
+    means = [v.mean(0, dtype=np.float64) for v in views]
+    scales = []
+    for v in views:
+        sd = v.std(0, dtype=np.float64)
+        scales.append(np.where(sd > 1e-8 * max(float(sd.max(initial=0.0)), 1e-30), sd, 1.0))
+    return means, scales
+
+
+def standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return ((x - mean) / scale).astype(np.float32, copy=False)

@@ -1,0 +1,171 @@
+"""ContrastiveAligner: projection heads trained with symmetric InfoNCE (+ supervised contrastive).
+
+Each modality gets an MLP projection head into a shared ``n_components``-d space; outputs are
+L2-normalised, so retrieval by cosine is retrieval by dot product. The loss on a batch of
+row-paired items is ``infonce_weight · InfoNCE + supcon_weight · SupCon``:
+
+- symmetric InfoNCE (CLIP): the paired item is the positive, every other item of the other
+  modality in the batch a negative; needs no labels.
+- cross-modal supervised contrastive (Khosla et al. 2020): every other-modality item of the
+  anchor's class is a positive; used when ``fit`` gets labels ``y`` and ``supcon_weight > 0``.
+
+For class-level retrieval (VEGAS-style) the supervised term matters: pure InfoNCE pushes apart
+same-class items that are not paired.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from crossmodal_core.models.deep._base import (
+    CheckpointError,
+    TorchCrossModalEstimator,
+    check_array_shape,
+    fit_standardizer,
+    standardize,
+)
+from crossmodal_core.models.deep.losses import info_nce_loss, supervised_contrastive_loss
+from crossmodal_core.models.deep.towers import make_tower
+from crossmodal_core.models.deep.training import seeded
+
+__all__ = ["ContrastiveAligner"]
+
+
+class ContrastiveAligner(TorchCrossModalEstimator):
+    """Contrastive cross-modal aligner.
+
+    Parameters
+    ----------
+    n_components : int
+        Shared embedding dimension.
+    hidden : tuple of int
+        Hidden widths of each projection head.
+    activation, dropout, batch_norm :
+        Head settings (:func:`~crossmodal_core.models.deep.towers.make_tower`).
+    temperature : float
+        Softmax temperature ``τ`` of both losses.
+    infonce_weight, supcon_weight : float >= 0
+        Loss weights (the supervised term needs ``y``; without labels only InfoNCE is used).
+    epochs, batch_size, lr, weight_decay :
+        AdamW training settings.
+    patience, random_state, device, progress :
+        As for every deep model.
+
+    Attributes
+    ----------
+    module_ : ModuleDict with heads ``"view0"`` and ``"view1"``
+    input_means_, input_scales_ : input standardisation
+    history_, best_epoch_, stopped_early_
+    """
+
+    requires_labels = False
+
+    def __init__(self, n_components: int = 64, hidden: tuple[int, ...] = (512,), activation: str = "relu",
+                 dropout: float = 0.1, batch_norm: bool = False, temperature: float = 0.1,
+                 infonce_weight: float = 1.0, supcon_weight: float = 1.0, epochs: int = 20,
+                 batch_size: int = 512, lr: float = 1e-3, weight_decay: float = 1e-4,
+                 patience: int | None = None, random_state: int | None = 0, device: str = "cpu",
+                 progress: bool = True):
+        self.n_components = n_components
+        self.hidden = hidden
+        self.activation = activation
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.temperature = temperature
+        self.infonce_weight = infonce_weight
+        self.supcon_weight = supcon_weight
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.random_state = random_state
+        self.device = device
+        self.progress = progress
+
+    def _check_params(self) -> None:
+        if int(self.n_components) != self.n_components or self.n_components < 1:
+            raise ValueError(f"n_components must be a positive integer, got {self.n_components!r}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.infonce_weight < 0 or self.supcon_weight < 0 or self.infonce_weight + self.supcon_weight == 0:
+            raise ValueError("infonce_weight and supcon_weight must be >= 0 and not both 0")
+
+    def _build_module(self) -> nn.Module:
+        kw = dict(hidden=tuple(self.hidden), out_features=int(self.n_components), activation=self.activation,
+                  dropout=float(self.dropout), batch_norm=bool(self.batch_norm), normalize=True)
+        return nn.ModuleDict({f"view{i}": make_tower(d, **kw) for i, d in enumerate(self.n_features_in_)})
+
+    def _transform_arrays(self, views: list[np.ndarray]) -> list[np.ndarray]:
+        return [self._run(self.module_[f"view{i}"], standardize(v, m, s))
+                for i, (v, m, s) in enumerate(zip(views, self.input_means_, self.input_scales_))]
+
+    def fit(self, views: Sequence[np.ndarray], y: np.ndarray | None = None,
+            validation: tuple | None = None, callback: Callable[[dict[str, Any]], Any] | None = None
+            ) -> "ContrastiveAligner":
+        """Train the heads.
+
+        Parameters
+        ----------
+        views : [view0 (n, d0), view1 (n, d1)] row-paired
+        y : (n,) class labels or None (then InfoNCE only)
+        validation : ``(views_val, y_val)`` held-out training data, or None
+        callback : per-epoch callable
+        """
+        self._check_params()
+        inputs = self._prepare_fit(views, y, validation)
+        if inputs.y is None and self.infonce_weight == 0:
+            raise ValueError("supcon_weight alone needs labels y; pass y or set infonce_weight > 0")
+        if hasattr(self, "module_"):
+            del self.module_
+        self.n_features_in_ = [v.shape[1] for v in inputs.views]
+        self.device_ = inputs.device
+        self.input_means_, self.input_scales_ = fit_standardizer(inputs.views)
+        x0, x1 = (torch.as_tensor(standardize(v, m, s), device=inputs.device)
+                  for v, m, s in zip(inputs.views, self.input_means_, self.input_scales_))
+        labels = None if inputs.y is None else torch.as_tensor(inputs.y, device=inputs.device)
+        use_supcon = labels is not None and self.supcon_weight > 0
+        with seeded(inputs.seed, inputs.device) as generator:
+            module = self._build_module().to(inputs.device)
+            self.module_ = module
+            optimizer = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            f, g = module["view0"], module["view1"]
+
+            def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
+                idx = idx.to(inputs.device)
+                za, zb = f(x0[idx]), g(x1[idx])
+                # heads already L2-normalise, so the losses skip it
+                out: dict[str, Any] = {}
+                loss = za.new_zeros(())
+                if self.infonce_weight > 0:
+                    nce = info_nce_loss(za, zb, self.temperature, normalize=False)
+                    loss = loss + self.infonce_weight * nce
+                    out["infonce"] = nce.detach()
+                if use_supcon:
+                    lab = labels[idx]
+                    sc = supervised_contrastive_loss(za, zb, lab, lab, self.temperature, normalize=False)
+                    loss = loss + self.supcon_weight * sc
+                    out["supcon"] = sc.detach()
+                out["loss"] = loss
+                return out
+
+            self._train(module, step, x0.shape[0], optimizer, generator, inputs, callback,
+                        desc="ContrastiveAligner")
+        return self
+
+    def _numpy_state(self) -> dict[str, np.ndarray]:
+        state = {}
+        for i, (m, s) in enumerate(zip(self.input_means_, self.input_scales_)):
+            state[f"input.means.{i}"], state[f"input.scales.{i}"] = m, s
+        return state
+
+    def _set_numpy_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self.input_means_ = [check_array_shape(arrays, f"input.means.{i}", (d,)) for i, d in enumerate(self.n_features_in_)]
+        self.input_scales_ = [check_array_shape(arrays, f"input.scales.{i}", (d,)) for i, d in enumerate(self.n_features_in_)]
+        extra = set(arrays) - set(self._numpy_state())
+        if extra:
+            raise CheckpointError(f"unexpected arrays in a ContrastiveAligner checkpoint: {sorted(extra)}")

@@ -1,0 +1,232 @@
+"""Deep CCA (Andrew et al., ICML 2013) and Cluster-DCCA (C-DCCA).
+
+DCCA: two MLP towers ``f`` (view 0) and ``g`` (view 1) trained to maximise the sum of the top-
+``k`` canonical correlations of ``f(X)`` and ``g(Y)`` on large mini-batches (the correlation
+objective is a full-batch statistic: small batches bias it; 1,000+ rows per batch is the usual
+compromise). After training, a linear CCA is fitted on the towers' outputs over the whole
+training set (as in the paper), and ``transform`` returns those ``k`` canonical variates.
+
+C-DCCA (:class:`ClusterDCCA`): the same objective over **all same-class pairs** of a batch
+instead of the row pairs. We do not sample pairs: each batch's covariances are computed
+exactly from class sums with the Cluster-CCA formula
+(:func:`~crossmodal_core.models.deep.losses.cluster_covariances`), so every same-class
+(audio, visual) pair inside the batch counts once, at ``O(batch · o²)`` cost. The final
+linear step is :class:`~crossmodal_core.models.linear.ClusterCCA` on the towers' outputs.
+Its cross-covariance has rank ``<= classes − 1``, so ``k`` is clipped to that.
+
+Inputs are standardised per feature (train statistics) before the towers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from crossmodal_core.models.deep._base import (
+    CheckpointError,
+    TorchCrossModalEstimator,
+    check_array_shape,
+    fit_standardizer,
+    linear_stage_state,
+    project,
+    set_linear_stage_state,
+    standardize,
+)
+from crossmodal_core.models.deep.losses import cluster_dcca_loss, dcca_loss
+from crossmodal_core.models.deep.towers import make_tower
+from crossmodal_core.models.deep.training import seeded
+
+__all__ = ["DCCA", "ClusterDCCA"]
+
+
+class DCCA(TorchCrossModalEstimator):
+    """Deep CCA.
+
+    Parameters
+    ----------
+    n_components : int
+        Canonical components ``k`` maximised and returned.
+    out_features : int or None
+        Tower output width ``o`` (``None``: ``n_components``); ``k <= o``.
+    hidden : tuple of int
+        Hidden widths of each tower.
+    activation, dropout, batch_norm :
+        Tower settings (:func:`~crossmodal_core.models.deep.towers.make_tower`).
+    reg, eps : float
+        Ridge (absolute, on standardised-input tower outputs) and eigenvalue floor of the
+        correlation objective; ``reg`` is also the ridge of the final linear CCA.
+    epochs, batch_size, lr, weight_decay :
+        Adam training settings; keep ``batch_size`` large (>= 10 · o).
+    patience : int or None
+        Early stopping on validation MAP (needs ``validation``).
+    random_state, device, progress :
+        As for every deep model.
+
+    Attributes
+    ----------
+    module_ : ModuleDict with towers ``"view0"`` and ``"view1"``
+    weights_, means_ : final linear CCA on the tower outputs
+    canonical_correlations_ : (k,) training correlations of the outputs
+    input_means_, input_scales_ : standardisation of the inputs
+    history_, best_epoch_, stopped_early_
+    """
+
+    requires_labels = False
+    _uses_labels = False
+
+    def __init__(self, n_components: int = 10, out_features: int | None = None,
+                 hidden: tuple[int, ...] = (256, 256), activation: str = "tanh", dropout: float = 0.0,
+                 batch_norm: bool = False, reg: float = 1e-3, eps: float = 1e-9, epochs: int = 30,
+                 batch_size: int = 1000, lr: float = 1e-3, weight_decay: float = 1e-5,
+                 patience: int | None = None, random_state: int | None = 0, device: str = "cpu",
+                 progress: bool = True):
+        self.n_components = n_components
+        self.out_features = out_features
+        self.hidden = hidden
+        self.activation = activation
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.reg = reg
+        self.eps = eps
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.random_state = random_state
+        self.device = device
+        self.progress = progress
+
+    def _out_features(self) -> int:
+        return int(self.n_components if self.out_features is None else self.out_features)
+
+    def _check_params(self) -> None:
+        if int(self.n_components) != self.n_components or self.n_components < 1:
+            raise ValueError(f"n_components must be a positive integer, got {self.n_components!r}")
+        if self.n_components > self._out_features():
+            raise ValueError(f"n_components ({self.n_components}) cannot exceed out_features ({self._out_features()})")
+        if self.reg < 0 or self.eps < 0:
+            raise ValueError(f"reg and eps must be >= 0, got reg={self.reg}, eps={self.eps}")
+
+    def _build_module(self) -> nn.Module:
+        kw = dict(hidden=tuple(self.hidden), out_features=self._out_features(), activation=self.activation,
+                  dropout=float(self.dropout), batch_norm=bool(self.batch_norm))
+        return nn.ModuleDict({f"view{i}": make_tower(d, **kw) for i, d in enumerate(self.n_features_in_)})
+
+    def _outputs(self, views: list[np.ndarray]) -> list[np.ndarray]:
+        return [self._run(self.module_[f"view{i}"], standardize(v, m, s))
+                for i, (v, m, s) in enumerate(zip(views, self.input_means_, self.input_scales_))]
+
+    def _transform_arrays(self, views: list[np.ndarray]) -> list[np.ndarray]:
+        out = self._outputs(views)
+        if hasattr(self, "weights_"):
+            out = [project(z, w, m) for z, w, m in zip(out, self.weights_, self.means_)]
+        return out
+
+    # ------------------------------------------------------------------ objective hooks
+    def _effective_components(self, y: np.ndarray | None) -> int:
+        return int(self.n_components)
+
+    def _batch_loss(self, h0: torch.Tensor, h1: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return dcca_loss(h0, h1, n_components=self.n_components_, reg=self.reg, eps=self.eps)
+
+    def _final_linear(self, outputs: list[np.ndarray], y: np.ndarray | None):
+        from crossmodal_core.models.linear import CCA
+
+        return CCA(n_components=self.n_components_, reg=self.reg, reg_scale="absolute").fit(outputs)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, views: Sequence[np.ndarray], y: np.ndarray | None = None,
+            validation: tuple | None = None, callback: Callable[[dict[str, Any]], Any] | None = None):
+        """Train the towers, then fit the final linear (cluster-)CCA on their outputs.
+
+        Parameters
+        ----------
+        views : [view0 (n, d0), view1 (n, d1)] row-paired
+        y : (n,) class labels (ignored by DCCA, required by ClusterDCCA; validation MAP uses
+            ``validation``'s own labels)
+        validation : ``(views_val, y_val)`` held-out training data, or None
+        callback : per-epoch callable (see :func:`.training.fit_loop`)
+        """
+        self._check_params()
+        inputs = self._prepare_fit(views, y if self._uses_labels else None, validation)
+        for attr in ("module_", "weights_", "means_"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+        self.n_features_in_ = [v.shape[1] for v in inputs.views]
+        self.device_ = inputs.device
+        self.n_components_ = self._effective_components(inputs.y)
+        self.input_means_, self.input_scales_ = fit_standardizer(inputs.views)
+        x0, x1 = (torch.as_tensor(standardize(v, m, s), device=inputs.device)
+                  for v, m, s in zip(inputs.views, self.input_means_, self.input_scales_))
+        labels = None if inputs.y is None else torch.as_tensor(inputs.y, device=inputs.device)
+        n = x0.shape[0]
+        batch_size = min(int(self.batch_size), n)
+        with seeded(inputs.seed, inputs.device) as generator:
+            module = self._build_module().to(inputs.device)
+            self.module_ = module
+            optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            f, g = module["view0"], module["view1"]
+
+            def step(idx: torch.Tensor) -> torch.Tensor:
+                idx = idx.to(inputs.device)
+                return self._batch_loss(f(x0[idx]), g(x1[idx]), None if labels is None else labels[idx])
+
+            # the correlation objective needs full-rank batches: never a short trailing batch
+            self._train(module, step, n, optimizer, generator, inputs, callback,
+                        desc=type(self).__name__, batch_size=batch_size, drop_last=True)
+        linear = self._final_linear(self._outputs(inputs.views), inputs.y)
+        self.weights_ = [np.asarray(w, dtype=np.float64) for w in linear.weights_]
+        self.means_ = [np.asarray(m, dtype=np.float64) for m in linear.means_]
+        self.canonical_correlations_ = np.asarray(linear.canonical_correlations_, dtype=np.float64)
+        self.n_components_ = int(linear.n_components_)
+        return self
+
+    # ------------------------------------------------------------------ checkpoint state
+    def _fitted_meta(self) -> dict[str, Any]:
+        return {"n_components_": int(self.n_components_)}
+
+    def _set_fitted_meta(self, meta: dict[str, Any]) -> None:
+        self.n_components_ = int(meta["n_components_"])
+
+    def _numpy_state(self) -> dict[str, np.ndarray]:
+        state = linear_stage_state("cca", self.weights_, self.means_)
+        state["cca.correlations"] = self.canonical_correlations_
+        for i, (m, s) in enumerate(zip(self.input_means_, self.input_scales_)):
+            state[f"input.means.{i}"], state[f"input.scales.{i}"] = m, s
+        return state
+
+    def _set_numpy_state(self, arrays: dict[str, np.ndarray]) -> None:
+        o, k = self._out_features(), self.n_components_
+        self.weights_, self.means_ = set_linear_stage_state(arrays, "cca", [o, o], k)
+        self.canonical_correlations_ = check_array_shape(arrays, "cca.correlations", (k,))
+        self.input_means_ = [check_array_shape(arrays, f"input.means.{i}", (d,)) for i, d in enumerate(self.n_features_in_)]
+        self.input_scales_ = [check_array_shape(arrays, f"input.scales.{i}", (d,)) for i, d in enumerate(self.n_features_in_)]
+        extra = set(arrays) - set(self._numpy_state())
+        if extra:
+            raise CheckpointError(f"unexpected arrays in a {type(self).__name__} checkpoint: {sorted(extra)}")
+
+
+class ClusterDCCA(DCCA):
+    """C-DCCA: Deep CCA over all same-class pairs of each batch (exact cluster covariances).
+
+    Same parameters as :class:`DCCA`; ``fit`` requires class labels ``y``. ``n_components`` is
+    clipped to ``classes − 1`` (the rank of the cluster cross-covariance).
+    """
+
+    requires_labels = True
+    _uses_labels = True
+
+    def _effective_components(self, y: np.ndarray | None) -> int:
+        return max(1, min(int(self.n_components), int(np.unique(y).size) - 1))
+
+    def _batch_loss(self, h0: torch.Tensor, h1: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return cluster_dcca_loss(h0, h1, labels, n_components=self.n_components_, reg=self.reg, eps=self.eps)
+
+    def _final_linear(self, outputs: list[np.ndarray], y: np.ndarray | None):
+        from crossmodal_core.models.linear import ClusterCCA
+
+        return ClusterCCA(n_components=self.n_components_, reg=self.reg, reg_scale="absolute").fit(outputs, y)
