@@ -1,0 +1,525 @@
+"""Build the music21-lyrics dataset: scores -> fragments -> audio -> features -> files.
+
+``python -m crossmodal_core build-music --out assets/datasets/music21_lyrics [--jobs 2]
+[--collections bach trecento] [--limit N]`` (or ``python -m crossmodal_core.data.music.build``).
+
+Steps
+-----
+1. :func:`~crossmodal_core.data.music.corpus.find_lyric_scores` lists the texted scores
+   (sorted by corpus path).
+2. Each score (a *work*) is processed in a worker process (``--jobs``): parse, cut into
+   fragments (:mod:`.phrases`), synthesise each fragment (:func:`crossmodal_core.synth.synthesize`,
+   not kept), compute audio and sheet features. The result is cached as one shard per work
+   under ``<out>/.cache/`` keyed by the score file's bytes and the source code of every
+   step, so an interrupted build resumes where it stopped and an edit to the code rebuilds.
+3. Fragments whose audio is silent are dropped (logged); bad scores are skipped with a
+   logged reason (kept in ``build_info.json``), never a crash.
+4. Lyric features: a :class:`~crossmodal_core.features.lyrics.LyricsFeaturizer` is fitted on
+   every lyric text of the build (or a given, stored one is reused), stored in
+   ``lyrics_featurizer.npz`` and round-tripped through that file before use, so anyone can
+   recompute the committed lyric view from it.
+5. Folds: 5 folds by *work group*: works sharing an identical fragment (same melody and
+   text, e.g. one chorale tune harmonised in two cantatas, or two editions of a Credo) form
+   one group, and no group is split across folds.
+
+Outputs (all written atomically, deterministic bytes for the same input)
+------------------------------------------------------------------------
+``dataset.npz``             the :class:`CrossModalDataset` (see :mod:`crossmodal_core.data.io`);
+                            views stored as float16 (compressed; :func:`load_music_dataset`
+                            returns float32): ``audio`` (n, 192), ``audio_seq`` (n, 10, 64),
+                            ``sheet`` (n, 340), ``lyrics`` (n, 70)
+``fragments.json``          the :class:`Fragment` of every row, same order (notes, lyrics,
+                            source references) for rendering and on-demand audio
+``lyrics_featurizer.npz``   the fitted lyric featurizer state
+``build_info.json``         counts, skipped scores with reasons, versions (no timestamps)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import multiprocessing
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from crossmodal_core import store
+from crossmodal_core.data.dataset import CrossModalDataset, DatasetError
+from crossmodal_core.data.music import corpus as corpus_mod
+from crossmodal_core.data.music import phrases as phrases_mod
+from crossmodal_core.data.music.corpus import ScoreRef, corpus_root, find_lyric_scores
+from crossmodal_core.data.music.fragment import Fragment
+
+log = logging.getLogger(__name__)
+
+DATASET_NAME = "music21_lyrics"
+DATASET_FILE = "dataset.npz"
+FRAGMENTS_FILE = "fragments.json"
+FEATURIZER_FILE = "lyrics_featurizer.npz"
+INFO_FILE = "build_info.json"
+SAMPLE_RATE = 22050
+N_SEGMENTS = 10
+N_FOLDS = 5
+#: RMS below this (full scale = 1) counts as silence
+SILENCE_RMS = 1e-3
+#: views are stored in this dtype (float16 halves the committed file; features are
+#: descriptors, not signals, so 3 significant digits are plenty)
+STORAGE_DTYPE = np.float16
+#: the label sets, in order; "work" is the default relevance (same work = relevant)
+LABEL_SETS = ("work", "collection", "language", "mode")
+#: texts this long (in words) or longer that occur in two works tie those works into one group
+SHARED_TEXT_MIN_WORDS = 4
+
+_WORKER_READY = False
+
+
+def default_out_dir() -> Path:
+    return store.datasets_dir() / DATASET_NAME
+
+
+# ---------------------------------------------------------------------- code version
+def _code_fingerprint() -> str:
+    """Digest of the source of every step that shapes a shard (an edit invalidates caches)."""
+    import crossmodal_core.features.audio as audio_mod
+    import crossmodal_core.features.sheet as sheet_mod
+    import crossmodal_core.synth as synth_mod
+    from crossmodal_core.data.music import fragment as fragment_mod
+
+    h = hashlib.sha256()
+    for mod in (corpus_mod, phrases_mod, fragment_mod, synth_mod, audio_mod, sheet_mod):
+        h.update(Path(mod.__file__).read_bytes())
+    h.update(f"sr={SAMPLE_RATE};seg={N_SEGMENTS}".encode())
+    return h.hexdigest()[:16]
+
+
+def _shard_path(cache: Path, ref: ScoreRef, fingerprint: str) -> Path:
+    score_bytes = (corpus_root() / ref.corpus_path).read_bytes()
+    key = store.cache_key(ref.corpus_path, ref.collection, hashlib.sha256(score_bytes).hexdigest(), fingerprint)
+    safe = re.sub(r"[^\w.-]+", "_", ref.work_id)[:80]
+    return cache / f"{safe}-{key}.npz"
+
+
+# ---------------------------------------------------------------------- per work
+def _fragment_features(fragments: list[Fragment]) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Synthesise and featurise; returns arrays for the kept fragments and drop reasons."""
+    from crossmodal_core.features.audio import audio_features_and_sequence
+    from crossmodal_core.features.sheet import sheet_features
+    from crossmodal_core.synth import synthesize
+
+    keep, audio, seq, sheet, rms, dropped = [], [], [], [], [], []
+    for i, fr in enumerate(fragments):
+        try:
+            y = synthesize(fr, sample_rate=SAMPLE_RATE)
+        except (ValueError, RuntimeError) as exc:
+            dropped.append(f"{fr.fragment_id}: cannot synthesise ({exc})")
+            continue
+        level = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0
+        if level < SILENCE_RMS:
+            dropped.append(f"{fr.fragment_id}: silent audio (rms {level:.2g})")
+            continue
+        a, s = audio_features_and_sequence(y, SAMPLE_RATE, n_segments=N_SEGMENTS)
+        keep.append(i)
+        audio.append(a)
+        seq.append(s)
+        sheet.append(sheet_features(fr.notes))
+        rms.append(level)
+    arrays = {
+        "keep": np.asarray(keep, dtype=np.int64),
+        "audio": np.asarray(audio, dtype=np.float32).reshape(len(keep), -1),
+        "audio_seq": np.asarray(seq, dtype=np.float32).reshape(len(keep), N_SEGMENTS, -1),
+        "sheet": np.asarray(sheet, dtype=np.float32).reshape(len(keep), -1),
+        "rms": np.asarray(rms, dtype=np.float32),
+    }
+    return arrays, dropped
+
+
+def process_work(ref: ScoreRef, cache: Path | None = None, fingerprint: str = "") -> dict[str, Any]:
+    """Fragments and audio/sheet features of one score (cached per work when ``cache``).
+
+    Returns
+    -------
+    dict with ``ref``, ``fragments`` (kept, in order), ``arrays`` (``audio`` (n, 192),
+    ``audio_seq`` (n, 10, 64), ``sheet`` (n, 340), ``rms`` (n,)), ``skipped`` (reason or
+    None) and ``dropped`` (per-fragment reasons).
+    """
+    shard = _shard_path(cache, ref, fingerprint) if cache is not None else None
+    if shard is not None and shard.exists():
+        try:
+            with np.load(shard, allow_pickle=False) as z:
+                payload = json.loads(str(z["payload"]))
+                arrays = {k: z[k] for k in ("audio", "audio_seq", "sheet", "rms")}
+            return {"ref": ref, "fragments": [Fragment.from_dict(d) for d in payload["fragments"]],
+                    "arrays": arrays, "skipped": payload["skipped"], "dropped": payload["dropped"]}
+        except Exception as exc:  # a damaged shard is recomputed, never trusted
+            log.warning("recomputing damaged cache shard %s (%s)", shard, exc)
+    fragments, skipped = phrases_mod.extract_fragments(ref)
+    dropped: list[str] = []
+    if fragments:
+        try:
+            arrays, dropped = _fragment_features(fragments)
+            fragments = [fragments[i] for i in arrays.pop("keep")]
+        except Exception as exc:  # a feature failure on one work must not stop the corpus
+            skipped = f"{ref.corpus_path}: feature extraction failed ({type(exc).__name__}: {exc})"
+            log.warning("skipping %s", skipped)
+            fragments = []
+    if not fragments:
+        arrays = {"audio": np.zeros((0, 0), np.float32), "audio_seq": np.zeros((0, N_SEGMENTS, 0), np.float32),
+                  "sheet": np.zeros((0, 0), np.float32), "rms": np.zeros(0, np.float32)}
+        skipped = skipped or f"{ref.corpus_path}: no fragment with audible audio"
+    for reason in dropped:
+        log.info("dropping fragment %s", reason)
+    if shard is not None:
+        payload = {"fragments": [f.to_dict() for f in fragments], "skipped": skipped, "dropped": dropped}
+        store.atomic_save_npz(shard, payload=np.array(json.dumps(payload, ensure_ascii=False)), **arrays)
+    return {"ref": ref, "fragments": fragments, "arrays": arrays, "skipped": skipped, "dropped": dropped}
+
+
+def _worker_init() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _process_star(args: tuple) -> dict[str, Any]:
+    return process_work(*args)
+
+
+# ---------------------------------------------------------------------- selection
+def select_scores(collections: Iterable[str] | None = None, limit: int | None = None,
+                  works: Sequence[str] | None = None) -> list[ScoreRef]:
+    """The scores a build uses, in a fixed order.
+
+    ``works`` picks work ids or corpus paths exactly (unknown names raise). ``limit`` keeps
+    ``limit`` works taken round-robin across the collections (so a small build still has
+    every collection), returned in corpus-path order.
+    """
+    refs = find_lyric_scores(collections)
+    if works is not None:
+        wanted = list(works)
+        by_name = {r.work_id: r for r in refs} | {r.corpus_path: r for r in refs}
+        missing = [w for w in wanted if w not in by_name]
+        if missing:
+            raise ValueError(f"unknown or untexted work(s): {missing}")
+        refs = sorted({by_name[w] for w in wanted}, key=lambda r: r.corpus_path)
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        per: dict[str, list[ScoreRef]] = {}
+        for r in refs:
+            per.setdefault(r.collection, []).append(r)
+        chosen: list[ScoreRef] = []
+        depth = 0
+        while len(chosen) < limit and any(depth < len(v) for v in per.values()):
+            for name in sorted(per):
+                if depth < len(per[name]) and len(chosen) < limit:
+                    chosen.append(per[name][depth])
+            depth += 1
+        refs = sorted(chosen, key=lambda r: r.corpus_path)
+    return refs
+
+
+# ---------------------------------------------------------------------- folds
+def work_groups(fragments: Sequence[Fragment]) -> list[str]:
+    """Group id per fragment: works linked by a shared (melody, text) fragment or a shared
+    text of at least :data:`SHARED_TEXT_MIN_WORDS` words end up in one group (union-find).
+
+    The group id is the smallest work id in the group, so it is stable and readable.
+    """
+    parent: dict[str, str] = {}
+
+    def find(w: str) -> str:
+        while parent.setdefault(w, w) != w:
+            parent[w] = parent[parent[w]]
+            w = parent[w]
+        return w
+
+    def union(a: str, b: str) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            lo, hi = sorted((ra, rb))
+            parent[hi] = lo
+
+    first_owner: dict[Any, str] = {}
+    for fr in fragments:
+        find(fr.work_id)
+        text = " ".join(re.findall(r"\w+", fr.lyrics.lower()))
+        keys = [("melody+text", phrases_mod._fragment_key(fr))]
+        if len(text.split()) >= SHARED_TEXT_MIN_WORDS:
+            keys.append(("text", text))
+        for key in keys:
+            owner = first_owner.setdefault(key, fr.work_id)
+            if owner != fr.work_id:
+                union(owner, fr.work_id)
+    return [find(fr.work_id) for fr in fragments]
+
+
+# ---------------------------------------------------------------------- assembly
+def _labels(values: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    names = sorted(set(values))
+    index = {n: i for i, n in enumerate(names)}
+    return np.array([index[v] for v in values], dtype=np.int64), names
+
+
+def _load_featurizer(path: str | Path):
+    from crossmodal_core.features.lyrics import LyricsFeaturizer
+
+    return LyricsFeaturizer.load(path)
+
+
+def _fit_lyrics(texts: list[str]):
+    from crossmodal_core.features.lyrics import LyricsFeaturizer
+
+    fitted = LyricsFeaturizer(n_components=64, max_features=20000, random_state=0).fit(texts)
+    arrays = fitted.to_arrays()
+    # stored in float32 (half the bytes); round-tripping here makes the committed features
+    # exactly what the stored featurizer computes
+    arrays["components"] = arrays["components"].astype(np.float32)
+    arrays["idf"] = arrays["idf"].astype(np.float32)
+    return LyricsFeaturizer.from_arrays(arrays)
+
+
+def assemble(results: Sequence[dict[str, Any]], lyrics_featurizer=None, n_folds: int = N_FOLDS,
+             seed: int = 0) -> tuple[CrossModalDataset, list[Fragment], Any]:
+    """Stack per-work results into a dataset (float32 views) and its fragment list."""
+    fragments: list[Fragment] = [f for r in results for f in r["fragments"]]
+    if not fragments:
+        raise DatasetError("music build produced no fragment (every score was skipped)")
+    stacked = {k: np.concatenate([r["arrays"][k] for r in results if r["fragments"]])
+               for k in ("audio", "audio_seq", "sheet", "rms")}
+    texts = [f.lyrics for f in fragments]
+    featurizer = lyrics_featurizer if lyrics_featurizer is not None else _fit_lyrics(texts)
+    lyrics = featurizer.transform(texts, [f.notes for f in fragments])
+
+    groups = work_groups(fragments)
+    n_works = len({f.work_id for f in fragments})
+    folds = None
+    if len(set(groups)) >= n_folds:
+        from crossmodal_core.data.splits import group_folds
+
+        folds = group_folds(np.array(groups), n_splits=n_folds, seed=seed)
+    labels, class_names = {}, {}
+    for name in LABEL_SETS:
+        values = [f.work_id if name == "work" else getattr(f, name) for f in fragments]
+        labels[name], class_names[name] = _labels(values)
+    meta = {
+        "fragment_id": [f.fragment_id for f in fragments],
+        "title": [f.title for f in fragments],
+        "composer": [f.composer for f in fragments],
+        "lyrics": texts,
+        "collection": [f.collection for f in fragments],
+        "language": [f.language for f in fragments],
+        "corpus_path": [f.corpus_path for f in fragments],
+        "work_id": [f.work_id for f in fragments],
+        "work_group": groups,
+        "part_index": np.array([f.part_index for f in fragments], dtype=np.int64),
+        "part_name": [str(f.extra.get("part_name", "")) for f in fragments],
+        "verse": np.array([f.verse for f in fragments], dtype=np.int64),
+        "measure_start": np.array([f.measure_start for f in fragments], dtype=np.int64),
+        "measure_end": np.array([f.measure_end for f in fragments], dtype=np.int64),
+        "key": [f.key for f in fragments],
+        "meter": [f.meter for f in fragments],
+        "tempo_bpm": np.array([f.tempo_bpm for f in fragments], dtype=np.float64),
+        "duration_s": np.array([round(f.duration_s, 4) for f in fragments], dtype=np.float64),
+        "n_notes": np.array([len(f.notes) for f in fragments], dtype=np.int64),
+        "n_syllables": np.array([int(f.extra.get("n_syllables", 0)) for f in fragments], dtype=np.int64),
+        "audio_rms": stacked["rms"].astype(np.float64).round(6),
+    }
+    meta = {k: (np.asarray(v) if isinstance(v, np.ndarray) else np.array(v, dtype=str)) for k, v in meta.items()}
+    info = {
+        "source": "music21 corpus (scores and lyrics); audio synthesised from the notes",
+        "synthetic": False,
+        "synthetic_audio": True,
+        "default_label": "work",
+        "fold_groups": "work_group",
+        "n_works": n_works,
+        "n_work_groups": len(set(groups)),
+        "sample_rate": SAMPLE_RATE,
+        "feature_dims": {"audio": int(stacked["audio"].shape[1]), "audio_seq": list(stacked["audio_seq"].shape[1:]),
+                         "sheet": int(stacked["sheet"].shape[1]), "lyrics": int(lyrics.shape[1])},
+    }
+    ds = CrossModalDataset(
+        views={"audio": stacked["audio"], "sheet": stacked["sheet"], "lyrics": lyrics.astype(np.float32),
+               "audio_seq": stacked["audio_seq"]},
+        labels=labels, class_names=class_names,
+        item_ids=np.array([f.fragment_id for f in fragments]),
+        metadata=meta, folds=folds, name=DATASET_NAME, info=info,
+    )
+    return ds, fragments, featurizer
+
+
+def _as_storage(ds: CrossModalDataset) -> CrossModalDataset:
+    out = ds.subset(np.arange(ds.n_items))
+    out.views = {k: v.astype(STORAGE_DTYPE) for k, v in ds.views.items()}
+    return out.validate()
+
+
+def _summary(ds: CrossModalDataset, fragments: Sequence[Fragment], skipped: dict[str, str],
+             dropped: list[str], n_scores: int) -> dict[str, Any]:
+    dur = np.array([f.duration_s for f in fragments])
+    by = lambda attr: dict(sorted(Counter(getattr(f, attr) for f in fragments).items()))  # noqa: E731
+    hours = {}
+    for f in fragments:
+        hours[f.collection] = hours.get(f.collection, 0.0) + f.duration_s / 3600
+    return {
+        "n_fragments": len(fragments),
+        "n_scores_considered": n_scores,
+        "n_works": int(ds.info["n_works"]),
+        "n_work_groups": int(ds.info["n_work_groups"]),
+        "by_collection": by("collection"),
+        "by_language": by("language"),
+        "by_mode": by("mode"),
+        "by_collection_language": dict(sorted(Counter(f"{f.collection}/{f.language}" for f in fragments).items())),
+        "hours_by_collection": {k: round(v, 3) for k, v in sorted(hours.items())},
+        "duration_s": {"total_hours": round(float(dur.sum()) / 3600, 3),
+                       "median": round(float(np.median(dur)), 3), "p5": round(float(np.percentile(dur, 5)), 3),
+                       "p95": round(float(np.percentile(dur, 95)), 3), "max": round(float(dur.max()), 3)},
+        "median_notes": float(np.median([len(f.notes) for f in fragments])),
+        "median_syllables": float(np.median([f.extra.get("n_syllables", 0) for f in fragments])),
+        "boundaries": dict(sorted(Counter(f.extra.get("boundary", "") for f in fragments).items())),
+        "tempo_source": dict(sorted(Counter(f.extra.get("tempo_source", "") for f in fragments).items())),
+        "fold_sizes": None if ds.folds is None else np.bincount(ds.folds).tolist(),
+        "skipped_scores": dict(sorted(skipped.items())),
+        "dropped_fragments": sorted(dropped),
+    }
+
+
+# ---------------------------------------------------------------------- public API
+def build_music_dataset(out_dir: str | Path | None = None, collections: Iterable[str] | None = None,
+                        limit: int | None = None, jobs: int = 2, progress: bool = True, *,
+                        works: Sequence[str] | None = None, lyrics_featurizer: str | Path | None = None,
+                        n_folds: int = N_FOLDS, seed: int = 0, use_cache: bool = True) -> CrossModalDataset:
+    """Extract, synthesise, featurise and write the music21-lyrics dataset.
+
+    Parameters
+    ----------
+    out_dir : output folder (default ``assets/datasets/music21_lyrics``)
+    collections : subset of ``"bach"``, ``"trecento"``, ``"songs"`` (default all)
+    limit : use only this many works, round-robin across collections (small builds, CI)
+    jobs : worker processes (1 = in this process)
+    progress : tqdm progress bar on stderr
+    works : exact work ids / corpus paths to use (instead of all)
+    lyrics_featurizer : a stored ``lyrics_featurizer.npz`` to reuse instead of fitting one
+        (a subset rebuild then reproduces the full build's lyric features)
+    n_folds, seed : folds by work group (:func:`crossmodal_core.data.splits.group_folds`)
+    use_cache : reuse / write the per-work shards under ``<out_dir>/.cache``
+
+    Returns
+    -------
+    the dataset with float32 views (the file stores them as float16)
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out_dir) if out_dir is not None else default_out_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    refs = select_scores(collections, limit, works)
+    if not refs:
+        raise DatasetError("no texted score matches the selection")
+    fingerprint = _code_fingerprint()
+    cache = out / ".cache" if use_cache else None
+    tasks = [(r, cache, fingerprint) for r in refs]
+    results: list[dict[str, Any]] = []
+    bar = tqdm(total=len(tasks), desc="music21 works", unit="work", disable=not progress, file=sys.stderr)
+    if jobs <= 1:
+        for t in tasks:
+            results.append(_process_star(t))
+            bar.update()
+    else:
+        with multiprocessing.get_context("fork").Pool(int(jobs), initializer=_worker_init) as pool:
+            for res in pool.imap(_process_star, tasks, chunksize=1):  # imap keeps the order
+                results.append(res)
+                bar.update()
+    bar.close()
+    skipped = {r["ref"].corpus_path: r["skipped"] for r in results if r["skipped"]}
+    dropped = [d for r in results for d in r["dropped"]]
+    for path, why in skipped.items():
+        log.warning("skipped %s: %s", path, why)
+
+    featurizer = None
+    if lyrics_featurizer is not None:
+        featurizer = _load_featurizer(lyrics_featurizer)
+    ds, fragments, featurizer = assemble(results, featurizer, n_folds=n_folds, seed=seed)
+    ds_file = _as_storage(ds)
+
+    from crossmodal_core.data.io import save_dataset
+
+    save_dataset(ds_file, out / DATASET_FILE)
+    fr_json = json.dumps([f.to_dict() for f in fragments], ensure_ascii=False, separators=(",", ":"))
+    store.atomic_write_text(out / FRAGMENTS_FILE, fr_json + "\n")
+    arrays = featurizer.to_arrays()
+    arrays["components"] = arrays["components"].astype(np.float32)
+    arrays["idf"] = arrays["idf"].astype(np.float32)
+    store.atomic_save_npz(out / FEATURIZER_FILE, **arrays)
+    summary = _summary(ds, fragments, skipped, dropped, len(refs))
+    summary["selection"] = {"collections": None if collections is None else sorted(collections),
+                            "limit": limit, "works": None if works is None else sorted(works)}
+    summary["code_fingerprint"] = fingerprint
+    store.atomic_write_json(out / INFO_FILE, summary)
+    return ds
+
+
+def load_music_dataset(path: str | Path | None = None) -> tuple[CrossModalDataset, list[Fragment]]:
+    """Read a built dataset folder (or its ``dataset.npz``).
+
+    Returns
+    -------
+    (dataset with float32 views, fragments in row order)
+
+    Raises
+    ------
+    DatasetError : missing files, or fragments that do not match the dataset rows
+    """
+    from crossmodal_core.data.io import load_dataset
+
+    path = Path(path) if path is not None else default_out_dir()
+    folder = path.parent if path.suffix == ".npz" else path
+    ds_path, fr_path = folder / DATASET_FILE, folder / FRAGMENTS_FILE
+    for p in (ds_path, fr_path):
+        if not p.exists():
+            raise DatasetError(f"{p}: missing; build it with `python -m crossmodal_core build-music --out {folder}`")
+    ds = load_dataset(ds_path)
+    ds.views = {k: v.astype(np.float32) for k, v in ds.views.items()}
+    try:
+        fragments = [Fragment.from_dict(d) for d in json.loads(fr_path.read_text(encoding="utf-8"))]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise DatasetError(f"{fr_path}: not a fragment list ({exc})") from None
+    ids = [f.fragment_id for f in fragments]
+    if len(ids) != ds.n_items or list(ds.item_ids) != ids:
+        raise DatasetError(f"{fr_path}: fragments do not match the rows of {ds_path}")
+    return ds, fragments
+
+
+# ---------------------------------------------------------------------- command line
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The ``build-music`` options (shared with ``crossmodal_core.cli``)."""
+    parser.add_argument("--out", default=None, help="output folder (default assets/datasets/music21_lyrics)")
+    parser.add_argument("--collections", nargs="+", choices=sorted(corpus_mod.COLLECTIONS), default=None)
+    parser.add_argument("--limit", type=int, default=None, help="use only N works (round-robin over collections)")
+    parser.add_argument("--works", nargs="+", default=None, help="exact work ids, e.g. bach/bwv269")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    parser.add_argument("--lyrics-featurizer", default=None, help="reuse a stored lyrics_featurizer.npz")
+    parser.add_argument("--no-cache", action="store_true", help="ignore and do not write per-work shards")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def run_from_args(args: argparse.Namespace) -> CrossModalDataset:
+    ds = build_music_dataset(args.out, collections=args.collections, limit=args.limit, jobs=args.jobs,
+                             progress=not args.quiet, works=args.works, lyrics_featurizer=args.lyrics_featurizer,
+                             use_cache=not args.no_cache)
+    print(json.dumps(ds.summary(), indent=1))
+    return ds
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = add_arguments(argparse.ArgumentParser(prog="build-music", description=__doc__.split("\n")[0]))
+    run_from_args(parser.parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
