@@ -39,7 +39,7 @@ import numpy as np
 
 from crossmodal_core.data.dataset import check_views
 from crossmodal_core.models.base import CrossModalEstimator
-from crossmodal_core.models.linear._linalg import check_reg, solve_cca
+from crossmodal_core.models.linear._linalg import centred, check_reg, solve_cca
 from crossmodal_core.models.linear.cca import (
     LinearCCAMixin,
     _check_dtype,
@@ -140,7 +140,7 @@ class ClusterStatistics:
         step = chunk_size or max(v.shape[0] for v in views) or 1
         for v, (view, lab) in enumerate(zip(views, labels)):
             for start in range(0, view.shape[0], step):
-                block = (view[start:start + step] - self.shift[v]).astype(self.dtype, copy=False)
+                block = centred(view[start:start + step], self.shift[v], self.dtype)
                 block_labels = lab[start:start + step]
                 uniq, inverse = np.unique(block_labels, return_inverse=True)
                 for u, label in enumerate(uniq):
@@ -152,8 +152,8 @@ class ClusterStatistics:
         if paired and self.paired:
             x, y = views
             for start in range(0, x.shape[0], step):
-                bx = (x[start:start + step] - self.shift[0]).astype(self.dtype, copy=False)
-                by = (y[start:start + step] - self.shift[1]).astype(self.dtype, copy=False)
+                bx = centred(x[start:start + step], self.shift[0], self.dtype)
+                by = centred(y[start:start + step], self.shift[1], self.dtype)
                 self.pair_cross += bx.T @ by
             self.n_pairs_rows += x.shape[0]
         else:
