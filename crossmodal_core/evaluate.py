@@ -1,0 +1,792 @@
+"""Folds x models -> results tables: the papers' evaluation protocols, reproducibly.
+
+Protocols
+---------
+``kfold``
+    Class-balanced k-fold cross-validation (the papers' 5 folds). The dataset's own
+    ``folds`` are used when present and ``n_folds`` is not given or equals their number;
+    otherwise folds are drawn with :func:`~crossmodal_core.data.splits.class_balanced_folds`
+    (or :func:`~crossmodal_core.data.splits.group_folds` by ``work_id`` when the dataset has
+    that metadata column, so one work never lies on both sides). Every item is tested once.
+``split``
+    The dataset's predefined ``split`` (train / test), one "fold".
+``zero-shot`` (``unseen_fraction`` or ``unseen_classes`` given, with either partition)
+    Classes are split into seen and unseen (:func:`~crossmodal_core.data.splits.zero_shot_split`,
+    seeded). Models are fitted on training rows of *seen* classes only (checked before every
+    ``fit``: an unseen label reaching training is a ``RuntimeError``). MAP is reported on the
+    test rows of unseen classes (subset ``"unseen"``) and, separately, of seen classes
+    (``"seen"``).
+``paired`` (:func:`evaluate_paired`)
+    Instance-level retrieval (sheet / lyrics / audio): the only relevant item of a query is
+    its own pair. Recall@1/5/10, MRR and median rank for every ordered pair of the chosen
+    views. Three-view models (UGAAR) are fitted once on all views; two-view models (the CCA
+    baselines) are fitted once per pair of views.
+
+Class-level metrics per direction (``a->v`` = audio queries, visual gallery): MAP (AP over
+the whole gallery, :func:`crossmodal_core.metrics.mean_average_precision`), MRR@1 (share of
+queries whose top-1 item is relevant) and the 11-point precision-recall curve (mean over
+folds). Similarity: cosine unless ``metric`` says otherwise. Fit time is wall-clock seconds
+of ``fit`` alone. Summaries are mean and sample standard deviation (``ddof=1``) over folds;
+the std is ``0`` with a single fold.
+
+Deep models that accept ``validation=`` get a class-balanced 10 % of their *training* rows as
+validation (early stopping); test rows are never used for anything but scoring.
+
+Results (``write_results``): one JSON document (atomic) with the protocol, per model per fold
+per subset per direction metrics and summaries, plus a flat ``rows`` list (one record per
+model and fold, columns such as ``map.audio->visual``) that tables and the app read; and a CSV
+beside it (same stem) with one line per (model, subset, direction, fold) and the summary
+lines (fold ``mean`` / ``std``).
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import io
+import itertools
+import platform
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from crossmodal_core import store
+from crossmodal_core.data import splits as splits_mod
+from crossmodal_core.data.dataset import CrossModalDataset
+
+__all__ = [
+    "Partition",
+    "make_partition",
+    "evaluate",
+    "evaluate_paired",
+    "class_metrics",
+    "paired_metrics",
+    "write_results",
+    "format_table",
+    "format_paired_table",
+    "resolve_dataset",
+    "default_results_path",
+    "parse_model_params",
+]
+
+RECALL_KS = (1, 5, 10)
+PAIRED_METRICS = ("r1", "r5", "r10", "mrr", "median_rank")
+CLASS_METRICS = ("map", "mrr1")
+
+
+# ====================================================================== datasets
+def resolve_dataset(spec: str | Path, seed: int = 0) -> CrossModalDataset:
+    """A dataset from a command-line spec: a file path, ``synthetic-vegas`` (full VEGAS
+    shape, seeded), ``synthetic-vegas-small`` (5,000 items) or ``music21`` (the embedded
+    music dataset)."""
+    text = str(spec)
+    if text in ("synthetic-vegas", "synthetic"):
+        from crossmodal_core.data.synthetic import make_synthetic_av
+
+        return make_synthetic_av(seed=seed)
+    if text == "synthetic-vegas-small":
+        from crossmodal_core.data.synthetic import make_synthetic_av
+
+        return make_synthetic_av(n_train=4000, n_test=1000, seed=seed, name="synthetic-vegas-small")
+    if text in ("music21", "music"):
+        from crossmodal_core.data.music import load_music_dataset
+
+        path = store.datasets_dir() / "music21_lyrics"
+        if not path.exists():
+            raise FileNotFoundError(
+                f"the music dataset is not built at {path}; run `python -m crossmodal_core build-music` "
+                "(or `python -m crossmodal_core prepare`) first"
+            )
+        ds, _ = load_music_dataset(path)
+        return ds
+    from crossmodal_core.data.io import load_dataset
+
+    return load_dataset(Path(text))
+
+
+def default_results_path(ds: CrossModalDataset, kind: str = "") -> Path:
+    """``assets/results/<dataset>[-<kind>].json``."""
+    stem = ds.name + (f"-{kind}" if kind else "")
+    return store.results_dir() / f"{stem}.json"
+
+
+# ====================================================================== partitions
+@dataclass
+class Partition:
+    """Train / test row indices of each fold plus how they were made."""
+
+    mode: str  # "kfold" | "split"
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    description: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def make_partition(ds: CrossModalDataset, labels: np.ndarray, mode: str = "auto",
+                   n_folds: int | None = None, seed: int = 0) -> Partition:
+    """The folds of an evaluation.
+
+    ``mode="auto"``: k-fold when ``n_folds`` is given or the dataset has folds, else the
+    predefined split when present, else 5 class-balanced folds.
+    """
+    if mode not in ("auto", "kfold", "split"):
+        raise ValueError(f"mode must be 'auto', 'kfold' or 'split', got {mode!r}")
+    if mode == "auto":
+        if n_folds is not None or ds.folds is not None or ds.split is None:
+            mode = "kfold"
+        else:
+            mode = "split"
+    if mode == "split":
+        if ds.split is None:
+            raise ValueError(f"dataset {ds.name!r} has no predefined train/test split; use k-fold")
+        train, test = np.nonzero(ds.split == "train")[0], np.nonzero(ds.split == "test")[0]
+        if len(train) == 0 or len(test) == 0:
+            raise ValueError(f"dataset {ds.name!r}: the predefined split has {len(train)} train and {len(test)} test rows")
+        return Partition("split", [(train, test)], "predefined train/test split",
+                         {"n_train": int(len(train)), "n_test": int(len(test))})
+    stored = splits_mod.n_folds(ds.folds) if ds.folds is not None else 0
+    if ds.folds is not None and (n_folds is None or n_folds == stored) and stored >= 2:
+        fold_ids, desc = ds.folds, f"the dataset's own {stored} folds"
+    else:
+        k = 5 if n_folds is None else int(n_folds)
+        if "work_id" in ds.metadata:
+            fold_ids = splits_mod.group_folds(ds.metadata["work_id"], k, seed)
+            desc = f"{k} folds grouped by work_id (seed {seed})"
+        else:
+            fold_ids = splits_mod.class_balanced_folds(labels, k, seed)
+            desc = f"{k} class-balanced folds (seed {seed})"
+    folds = [(tr, te) for _, tr, te in splits_mod.iter_folds(fold_ids)]
+    return Partition("kfold", folds, desc, {"n_folds": len(folds), "seed": int(seed)})
+
+
+def _limit_rows(rows: np.ndarray, limit: int | None, seed: int, fold: int) -> np.ndarray:
+    if limit is None or len(rows) <= limit:
+        return rows
+    rng = np.random.default_rng([seed, fold, 7])
+    return np.sort(rng.choice(rows, size=int(limit), replace=False))
+
+
+def _validation_split(rows: np.ndarray, labels: np.ndarray | None, seed: int, fraction: float = 0.1):
+    """Carve a class-balanced validation part out of the *training* rows."""
+    from sklearn.model_selection import train_test_split
+
+    if len(rows) < 20:
+        return rows, None
+    strat = labels[rows] if labels is not None else None
+    if strat is not None and np.bincount(np.unique(strat, return_inverse=True)[1]).min() < 2:
+        strat = None
+    fit_rows, val_rows = train_test_split(rows, test_size=fraction, random_state=seed, stratify=strat)
+    return np.sort(fit_rows), np.sort(val_rows)
+
+
+# ====================================================================== models
+def _build(model: Any, params: Mapping[str, Any] | None):
+    """A fresh estimator from a registry name or an (unfitted) estimator prototype."""
+    if isinstance(model, str):
+        from crossmodal_core.models.registry import make_model
+
+        return make_model(model, **dict(params or {}))
+    from sklearn.base import clone
+
+    est = clone(model)
+    if params:
+        est.set_params(**params)
+    return est
+
+
+def _model_info(key: str, model: Any) -> dict[str, Any]:
+    if isinstance(model, str):
+        from crossmodal_core.models.registry import get_spec
+
+        spec = get_spec(model)
+        return {"name": spec.name, "display": spec.display, "supervised": spec.supervised, "family": spec.family}
+    supervised = bool(getattr(model, "requires_labels", False))
+    return {"name": key, "display": key, "supervised": supervised, "family": "custom"}
+
+
+def _normalise_models(models: Sequence[Any] | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(models, Mapping):
+        return dict(models)
+    out: dict[str, Any] = {}
+    for m in models:
+        if isinstance(m, str):
+            from crossmodal_core.models.registry import get_spec
+
+            out[get_spec(m).name] = m
+        else:
+            out[type(m).__name__] = m
+    return out
+
+
+def _accepts(fn: Callable, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _fit(est: Any, views: list[np.ndarray], y: np.ndarray | None, supervised: bool,
+         forbidden_labels: Sequence[int] | None, validation: tuple[list[np.ndarray], np.ndarray] | None) -> float:
+    """Fit, guarding the zero-shot contract; returns fit seconds."""
+    if forbidden_labels is not None and y is not None:
+        leaked = np.intersect1d(np.unique(y), np.asarray(forbidden_labels))
+        if len(leaked):
+            raise RuntimeError(f"zero-shot violation: unseen classes {leaked.tolist()} reached training")
+    kwargs: dict[str, Any] = {}
+    if validation is not None and _accepts(est.fit, "validation"):
+        kwargs["validation"] = validation
+    start = time.perf_counter()
+    est.fit(views, y if supervised else None, **kwargs)
+    return time.perf_counter() - start
+
+
+def parse_model_params(items: Sequence[str], model_names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``["ccca.n_components=10", "epochs=5"]`` -> per-model parameter dicts.
+
+    A key without a ``model.`` prefix applies to every listed model whose estimator has that
+    parameter. Values are parsed as JSON when possible (``5``, ``1e-3``, ``true``, ``[1,2]``),
+    else kept as strings.
+    """
+    import json
+
+    from crossmodal_core.models.registry import get_spec, make_model
+
+    out: dict[str, dict[str, Any]] = {get_spec(n).name: {} for n in model_names}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"model parameter {item!r} must look like name.key=value or key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if "." in key:
+            model, param = key.split(".", 1)
+            name = get_spec(model).name
+            if name not in out:
+                raise ValueError(f"parameter {item!r} names model {model!r}, which is not being evaluated")
+            out[name][param] = value
+        else:
+            hit = False
+            for name in out:
+                try:
+                    accepted = make_model(name).get_params()
+                except ImportError:
+                    continue
+                if key in accepted:
+                    out[name][key] = value
+                    hit = True
+            if not hit:
+                raise ValueError(f"no evaluated model has a parameter {key!r}")
+    return out
+
+
+# ====================================================================== metrics
+def class_metrics(queries: np.ndarray, gallery: np.ndarray, query_labels: np.ndarray,
+                  gallery_labels: np.ndarray, metric: str = "cosine",
+                  pr_points: int | None = 11) -> dict[str, Any]:
+    """MAP, MRR@1 and (optionally) the precision-recall curve of one direction."""
+    from crossmodal_core import metrics
+
+    out: dict[str, Any] = {
+        "map": float(metrics.mean_average_precision(queries, gallery, query_labels, gallery_labels, metric)),
+    }
+    first = metrics.first_relevant_ranks(queries, gallery, query_labels, gallery_labels, metric)
+    first = first[first > 0]
+    out["mrr1"] = float(metrics.mrr(first, cutoff=1)) if len(first) else float("nan")
+    if pr_points:
+        recall, precision = metrics.precision_recall_curve(queries, gallery, query_labels, gallery_labels,
+                                                           metric=metric, n_points=pr_points)
+        out["pr_recall"] = np.asarray(recall, dtype=float).tolist()
+        out["pr_precision"] = np.asarray(precision, dtype=float).tolist()
+    return out
+
+
+def paired_metrics(queries: np.ndarray, gallery: np.ndarray, metric: str = "cosine") -> dict[str, float]:
+    """Recall@1/5/10, MRR and median rank of the true pair (row i of both)."""
+    from crossmodal_core import metrics
+
+    ranks = metrics.pair_ranks(queries, gallery, metric)
+    out = {f"r{k}": float(metrics.recall_at_k(ranks, k)) for k in RECALL_KS}
+    out["mrr"] = float(metrics.mrr(ranks))
+    out["median_rank"] = float(metrics.median_rank(ranks))
+    return out
+
+
+def _summary(values: Sequence[float]) -> dict[str, float]:
+    arr = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if len(arr) == 0:
+        return {"mean": float("nan"), "std": float("nan"), "n": 0}
+    std = float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+    return {"mean": float(arr.mean()), "std": std, "n": int(len(arr))}
+
+
+def _summarise(fold_records: list[dict[str, Any]], metric_names: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"fit_seconds": _summary([f["fit_seconds"] for f in fold_records])}
+    subsets: dict[str, dict[str, Any]] = {}
+    for rec in fold_records:
+        for subset, dirs in rec["metrics"].items():
+            for direction, vals in dirs.items():
+                subsets.setdefault(subset, {}).setdefault(direction, {})
+    for subset, dirs in subsets.items():
+        for direction in dirs:
+            per = [rec["metrics"].get(subset, {}).get(direction, {}) for rec in fold_records]
+            dirs[direction] = {m: _summary([p.get(m, float("nan")) for p in per]) for m in metric_names}
+            curves = [p["pr_precision"] for p in per if "pr_precision" in p]
+            if curves:
+                dirs[direction]["pr_recall"] = per[0]["pr_recall"]
+                dirs[direction]["pr_precision"] = np.mean(np.asarray(curves, dtype=float), axis=0).tolist()
+    out["metrics"] = subsets
+    return out
+
+
+# ====================================================================== class-level evaluation
+def _direction_names(views: Sequence[str]) -> list[tuple[int, int, str]]:
+    return [(i, j, f"{views[i]}->{views[j]}") for i, j in itertools.permutations(range(len(views)), 2)]
+
+
+def evaluate(
+    ds: CrossModalDataset,
+    models: Sequence[Any] | Mapping[str, Any],
+    *,
+    views: Sequence[str] | None = None,
+    label: str | None = None,
+    mode: str = "auto",
+    n_folds: int | None = None,
+    seed: int = 0,
+    unseen_fraction: float | None = None,
+    unseen_classes: Sequence[int] | None = None,
+    limit_train: int | None = None,
+    metric: str = "cosine",
+    model_params: Mapping[str, Mapping[str, Any]] | None = None,
+    validation_fraction: float | None = 0.1,
+    pr_points: int | None = 11,
+    on_error: str = "record",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Class-relevance retrieval evaluation of ``models`` on ``ds`` (see module docstring).
+
+    Parameters
+    ----------
+    ds : the dataset
+    models : registry names (``"cca"``, ``"tnn-ccca"`` ...) or unfitted estimators (cloned per
+        fold), or a mapping ``key -> name or estimator``
+    views : two view names (query / gallery modalities); default: the first two 2-D views
+    label : label set defining relevance; default: ``ds.default_label``
+    mode, n_folds, seed : partition (:func:`make_partition`)
+    unseen_fraction, unseen_classes : turn on the zero-shot protocol
+    limit_train : subsample at most this many training rows per fold (seeded; quick runs)
+    metric : ``"cosine"`` or ``"euclidean"``
+    model_params : ``key -> parameter overrides``
+    validation_fraction : share of training rows given to deep models as validation
+        (``None`` = none)
+    pr_points : points of the precision-recall curve (``None`` = skip it)
+    on_error : ``"record"`` (store the error, go on with the other models) or ``"raise"``
+    progress : show a tqdm bar on stderr
+
+    Returns
+    -------
+    dict (JSON-serialisable): ``dataset``, ``protocol``, ``directions``, ``models`` (per model:
+    ``folds`` with per-fold metrics, ``summary``, ``error``), ``rows`` (flat per-fold records).
+    """
+    if on_error not in ("record", "raise"):
+        raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}")
+    flat = [v for v in ds.view_names if ds.views[v].ndim == 2]
+    views = list(views) if views else flat[:2]
+    if len(views) != 2:
+        raise ValueError(f"class-level evaluation needs exactly two views, got {views}")
+    for v in views:
+        ds.view(v)
+        if ds.views[v].ndim != 2:
+            raise ValueError(f"view {v!r} is a sequence view {ds.views[v].shape}; pick a 2-D view")
+    label = label or ds.default_label
+    if label is None:
+        raise ValueError(f"dataset {ds.name!r} has no labels: class-level retrieval needs a label set "
+                         "(use evaluate_paired for instance-level retrieval)")
+    labels = ds.label(label)
+    class_names = ds.class_names[label]
+    partition = make_partition(ds, labels, mode, n_folds, seed)
+
+    zero_shot = None
+    if unseen_fraction is not None or unseen_classes is not None:
+        zero_shot = splits_mod.zero_shot_split(labels, unseen_fraction, unseen_classes, seed)
+    models = _normalise_models(models)
+    model_params = {k: dict(v) for k, v in (model_params or {}).items()}
+    directions = _direction_names(views)
+    xs = [ds.views[v] for v in views]
+
+    results: dict[str, Any] = {
+        "dataset": ds.name,
+        "dataset_info": {
+            "n_items": ds.n_items, "synthetic": ds.is_synthetic,
+            "description": ds.info.get("description", ""), "source": ds.info.get("source", ""),
+        },
+        "protocol": {
+            "kind": "zero-shot" if zero_shot else "class",
+            "mode": partition.mode,
+            "partition": partition.description,
+            **partition.params,
+            "views": list(views),
+            "label": label,
+            "n_classes": len(class_names),
+            "metric": metric,
+            "seed": int(seed),
+            "limit_train": limit_train,
+            "relevance": "same label",
+        },
+        "directions": [d for _, _, d in directions],
+        "models": {},
+        "rows": [],
+        "environment": {"python": platform.python_version(), "numpy": np.__version__,
+                        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+    }
+    if zero_shot:
+        results["protocol"]["zero_shot"] = {
+            **zero_shot.to_dict(),
+            "unseen_class_names": [class_names[c] for c in zero_shot.unseen_classes],
+        }
+
+    from tqdm.auto import tqdm
+
+    total = len(models) * len(partition.folds)
+    bar = tqdm(total=total, desc="evaluate", unit="fit", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True)
+    try:
+        for key, model in models.items():
+            info = _model_info(key, model)
+            record: dict[str, Any] = {**info, "params": model_params.get(key, {}), "folds": [], "error": None}
+            results["models"][key] = record
+            for fold, (train, test) in enumerate(partition.folds):
+                bar.set_description(f"{info['display']} fold {fold + 1}/{len(partition.folds)}")
+                try:
+                    fold_rec = _run_fold(
+                        model, model_params.get(key), info["supervised"], xs, labels, train, test, fold,
+                        directions, zero_shot, limit_train, seed, metric, validation_fraction, pr_points,
+                    )
+                except Exception as exc:  # noqa: BLE001 -- recorded, then the next model runs
+                    if on_error == "raise":
+                        raise
+                    record["error"] = f"{type(exc).__name__}: {exc}"
+                    warnings.warn(f"{info['display']} failed on fold {fold}: {record['error']}", stacklevel=2)
+                    bar.update(len(partition.folds) - fold)
+                    break
+                record["folds"].append(fold_rec)
+                results["rows"].append(_flat_row(ds.name, info, fold_rec))
+                bar.update(1)
+            fitted = [f.pop("fitted_params", {}) for f in record["folds"]]
+            if record["folds"]:
+                record["fitted_params"] = fitted[0]
+                record["summary"] = _summarise(record["folds"], CLASS_METRICS)
+    finally:
+        bar.close()
+    return results
+
+
+def _run_fold(model, params, supervised, xs, labels, train, test, fold, directions, zero_shot,
+              limit_train, seed, metric, validation_fraction, pr_points) -> dict[str, Any]:
+    forbidden = None
+    if zero_shot is not None:
+        train = train[zero_shot.seen_mask[train]]
+        forbidden = zero_shot.unseen_classes
+    train = _limit_rows(train, limit_train, seed, fold)
+    est = _build(model, params)
+    validation = None
+    fit_rows = train
+    if validation_fraction and _accepts(est.fit, "validation"):
+        fit_rows, val_rows = _validation_split(train, labels, seed + fold, validation_fraction)
+        if val_rows is not None:
+            validation = ([x[val_rows] for x in xs], labels[val_rows])
+    y_fit = labels[fit_rows]
+    if validation is not None and forbidden is not None and np.isin(validation[1], forbidden).any():
+        raise RuntimeError("zero-shot violation: unseen classes reached the validation rows")
+    fit_seconds = _fit(est, [x[fit_rows] for x in xs], y_fit, supervised, forbidden, validation)
+    start = time.perf_counter()
+    z = est.transform([x[test] for x in xs])
+    transform_seconds = time.perf_counter() - start
+    z = [np.asarray(e, dtype=np.float32) for e in z]
+    subsets = {"test": np.ones(len(test), dtype=bool)}
+    if zero_shot is not None:
+        unseen = zero_shot.unseen_mask[test]
+        subsets = {"unseen": unseen, "seen": ~unseen}
+    out_metrics: dict[str, dict[str, Any]] = {}
+    y_test = labels[test]
+    for subset, mask in subsets.items():
+        if mask.sum() < 2:
+            continue
+        out_metrics[subset] = {
+            name: class_metrics(z[i][mask], z[j][mask], y_test[mask], y_test[mask], metric, pr_points)
+            for i, j, name in directions
+        }
+    try:
+        fitted_params = {k: v for k, v in est.get_params().items() if isinstance(v, (int, float, str, bool, type(None)))}
+    except Exception:  # noqa: BLE001 -- display only
+        fitted_params = {}
+    return {
+        "fold": int(fold),
+        "n_train": int(len(fit_rows)),
+        "n_validation": 0 if validation is None else int(len(validation[1])),
+        "n_test": int(len(test)),
+        "fit_seconds": float(fit_seconds),
+        "transform_seconds": float(transform_seconds),
+        "metrics": out_metrics,
+        "fitted_params": fitted_params,
+    }
+
+
+def _flat_row(dataset: str, info: dict[str, Any], fold_rec: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"model": info["display"], "model_key": info["name"], "dataset": dataset,
+                           "fold": fold_rec["fold"], "fit_seconds": round(fold_rec["fit_seconds"], 4)}
+    for subset, dirs in fold_rec["metrics"].items():
+        prefix = "" if subset == "test" else f"_{subset}"
+        for direction, vals in dirs.items():
+            for m, v in vals.items():
+                if m.startswith("pr_"):
+                    continue
+                row[f"{m}{prefix}.{direction}"] = v
+    return row
+
+
+# ====================================================================== paired (instance-level)
+def evaluate_paired(
+    ds: CrossModalDataset,
+    models: Sequence[Any] | Mapping[str, Any],
+    *,
+    views: Sequence[str] | None = None,
+    mode: str = "auto",
+    n_folds: int | None = None,
+    seed: int = 0,
+    limit_train: int | None = None,
+    metric: str = "cosine",
+    model_params: Mapping[str, Mapping[str, Any]] | None = None,
+    on_error: str = "record",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Instance-level retrieval (true pair only) in every direction between ``views``.
+
+    ``views`` defaults to ``("sheet", "lyrics", "audio")`` when the dataset has them, else
+    the first two 2-D views. Models are fitted without labels. A model whose estimator takes
+    as many views as given is fitted once; a two-view model is fitted once per view pair.
+    Folds: as :func:`make_partition` (class labels, when present, balance the folds).
+    """
+    if on_error not in ("record", "raise"):
+        raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}")
+    flat = [v for v in ds.view_names if ds.views[v].ndim == 2]
+    if views is None:
+        views = ["sheet", "lyrics", "audio"] if {"sheet", "lyrics", "audio"} <= set(flat) else flat[:2]
+    views = list(views)
+    if len(views) < 2:
+        raise ValueError("paired evaluation needs at least two views")
+    for v in views:
+        ds.view(v)
+    label = ds.default_label
+    strat = ds.label(label) if label is not None else np.zeros(ds.n_items, dtype=np.int64)
+    if label is None and mode != "split" and ds.folds is None:
+        # no classes to balance: plain seeded k-fold
+        from sklearn.model_selection import KFold
+
+        k = 5 if n_folds is None else int(n_folds)
+        fold_ids = np.empty(ds.n_items, dtype=np.int64)
+        for f, (_, te) in enumerate(KFold(k, shuffle=True, random_state=seed).split(np.zeros(ds.n_items))):
+            fold_ids[te] = f
+        partition = Partition("kfold", [(tr, te) for _, tr, te in splits_mod.iter_folds(fold_ids)],
+                              f"{k} random folds (seed {seed})", {"n_folds": k, "seed": int(seed)})
+    else:
+        partition = make_partition(ds, strat, mode, n_folds, seed)
+    models = _normalise_models(models)
+    model_params = {k: dict(v) for k, v in (model_params or {}).items()}
+    directions = _direction_names(views)
+    xs = {v: ds.views[v] for v in views}
+    results: dict[str, Any] = {
+        "dataset": ds.name,
+        "dataset_info": {"n_items": ds.n_items, "synthetic": ds.is_synthetic,
+                         "description": ds.info.get("description", "")},
+        "protocol": {"kind": "paired", "mode": partition.mode, "partition": partition.description,
+                     **partition.params, "views": views, "metric": metric, "seed": int(seed),
+                     "limit_train": limit_train, "relevance": "true pair only", "recall_ks": list(RECALL_KS)},
+        "directions": [d for _, _, d in directions],
+        "models": {},
+        "rows": [],
+        "environment": {"python": platform.python_version(), "numpy": np.__version__,
+                        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+    }
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(models) * len(partition.folds), desc="evaluate (paired)", unit="fold",
+               disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    try:
+        for key, model in models.items():
+            info = _model_info(key, model)
+            record: dict[str, Any] = {**info, "params": model_params.get(key, {}), "folds": [], "error": None}
+            results["models"][key] = record
+            for fold, (train, test) in enumerate(partition.folds):
+                bar.set_description(f"{info['display']} fold {fold + 1}/{len(partition.folds)}")
+                try:
+                    rec = _run_paired_fold(model, model_params.get(key), xs, views, train, test, fold,
+                                           limit_train, seed, metric)
+                except Exception as exc:  # noqa: BLE001 -- recorded, then the next model runs
+                    if on_error == "raise":
+                        raise
+                    record["error"] = f"{type(exc).__name__}: {exc}"
+                    warnings.warn(f"{info['display']} failed on fold {fold}: {record['error']}", stacklevel=2)
+                    bar.update(len(partition.folds) - fold)
+                    break
+                record["folds"].append(rec)
+                results["rows"].append(_flat_row(ds.name, info, rec))
+                bar.update(1)
+            if record["folds"]:
+                record["summary"] = _summarise(record["folds"], PAIRED_METRICS)
+    finally:
+        bar.close()
+    return results
+
+
+def _n_views_of(est: Any) -> int | None:
+    return getattr(est, "n_views", 2)
+
+
+def _run_paired_fold(model, params, xs, views, train, test, fold, limit_train, seed, metric) -> dict[str, Any]:
+    train = _limit_rows(train, limit_train, seed, fold)
+    probe = _build(model, params)
+    n_views = _n_views_of(probe)
+    embeddings: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    fit_seconds = 0.0
+    if n_views is None or n_views == len(views):
+        fit_seconds += _fit(probe, [xs[v][train] for v in views], None, False, None, None)
+        z = [np.asarray(e, dtype=np.float32) for e in probe.transform([xs[v][test] for v in views])]
+        for i, j, _ in _direction_names(views):
+            embeddings[(i, j)] = (z[i], z[j])
+    elif n_views == 2:
+        for i, j in itertools.combinations(range(len(views)), 2):
+            est = _build(model, params)
+            fit_seconds += _fit(est, [xs[views[i]][train], xs[views[j]][train]], None, False, None, None)
+            zi, zj = (np.asarray(e, dtype=np.float32)
+                      for e in est.transform([xs[views[i]][test], xs[views[j]][test]]))
+            embeddings[(i, j)] = (zi, zj)
+            embeddings[(j, i)] = (zj, zi)
+    else:
+        raise ValueError(f"the model takes {n_views} views but {len(views)} were chosen: {views}")
+    out = {name: paired_metrics(*embeddings[(i, j)], metric=metric) for i, j, name in _direction_names(views)}
+    return {"fold": int(fold), "n_train": int(len(train)), "n_test": int(len(test)),
+            "fit_seconds": float(fit_seconds), "metrics": {"test": out}}
+
+
+# ====================================================================== output
+def _csv_text(results: dict[str, Any]) -> str:
+    paired = results["protocol"].get("kind") == "paired"
+    metric_names = list(PAIRED_METRICS if paired else CLASS_METRICS)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["dataset", "model", "display", "subset", "direction", "fold", *metric_names,
+                     "fit_seconds", "n_train", "n_test"])
+    for key, rec in results["models"].items():
+        for fold in rec["folds"]:
+            for subset, dirs in fold["metrics"].items():
+                for direction, vals in dirs.items():
+                    writer.writerow([results["dataset"], key, rec["display"], subset, direction, fold["fold"],
+                                     *[_fmt(vals.get(m)) for m in metric_names],
+                                     _fmt(fold["fit_seconds"]), fold["n_train"], fold["n_test"]])
+        summary = rec.get("summary")
+        if not summary:
+            continue
+        for stat in ("mean", "std"):
+            for subset, dirs in summary["metrics"].items():
+                for direction, vals in dirs.items():
+                    writer.writerow([results["dataset"], key, rec["display"], subset, direction, stat,
+                                     *[_fmt(vals[m][stat]) for m in metric_names],
+                                     _fmt(summary["fit_seconds"][stat]), "", ""])
+    return buf.getvalue()
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v) if np.isfinite(v) else "nan"
+    return str(v)
+
+
+def write_results(results: dict[str, Any], path: str | Path) -> tuple[Path, Path]:
+    """Write ``results`` as JSON at ``path`` and CSV beside it (same stem), both atomically."""
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        raise ValueError(f"results path must end in .json, got {path}")
+    store.atomic_write_json(path, results)
+    csv_path = path.with_suffix(".csv")
+    store.atomic_write_text(csv_path, _csv_text(results))
+    return path, csv_path
+
+
+def _abbrev(views: Sequence[str]) -> dict[str, str]:
+    first = [v[0] for v in views]
+    if len(set(first)) == len(first):
+        return dict(zip(views, first))
+    return {v: v for v in views}
+
+
+def _cell(summary: dict[str, float], scale: float, digits: int = 2) -> str:
+    if not summary or not np.isfinite(summary.get("mean", float("nan"))):
+        return "-"
+    if summary.get("n", 0) > 1:
+        return f"{summary['mean'] * scale:.{digits}f} ± {summary['std'] * scale:.{digits}f}"
+    return f"{summary['mean'] * scale:.{digits}f}"
+
+
+def _render(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)  # noqa: E731
+                               for i, (c, w) in enumerate(zip(r, widths)))
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), sep, *[line(r) for r in rows]])
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """The poster's layout: rows = models, columns = MAP (%) per direction (mean ± std over
+    folds), MRR@1 (%) per direction and fit seconds. Zero-shot: one block per subset."""
+    if results["protocol"].get("kind") == "paired":
+        return format_paired_table(results)
+    views = results["protocol"]["views"]
+    ab = _abbrev(views)
+    dirs = results["directions"]
+    short = {d: "→".join(ab[p] for p in d.split("->")) for d in dirs}
+    subsets = ["unseen", "seen"] if results["protocol"].get("kind") == "zero-shot" else ["test"]
+    blocks = []
+    title = f"{results['dataset']}: {results['protocol']['partition']}, label {results['protocol']['label']!r}"
+    if results["dataset_info"].get("synthetic"):
+        title += "  [SYNTHETIC data]"
+    for subset in subsets:
+        header = ["Model", *[f"MAP {short[d]}" for d in dirs], *[f"MRR@1 {short[d]}" for d in dirs], "fit s"]
+        rows = []
+        for rec in results["models"].values():
+            summ = rec.get("summary")
+            if not summ or subset not in summ["metrics"]:
+                rows.append([rec["display"], *(["-"] * (2 * len(dirs))), f"error: {rec.get('error')}"
+                             if rec.get("error") else "-"])
+                continue
+            m = summ["metrics"][subset]
+            rows.append([rec["display"], *[_cell(m[d]["map"], 100) for d in dirs],
+                         *[_cell(m[d]["mrr1"], 100) for d in dirs], _cell(summ["fit_seconds"], 1, 1)])
+        label = f"{title}" + (f" -- {subset} classes" if subset != "test" else "")
+        blocks.append(label + " (MAP and MRR@1 in %)\n" + _render(header, rows))
+    return "\n\n".join(blocks)
+
+
+def format_paired_table(results: dict[str, Any]) -> str:
+    """Rows = (model, direction); columns R@1, R@5, R@10 (%), MRR, median rank."""
+    header = ["Model", "Direction", "R@1", "R@5", "R@10", "MRR", "MedR", "fit s"]
+    rows = []
+    for rec in results["models"].values():
+        summ = rec.get("summary")
+        if not summ:
+            rows.append([rec["display"], "-", "-", "-", "-", "-", "-", f"error: {rec.get('error')}"])
+            continue
+        for d in results["directions"]:
+            m = summ["metrics"]["test"][d]
+            rows.append([rec["display"], d.replace("->", "→"), _cell(m["r1"], 100), _cell(m["r5"], 100),
+                         _cell(m["r10"], 100), _cell(m["mrr"], 1, 3), _cell(m["median_rank"], 1, 1),
+                         _cell(summ["fit_seconds"], 1, 1)])
+    title = f"{results['dataset']}: instance-level retrieval, {results['protocol']['partition']} (R@K in %)"
+    return title + "\n" + _render(header, rows)
