@@ -10,7 +10,6 @@ STAMP := $(VENV)/.installed-stamp
 # The venv is rebuilt only when a requirements file changes.
 $(STAMP): requirements.txt requirements-test.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip wheel
 	$(PY) -m pip install -r requirements.txt -r requirements-test.txt
 	# tinysoundfont declares pyaudio (for live playback we never use), which does not build here.
 	$(PY) -m pip install --no-deps tinysoundfont==0.3.7
