@@ -65,7 +65,9 @@ Memory
     Scores are computed ``chunk_size`` query rows at a time. ``chunk_size=None`` picks the
     number of rows that keeps the working set near :data:`DEFAULT_MEMORY_BUDGET` bytes
     (about 0.5 GB), so a 22,483 x 22,483 evaluation never holds the full score matrix.
-    Results do not depend on the chunk size.
+    Results do not depend on the chunk size: chunks are rounded up to a multiple of 64
+    rows and every matrix product has one fixed shape, so scores are bitwise identical
+    however the work is split (for a given BLAS library and thread count).
 """
 
 from __future__ import annotations
@@ -100,6 +102,9 @@ METRICS = ("cosine", "euclidean")
 
 #: bytes of working memory a chunked computation aims for
 DEFAULT_MEMORY_BUDGET = 512 * 1024**2
+
+# Query rows per matrix product; see _score_block for why the shape is fixed.
+_BLAS_ROWS = 64
 
 # Bytes held per (query, gallery) cell of one chunk: the float32 scores, their sorted copy,
 # the relevant block and its sorted copy, and int64 rank bookkeeping on the relevant block.
@@ -226,8 +231,27 @@ def _prepare(x: np.ndarray, metric: str, name: str) -> tuple[np.ndarray, np.ndar
 
 
 def _score_block(q: np.ndarray, q_sq, g: np.ndarray, g_sq, metric: str) -> np.ndarray:
-    """Scores of prepared query rows ``q`` against the prepared gallery ``g``: ``(len(q), len(g))`` float32."""
-    s = q @ g.T
+    """Scores of prepared query rows ``q`` against the prepared gallery ``g``: ``(len(q), len(g))`` float32.
+
+    BLAS kernels may round a row differently depending on the shape of the product it is
+    part of (edge tiles, small-M paths), which would make scores -- and ties -- depend on
+    the chunk size. Every product therefore has the same shape, ``(_BLAS_ROWS, d)`` by
+    ``(d, n)``, the last one zero-padded, and chunks start at multiples of ``_BLAS_ROWS``:
+    a row's scores are bitwise identical however the queries are chunked. (They can still
+    differ in the last bit if the caller slices the *query array* at an offset that is not
+    a multiple of ``_BLAS_ROWS``: kernels round by position inside their tile.)
+    """
+    n_rows = q.shape[0]
+    s = np.empty((n_rows, g.shape[0]), dtype=np.float32)
+    g_t = g.T
+    for start in range(0, n_rows, _BLAS_ROWS):
+        stop = min(start + _BLAS_ROWS, n_rows)
+        if stop - start == _BLAS_ROWS:
+            np.matmul(q[start:stop], g_t, out=s[start:stop])
+        else:
+            padded = np.zeros((_BLAS_ROWS, q.shape[1]), dtype=np.float32)
+            padded[: stop - start] = q[start:stop]
+            s[start:stop] = (padded @ g_t)[: stop - start]
     if metric == "euclidean":
         # squared distance = |q|^2 + |g|^2 - 2 q.g, clipped at 0 against round-off
         s *= -2.0
@@ -248,6 +272,7 @@ def _iter_score_chunks(q, g, metric: str, chunk_size: int) -> Iterator[tuple[sli
         q, g = q - centre, g - centre
     qp, q_sq = _prepare(q, metric, "queries")
     gp, g_sq = _prepare(g, metric, "gallery")
+    chunk_size = -(-chunk_size // _BLAS_ROWS) * _BLAS_ROWS  # align chunks with the BLAS blocks
     for start in range(0, qp.shape[0], chunk_size):
         sl = slice(start, min(start + chunk_size, qp.shape[0]))
         yield sl, _score_block(qp[sl], None if q_sq is None else q_sq[sl], gp, g_sq, metric)

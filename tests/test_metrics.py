@@ -208,13 +208,18 @@ def test_no_warning_when_every_query_has_relevant_items(rng):
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 def test_results_do_not_depend_on_chunk_size(metric):
     rng = np.random.default_rng(3)
-    x, labels, centers = clustered(rng, 97, 5, 4)
-    y = centers[labels] + rng.standard_normal((97, 5))
-    ref_ap = M.average_precision(x, y, labels, labels, metric=metric, chunk_size=97)
-    ref_first = M.first_relevant_ranks(x, y, labels, labels, metric=metric, chunk_size=97)
-    ref_pairs = M.pair_ranks(x, y, metric=metric, chunk_size=97)
-    ref_pr = M.precision_recall_curve(x, y, labels, labels, metric=metric, chunk_size=97)
-    for chunk in (1, 2, 7, 50, 500, None):
+    n = 300
+    x, labels, centers = clustered(rng, n, 37, 4)
+    y = centers[labels] + rng.standard_normal((n, 37))
+    ref_scores = M.similarity(x, y, metric)
+    # rows at the same offset modulo 64 get the same bits, whatever else is in the product
+    for lo, hi in ((0, 1), (64, 65), (128, 300), (0, 300)):
+        np.testing.assert_array_equal(M.similarity(x[lo:hi], y, metric), ref_scores[lo:hi])
+    ref_ap = M.average_precision(x, y, labels, labels, metric=metric, chunk_size=n)
+    ref_first = M.first_relevant_ranks(x, y, labels, labels, metric=metric, chunk_size=n)
+    ref_pairs = M.pair_ranks(x, y, metric=metric, chunk_size=n)
+    ref_pr = M.precision_recall_curve(x, y, labels, labels, metric=metric, chunk_size=n)
+    for chunk in (1, 7, 64, 100, 200, 1000, None):
         np.testing.assert_array_equal(M.average_precision(x, y, labels, labels, metric=metric, chunk_size=chunk), ref_ap)
         np.testing.assert_array_equal(M.first_relevant_ranks(x, y, labels, labels, metric=metric, chunk_size=chunk), ref_first)
         np.testing.assert_array_equal(M.pair_ranks(x, y, metric=metric, chunk_size=chunk), ref_pairs)
