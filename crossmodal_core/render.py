@@ -1,0 +1,342 @@
+"""Engrave fragments and works as SVG (verovio), with note timings for audio highlighting.
+
+Route: a fragment's notes -> a music21 part (time signature, key, lyrics under the notes,
+rests for gaps) -> MusicXML -> verovio -> SVG + timemap. Building from the notes is
+self-contained (no score parse) and shows exactly what was synthesised; a whole work goes
+through ``music21.corpus.parse`` instead.
+
+Conventions
+-----------
+- Timemap entries are ``dict(id, onset_s, offset_s)``: ``id`` is the SVG element id of a
+  note (``<g class="note" id=...>``), times in seconds from the start of the fragment's
+  audio (:func:`crossmodal_core.synth.synthesize`), i.e. ``(qstamp - first note qstamp) *
+  60 / tempo_bpm`` where ``qstamp`` is verovio's onset in quarter notes. A note tied across
+  a barline is one sounding note: its entry spans both written halves, names the first, and
+  lists the others under ``tied_ids`` (so there is one entry per ``fragment.notes`` item).
+- Element ids are deterministic (verovio's id seed is fixed), so the same fragment gives the
+  same SVG bytes.
+- verovio keeps its font resource path per thread, and Streamlit reruns a page in new
+  threads, so every thread gets its own toolkit created as ``verovio.toolkit(False)`` with an
+  explicit ``setResourcePath``.
+- Where the first note sits in its bar is read from ``fragment.extra["measure_offset_ql"]``
+  when the extractor provides it (a pickup); otherwise the fragment starts on a downbeat.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import importlib.resources
+import json
+import math
+import re
+import threading
+from typing import Any
+
+from .data.music.fragment import Fragment
+
+DEFAULT_WIDTH = 1800
+ID_SEED = 1
+_THREAD = threading.local()
+
+
+class RenderError(ValueError):
+    """A fragment or score that cannot be turned into notation."""
+
+
+# ---------------------------------------------------------------------- music21 side
+def _time_signature(meter: str):
+    from music21 import meter as m21meter
+
+    if meter:
+        try:
+            return m21meter.TimeSignature(meter)
+        except Exception:  # an odd ratio string: fall back to common time below
+            pass
+    return m21meter.TimeSignature("4/4")
+
+
+def _key_signature(key_name: str):
+    from music21 import key as m21key
+
+    parts = (key_name or "").split()
+    if len(parts) == 2 and parts[1] in ("major", "minor"):
+        try:
+            return m21key.Key(parts[0], parts[1])
+        except Exception:  # unknown tonic spelling: no key signature rather than a wrong one
+            return None
+    return None
+
+
+def fragment_stream(fragment: Fragment):
+    """A music21 ``Score`` with one part holding the fragment's notes and lyrics.
+
+    Gaps between notes become rests; syllables are attached with their ``syllabic`` so the
+    engraver draws hyphens; time signature and key come from ``fragment.meter`` /
+    ``fragment.key`` when they parse.
+    """
+    from music21 import metadata, note, stream, tempo
+
+    notes = list(fragment.notes)
+    if not notes:
+        raise RenderError(f"fragment {fragment.fragment_id!r} has no notes to engrave")
+    for i, n in enumerate(notes):
+        if not (0 <= int(n.pitch) <= 127) or not (math.isfinite(n.onset) and math.isfinite(n.duration)) \
+                or n.duration <= 0 or n.onset < 0:
+            raise RenderError(f"fragment {fragment.fragment_id!r}: note {i} is not engravable ({n})")
+    if not (math.isfinite(float(fragment.tempo_bpm)) and float(fragment.tempo_bpm) > 0):
+        raise RenderError(f"fragment {fragment.fragment_id!r}: tempo_bpm must be positive")
+
+    part = stream.Part(id="P1")
+    part.insert(0, _time_signature(fragment.meter))
+    ks = _key_signature(fragment.key)
+    if ks is not None:
+        part.insert(0, ks)
+    part.insert(0, tempo.MetronomeMark(number=round(float(fragment.tempo_bpm), 2)))
+    lead = float(fragment.extra.get("measure_offset_ql", 0.0) or 0.0) if fragment.extra else 0.0
+    position = 0.0
+    if lead > 0:
+        part.insert(0.0, note.Rest(quarterLength=lead))
+        position = lead
+    first = notes[0].onset
+    for n in sorted(notes, key=lambda n: n.onset):
+        onset = lead + n.onset - first
+        if onset > position + 1e-6:
+            part.insert(position, note.Rest(quarterLength=onset - position))
+        el = note.Note(int(n.pitch), quarterLength=float(n.duration))
+        if n.syllable:
+            el.lyric = n.syllable
+            if n.syllabic in ("single", "begin", "middle", "end"):
+                el.lyrics[0].syllabic = n.syllabic
+        part.insert(onset, el)
+        position = max(position, onset + float(n.duration))
+    part.makeMeasures(inPlace=True)
+    part.makeTies(inPlace=True)
+    score = stream.Score(id="fragment")
+    score.metadata = metadata.Metadata(title=fragment.title or fragment.fragment_id, composer=fragment.composer or "")
+    score.insert(0, part)
+    return score
+
+
+def _musicxml(obj) -> str:
+    """MusicXML text of a music21 stream: fast path without notation fixes, then the full one."""
+    from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+    try:
+        exporter = GeneralObjectExporter(obj)
+        exporter.makeNotation = False
+        data = exporter.parse()
+    except Exception:  # a duration that needs splitting: let music21 fix the notation
+        try:
+            exporter = GeneralObjectExporter(obj)
+            exporter.makeNotation = True
+            data = exporter.parse()
+        except Exception as exc:
+            raise RenderError(f"music21 cannot write this stream as MusicXML ({type(exc).__name__}: {exc})") from None
+    return data.decode("utf-8") if isinstance(data, bytes) else str(data)
+
+
+def fragment_musicxml(fragment: Fragment) -> str:
+    """The fragment as a MusicXML document (str), lyrics under the notes."""
+    return _musicxml(fragment_stream(fragment))
+
+
+@functools.lru_cache(maxsize=8)
+def work_musicxml(corpus_path: str, part_index: int | None = None) -> str:
+    """A whole corpus work (or one part of it) as MusicXML; cached per process."""
+    from music21 import corpus
+
+    try:
+        score = corpus.parse(corpus_path)
+    except Exception as exc:
+        raise RenderError(f"cannot parse corpus work {corpus_path!r} ({type(exc).__name__}: {exc})") from None
+    if part_index is not None:
+        parts = list(getattr(score, "parts", []))
+        if not 0 <= int(part_index) < len(parts):
+            raise RenderError(f"{corpus_path!r} has {len(parts)} parts; part_index {part_index} is out of range")
+        from music21 import stream
+
+        single = stream.Score(id="work")
+        single.metadata = score.metadata
+        single.insert(0, parts[int(part_index)])
+        score = single
+    return _musicxml(score)
+
+
+# ---------------------------------------------------------------------- verovio side
+def _toolkit():
+    """This thread's verovio toolkit (fonts resolved per thread; see module docstring)."""
+    tk = getattr(_THREAD, "toolkit", None)
+    if tk is None:
+        import verovio
+
+        tk = verovio.toolkit(False)
+        if not tk.setResourcePath(str(importlib.resources.files("verovio") / "data")):
+            raise RenderError("verovio cannot load its font resources (reinstall verovio)")
+        _THREAD.toolkit = tk
+    return tk
+
+
+def _load(tk, musicxml: str, options: dict[str, Any]) -> None:
+    tk.resetOptions()
+    tk.setOptions({"xmlIdSeed": ID_SEED, **options})
+    tk.resetXmlIdSeed(ID_SEED)
+    if not tk.loadData(musicxml):
+        raise RenderError(f"verovio could not read the MusicXML ({tk.getLog().strip() or 'no details'})")
+
+
+_TIE = re.compile(r"<tie\b[^>]*?startid=\"#([^\"]+)\"[^>]*?endid=\"#([^\"]+)\"")
+
+
+def _tie_continuations(tk) -> dict[str, str]:
+    """written note id -> id of the note it continues (verovio's MEI ``<tie>`` elements)."""
+    out: dict[str, str] = {}
+    for start, end in _TIE.findall(tk.getMEI()):
+        out[end] = out.get(start, start)  # a chain of ties leads back to the first note
+    return out
+
+
+def _timemap(tk, tempo_bpm: float) -> list[dict[str, Any]]:
+    raw = tk.renderToTimemap({"includeMeasures": False, "includeRests": False})
+    events = json.loads(raw) if isinstance(raw, str) else list(raw)
+    on_at: dict[str, float] = {}
+    off_at: dict[str, float] = {}
+    for ev in events:
+        q = float(ev.get("qstamp", 0.0))
+        for nid in ev.get("on", []):
+            on_at.setdefault(nid, q)
+        for nid in ev.get("off", []):
+            off_at[nid] = q
+    if not on_at:
+        return []
+    continues = _tie_continuations(tk)
+    first = min(on_at.values())
+    scale = 60.0 / float(tempo_bpm)
+    entries: dict[str, dict[str, Any]] = {}
+    for nid, q_on in sorted(on_at.items(), key=lambda kv: (kv[1], kv[0])):
+        q_off = off_at.get(nid, q_on)
+        head = continues.get(nid)
+        if head is not None and head in entries:  # second half of a tied note: extend the first
+            entry = entries[head]
+            entry["offset_s"] = round(max(entry["offset_s"], (q_off - first) * scale), 6)
+            entry.setdefault("tied_ids", []).append(nid)
+            continue
+        entries[nid] = {"id": nid, "onset_s": round((q_on - first) * scale, 6), "offset_s": round((q_off - first) * scale, 6)}
+    return list(entries.values())
+
+
+def fragment_svg(fragment: Fragment, width: int = DEFAULT_WIDTH, scale: int = 45) -> tuple[str, list[dict[str, Any]]]:
+    """Engrave a fragment on one page.
+
+    Parameters
+    ----------
+    fragment : Fragment
+    width : int
+        Page width in verovio units (tenths of a staff space x 10); the line breaks follow it.
+    scale : int
+        verovio scale in percent.
+
+    Returns
+    -------
+    svg : str
+        One ``<svg>`` document; lyrics under the notes.
+    timemap : list of dict(id, onset_s, offset_s[, tied_ids])
+        One entry per sounding note in time order (see module docstring).
+    """
+    xml = fragment_musicxml(fragment)
+    tk = _toolkit()
+    _load(tk, xml, {
+        "pageWidth": int(width), "pageHeight": 60000, "adjustPageHeight": True, "scale": int(scale),
+        "header": "none", "footer": "none", "breaks": "auto", "svgViewBox": True,
+    })
+    svg = tk.renderToSVG(1)
+    return svg, _timemap(tk, fragment.tempo_bpm)
+
+
+def work_svg(corpus_path: str, part_index: int | None = None, pages: int = 1, width: int = DEFAULT_WIDTH,
+             scale: int = 35) -> str:
+    """The first ``pages`` pages of a corpus work (or one part) as SVG.
+
+    Returns
+    -------
+    svg : str
+        The pages' ``<svg>`` documents one after another (ready to embed in HTML).
+    """
+    if pages < 1:
+        raise ValueError(f"pages must be >= 1, got {pages}")
+    xml = work_musicxml(corpus_path, part_index)
+    tk = _toolkit()
+    _load(tk, xml, {"pageWidth": int(width), "pageHeight": 2970, "scale": int(scale), "adjustPageHeight": True,
+                    "footer": "none", "svgViewBox": True})
+    n = min(int(pages), tk.getPageCount())
+    if n < 1:
+        raise RenderError(f"verovio produced no page for {corpus_path!r}")
+    return "\n".join(tk.renderToSVG(p) for p in range(1, n + 1))
+
+
+# ---------------------------------------------------------------------- player
+_PLAYER_TEMPLATE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><style>
+body {{ margin: 0; font-family: sans-serif; }}
+.cm-score svg {{ width: 100%; height: auto; }}
+.cm-score g.cm-on, .cm-score g.cm-on * {{ fill: {color} !important; stroke: {color} !important; }}
+audio {{ width: 100%; }}
+</style></head><body>
+<audio id="cm-audio" controls preload="auto" src="data:audio/wav;base64,{audio_b64}"></audio>
+<div class="cm-score" id="cm-score">{svg}</div>
+<script>
+(function () {{
+  const timemap = {timemap_json};
+  const audio = document.getElementById("cm-audio");
+  let lit = [];
+  function update() {{
+    const t = audio.currentTime;
+    for (const el of lit) el.classList.remove("cm-on");
+    lit = [];
+    for (const n of timemap) {{
+      if (t >= n.onset_s && t < n.offset_s) {{
+        for (const id of n.ids) {{
+          const el = document.getElementById(id);
+          if (el) {{ el.classList.add("cm-on"); lit.push(el); }}
+        }}
+      }}
+    }}
+  }}
+  function tick() {{ update(); if (!audio.paused) requestAnimationFrame(tick); }}
+  audio.addEventListener("timeupdate", update);
+  audio.addEventListener("seeked", update);
+  audio.addEventListener("play", () => requestAnimationFrame(tick));
+  audio.addEventListener("ended", update);
+}})();
+</script>
+</body></html>
+"""
+
+
+def highlight_player_html(svg: str, timemap: list[dict[str, Any]], audio_wav_bytes: bytes, color: str = "#d62728") -> str:
+    """A self-contained HTML page: the score, an ``<audio>`` player (base64 WAV inline) and a
+    script that colours the notes sounding at the current playback time.
+
+    Made for ``st.iframe(html, height=...)``: no external resources, no network.
+    """
+    if "<svg" not in svg:
+        raise ValueError("svg does not contain an <svg> element")
+    if not audio_wav_bytes or audio_wav_bytes[:4] != b"RIFF":
+        raise ValueError("audio_wav_bytes must be a WAV file (see crossmodal_core.synth.audio_bytes_wav)")
+    for i, entry in enumerate(timemap):
+        if not {"id", "onset_s", "offset_s"} <= set(entry):
+            raise ValueError(f"timemap entry {i} lacks id/onset_s/offset_s")
+    clean = [
+        {"ids": [str(e["id"])] + [str(t) for t in e.get("tied_ids", [])],
+         "onset_s": float(e["onset_s"]), "offset_s": float(e["offset_s"])}
+        for e in timemap
+    ]
+    # "</" inside a JSON string would close the script element early
+    timemap_json = json.dumps(clean, separators=(",", ":")).replace("</", "<\\/")
+    return _PLAYER_TEMPLATE.format(
+        color=html.escape(color, quote=True),
+        audio_b64=base64.b64encode(audio_wav_bytes).decode("ascii"),
+        svg=svg,
+        timemap_json=timemap_json,
+    )
