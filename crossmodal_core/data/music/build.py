@@ -273,7 +273,7 @@ def _load_featurizer(path: str | Path):
 def _fit_lyrics(texts: list[str]):
     from crossmodal_core.features.lyrics import LyricsFeaturizer
 
-    fitted = LyricsFeaturizer(n_components=64, max_features=20000, random_state=0).fit(texts)
+    fitted = LyricsFeaturizer(n_components=64, max_features=10000, random_state=0).fit(texts)
     arrays = fitted.to_arrays()
     # stored in float32 (half the bytes); round-tripping here makes the committed features
     # exactly what the stored featurizer computes

@@ -199,7 +199,7 @@ _STOPWORDS: dict[str, frozenset[str]] = {
     "German": frozenset(
         "und der die das ich du er ist nicht mit dein mein sein sich ein eine zu auf den dem des "
         "wir uns ihr mich dich mir dir wie auch so nun wenn was wird hat hast bist gott herr "
-        "herz herzen christ jesu jesus ach gib dass daß von aus fur für zum zur im sind".split()),
+        "herz herzen ach gib dass daß von aus fur für zum zur im sind".split()),
     "Latin": frozenset(
         "et est qui quae quod ad cum deus dei deo domine dominus domini nos nobis tu te tibi "
         "sancte sanctus gloria excelsis pax pacem hominibus laudamus benedicimus adoramus "

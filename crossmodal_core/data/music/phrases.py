@@ -65,6 +65,7 @@ MIN_VERSE_COVERAGE = 0.5
 _PUNCT_END = re.compile(r"[.,;:!?]['\"»)\]]*$")
 _OPEN_WORD = ("begin", "middle")
 _VERSE_NUMBER = re.compile(r"^(\d+[.,]\s*)+")
+_ELISION_DOT = re.compile(r"(?<=[^\W\d_])\.(?=[^\W\d_])")
 _WORD_START = ("begin", "single", "")
 _DIGITS = 6  # rounding of quarter-length times (music21 Fractions -> stable floats)
 
@@ -112,6 +113,7 @@ def clean_syllable(text: str, syllabic: str | None) -> tuple[str, str]:
         syl = {"single": "end", "begin": "middle"}.get(syl, syl)
     t = re.sub(r"\s+", " ", t.replace("_", " ")).strip()
     t = _VERSE_NUMBER.sub("", t)  # "1.3.7.8." repeat numbering is not sung text
+    t = _ELISION_DOT.sub(" ", t)  # "donna.è": an elision written as a dot between words
     return t, syl
 
 

@@ -1,0 +1,142 @@
+"""The build command on a few works: determinism, folds by work, files, bad scores, and the
+CI check that a subset rebuild reproduces the committed dataset."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("music21")
+
+from crossmodal_core.data.music import build as build_mod  # noqa: E402
+from crossmodal_core.data.music.build import (  # noqa: E402
+    build_music_dataset,
+    load_music_dataset,
+    select_scores,
+    work_groups,
+)
+from crossmodal_core.data.music.corpus import ScoreRef, find_lyric_scores  # noqa: E402
+from crossmodal_core.data.music.fragment import Fragment, Note  # noqa: E402
+from crossmodal_core.store import assets_dir  # noqa: E402
+
+WORKS = ["bach/bwv269", "bach/bwv10.7", "trecento/PMFC_12_22-Benedicamus PMFC12.22",
+         "trecento/PMFC_12_23-Benedicamus PMFC12.23", "webern/webern_dormi_jesu_op_16_no_2"]
+COMMITTED = assets_dir() / "datasets" / "music21_lyrics"
+
+
+def _frag(work, pitches, text):
+    notes = [Note(p, float(i), 1.0, w, "single") for i, (p, w) in enumerate(zip(pitches, text.split() + [""] * 9))]
+    return Fragment(f"{work}:{text}", work + ".xml", 0, 1, 1, 1, notes, text, work_id=work)
+
+
+def test_work_groups_link_works_sharing_a_fragment_or_a_long_text():
+    frs = [
+        _frag("a", [60, 62, 64], "ein feste burg ist"),
+        _frag("b", [60, 62, 64], "ein feste burg ist"),  # same melody and text as a
+        _frag("c", [67, 65, 64], "ein feste burg ist"),  # same 4-word text, other melody
+        _frag("d", [60, 62, 64], "amen amen"),
+        _frag("e", [60, 62, 64], "amen amen"),  # same melody and text as d
+        _frag("f", [61, 63, 65], "amen"),  # short shared text does not link
+        _frag("g", [70, 71, 72], "amen"),
+    ]
+    assert work_groups(frs) == ["a", "a", "a", "d", "d", "f", "g"]
+
+
+def test_select_scores_limit_covers_every_collection():
+    refs = select_scores(limit=6)
+    assert len(refs) == 6
+    assert {r.collection for r in refs} == {"bach", "trecento", "songs"}
+    assert [r.corpus_path for r in refs] == sorted(r.corpus_path for r in refs)
+    assert [r.work_id for r in select_scores(works=["bach/bwv269"])] == ["bach/bwv269"]
+    with pytest.raises(ValueError, match="unknown"):
+        select_scores(works=["bach/nonexistent"])
+
+
+@pytest.fixture(scope="module")
+def small_build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("music_build")
+    ds = build_music_dataset(out, works=WORKS, jobs=1, progress=False, use_cache=True)
+    return out, ds
+
+
+@pytest.mark.slow
+def test_small_build_files_labels_and_folds(small_build):
+    out, ds = small_build
+    for name in ("dataset.npz", "fragments.json", "lyrics_featurizer.npz", "build_info.json"):
+        assert (out / name).exists()
+    loaded, fragments = load_music_dataset(out)
+    assert loaded.n_items == ds.n_items == len(fragments)
+    assert list(loaded.item_ids) == [f.fragment_id for f in fragments]
+    assert set(loaded.view_names) == {"audio", "sheet", "lyrics", "audio_seq"}
+    assert loaded.views["audio_seq"].ndim == 3 and loaded.views["audio"].dtype == np.float32
+    np.testing.assert_allclose(loaded.views["sheet"], ds.views["sheet"], rtol=1e-3, atol=1e-3)
+    assert set(loaded.label_names) == {"work", "collection", "language", "mode"}
+    assert sorted(loaded.class_names["work"]) == sorted(WORKS)
+    assert set(loaded.class_names["collection"]) == {"bach", "trecento", "songs"}
+    # non-empty lyrics, audible audio, notes aligned with the stored duration
+    assert all(f.lyrics.strip() for f in fragments)
+    assert (loaded.metadata["audio_rms"] > build_mod.SILENCE_RMS).all()
+    np.testing.assert_allclose(loaded.metadata["duration_s"], [f.duration_s for f in fragments], atol=1e-3)
+    # folds: 5, and no work (nor work group) in two folds
+    assert loaded.folds is not None and set(loaded.folds) == set(range(5))
+    for col in ("work_id", "work_group"):
+        for w in np.unique(loaded.metadata[col]):
+            assert len(np.unique(loaded.folds[loaded.metadata[col] == w])) == 1
+    info = json.loads((out / "build_info.json").read_text())
+    assert info["n_fragments"] == ds.n_items and info["skipped_scores"] == {}
+
+
+@pytest.mark.slow
+def test_build_is_deterministic_and_resumable(small_build, tmp_path):
+    out, _ = small_build
+    again = tmp_path / "again"
+    build_music_dataset(again, works=WORKS, jobs=2, progress=False, use_cache=False)
+    for name in ("dataset.npz", "fragments.json", "lyrics_featurizer.npz", "build_info.json"):
+        assert (out / name).read_bytes() == (again / name).read_bytes(), name
+    # resuming from the shards gives the same bytes too
+    before = (out / "dataset.npz").read_bytes()
+    build_music_dataset(out, works=WORKS, jobs=1, progress=False, use_cache=True)
+    assert (out / "dataset.npz").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_bad_score_is_skipped_with_reason_and_build_goes_on(tmp_path, monkeypatch, caplog):
+    bad = tmp_path / "corrupt.xml"
+    bad.write_bytes(b"\x00\x01 not music")
+    good = [r for r in find_lyric_scores(["bach"]) if r.work_id == "bach/bwv269"]
+    monkeypatch.setattr(build_mod, "find_lyric_scores",
+                        lambda collections=None: good + [ScoreRef(str(bad), "songs", 99)])
+    ds = build_music_dataset(tmp_path / "out", jobs=1, progress=False, use_cache=False)
+    info = json.loads((tmp_path / "out" / "build_info.json").read_text())
+    assert list(info["skipped_scores"]) == [str(bad)]
+    assert "corrupt.xml" in info["skipped_scores"][str(bad)]
+    assert set(ds.metadata["work_id"]) == {"bach/bwv269"}
+    assert "corrupt.xml" in caplog.text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (COMMITTED / "dataset.npz").exists(), reason="no committed music dataset")
+def test_subset_rebuild_matches_committed_dataset(tmp_path):
+    """CI check of the committed features: rebuild a few works from the corpus with the stored
+    lyric featurizer and compare every view row by row (float16 storage tolerance)."""
+    committed, committed_frs = load_music_dataset(COMMITTED)
+    info = json.loads((COMMITTED / "build_info.json").read_text())
+    picks = [w for w in WORKS if w in set(committed.metadata["work_id"])]
+    assert len(picks) >= 3, "the committed dataset should contain the test works"
+    ds = build_music_dataset(tmp_path, works=picks, jobs=1, progress=False, use_cache=False,
+                             lyrics_featurizer=COMMITTED / "lyrics_featurizer.npz")
+    assert info["code_fingerprint"] == build_mod._code_fingerprint(), (
+        "extraction/synthesis/feature code changed since the committed build: rebuild it")
+    row = {fid: i for i, fid in enumerate(committed.item_ids)}
+    idx = np.array([row[fid] for fid in ds.item_ids])  # KeyError = a fragment the commit lacks
+    assert len(idx) == int(np.isin(committed.metadata["work_id"], picks).sum())
+    by_id = {f.fragment_id: f for f in committed_frs}
+    loaded, fragments = load_music_dataset(tmp_path)
+    for f in fragments:
+        assert f.to_dict() == by_id[f.fragment_id].to_dict()
+    for view in ("audio", "audio_seq", "sheet", "lyrics"):
+        np.testing.assert_allclose(loaded.views[view], committed.views[view][idx], rtol=2e-3, atol=2e-3,
+                                   err_msg=view)
+    for col in ("lyrics", "language", "duration_s", "tempo_bpm"):
+        np.testing.assert_array_equal(loaded.metadata[col], committed.metadata[col][idx])
