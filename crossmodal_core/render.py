@@ -69,6 +69,37 @@ def _key_signature(key_name: str):
     return None
 
 
+_SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+_FLAT_NAMES = ("C", "D-", "D", "E-", "E", "F", "G-", "G", "A-", "A", "B-", "B")
+
+
+def _spelling(ks) -> dict[int, str]:
+    """pitch class -> note name: the key's scale (plus raised 6th/7th in minor), then sharps
+    or flats following the key signature. MIDI numbers carry no spelling; this one reads right."""
+    names = dict(enumerate(_FLAT_NAMES if ks is not None and ks.sharps < 0 else _SHARP_NAMES))
+    if ks is None:
+        return names
+    scale = [p for p in ks.pitches[:7]]
+    if ks.mode == "minor":
+        scale += [p.transpose("A1") for p in scale[5:7]]
+    for p in scale:
+        names[p.pitchClass] = p.name
+    return names
+
+
+def _pitch(midi: int, names: dict[int, str]):
+    from music21 import pitch
+
+    p = pitch.Pitch(names[midi % 12])
+    p.octave = 4
+    p.octave += (midi - p.midi) // 12  # B#/C- sit across the octave boundary: fix by midi
+    if p.midi != midi:
+        p = pitch.Pitch(midi)
+    if p.accidental is not None:
+        p.accidental.displayStatus = None  # let makeAccidentals decide against the key signature
+    return p
+
+
 def fragment_stream(fragment: Fragment):
     """A music21 ``Score`` with one part holding the fragment's notes and lyrics.
 
@@ -99,20 +130,28 @@ def fragment_stream(fragment: Fragment):
     if lead > 0:
         part.insert(0.0, note.Rest(quarterLength=lead))
         position = lead
+    names = _spelling(ks)
     first = notes[0].onset
     for n in sorted(notes, key=lambda n: n.onset):
         onset = lead + n.onset - first
         if onset > position + 1e-6:
             part.insert(position, note.Rest(quarterLength=onset - position))
-        el = note.Note(int(n.pitch), quarterLength=float(n.duration))
+        el = note.Note(_pitch(int(n.pitch), names), quarterLength=float(n.duration))
         if n.syllable:
             el.lyric = n.syllable
             if n.syllabic in ("single", "begin", "middle", "end"):
                 el.lyrics[0].syllabic = n.syllabic
         part.insert(onset, el)
+        last = el
         position = max(position, onset + float(n.duration))
+    if (fragment.extra or {}).get("boundary") == "fermata":  # the extractor cut the phrase there
+        from music21 import expressions
+
+        last.expressions.append(expressions.Fermata())
     part.makeMeasures(inPlace=True)
     part.makeTies(inPlace=True)
+    # accidentals shown only where the key signature and the bar's earlier notes need them
+    part.makeAccidentals(inPlace=True)
     score = stream.Score(id="fragment")
     score.metadata = metadata.Metadata(title=fragment.title or fragment.fragment_id, composer=fragment.composer or "")
     score.insert(0, part)

@@ -114,6 +114,19 @@ def test_musicxml_round_trips_pitches_and_lyrics():
     assert [float(n.quarterLength) for n in parsed] == [n.duration for n in SIMPLE.notes]
 
 
+def test_spelling_follows_the_key_and_accidentals_only_where_needed():
+    music21 = pytest.importorskip("music21")
+    # g minor: Bb and Eb are in the signature, F# is the raised 7th, C# is chromatic (sharp side
+    # spelling would be wrong here: flats follow the signature -> Db)
+    frag = Fragment("k", "x", 0, 1, 1, 1, [Note(70, 0, 1), Note(63, 1, 1), Note(66, 2, 1), Note(61, 3, 1)], "",
+                    key="g minor", meter="4/4", tempo_bpm=60.0, extra={"boundary": "fermata"})
+    xml = render.fragment_musicxml(frag)
+    parsed = music21.converter.parse(xml, format="musicxml").parts[0].flatten().notes
+    assert [n.pitch.name for n in parsed] == ["B-", "E-", "F#", "D-"]
+    assert xml.count("<accidental") == 2  # F# and Db; Bb and Eb come from the key signature
+    assert "<fermata" in xml
+
+
 def test_work_svg_renders_a_whole_chorale_part():
     svg = render.work_svg("bach/bwv10.7", part_index=0)
     assert "<svg" in svg and svg.count('class="note"') > 20
