@@ -21,6 +21,8 @@ NPZ key / HDF5 path             content
 ``meta/<name>``                 ``(n,)`` str, int, float or bool metadata column
 ``folds`` (optional)            int64 ``(n,)`` fold id, ``-1`` = in no fold
 ``split`` (optional)            str ``(n,)``, ``"train"`` / ``"test"``
+``order/<kind>``                str names of the views / label sets / metadata columns in
+                                their original order (HDF5 lists members alphabetically)
 ==============================  ======================================================
 
 In HDF5 the ``<kind>/<name>`` keys are groups and datasets (``/view/audio``). View, label
@@ -143,6 +145,10 @@ def dataset_to_arrays(ds: CrossModalDataset, source: str = "dataset") -> dict[st
     for cname, col in ds.metadata.items():
         _check_key_name("metadata column", cname, source)
         arrays[f"meta/{cname}"] = _as_storable_column(cname, col, source)
+    # HDF5 lists members alphabetically: keep the order (the first two views are the default pair)
+    arrays["order/view"] = np.array(list(ds.views), dtype=str)
+    arrays["order/label"] = np.array(list(ds.labels) or [""], dtype=str)[: len(ds.labels)]
+    arrays["order/meta"] = np.array(list(ds.metadata) or [""], dtype=str)[: len(ds.metadata)]
     if ds.folds is not None:
         arrays["folds"] = np.asarray(ds.folds, dtype=np.int64)
     if ds.split is not None:
@@ -158,7 +164,11 @@ def _arrays_to_dataset(arrays: Mapping[str, Any], path: Path) -> CrossModalDatas
         raise DatasetError(f"{path}: unsupported {FORMAT_NAME} version {version}; this code reads {FORMAT_VERSION}")
 
     def grouped(prefix: str) -> dict[str, np.ndarray]:
-        return {k[len(prefix):]: np.asarray(arrays[k]) for k in keys if k.startswith(prefix)}
+        found = {k[len(prefix):]: np.asarray(arrays[k]) for k in keys if k.startswith(prefix)}
+        order_key = f"order/{prefix.rstrip('/')}"
+        order = [str(n) for n in np.asarray(arrays[order_key]).tolist()] if order_key in keys else []
+        ranked = [n for n in order if n in found] + [n for n in found if n not in order]
+        return {n: found[n] for n in ranked}
 
     views = grouped("view/")
     labels = grouped("label/")
