@@ -92,18 +92,27 @@ def figure(panel: appdata.PanelData) -> go.Figure:
     for m, (view, xy) in enumerate(zip(pair, panel.coords)):
         if many:
             fig.add_trace(go.Scatter(
-                x=xy[:, 0], y=xy[:, 1], mode="markers", name=view,
+                x=xy[:, 0], y=xy[:, 1], mode="markers", name=view, showlegend=False,
                 marker=dict(symbol=SYMBOLS[m], size=6, color=lab, colorscale="Turbo", opacity=opacity),
                 customdata=rows, text=texts, hovertemplate=f"<b>{view}</b> %{{text}}<extra></extra>"))
             continue
         for c in classes:
             keep = lab == c
             fig.add_trace(go.Scatter(
-                x=xy[keep, 0], y=xy[keep, 1], mode="markers",
-                name=f"{class_names[c]} · {view}", legendgroup=str(c),
+                x=xy[keep, 0], y=xy[keep, 1], mode="markers", name=f"{class_names[c]} · {view}",
+                legendgroup=f"class-{c}", showlegend=False,
                 marker=dict(symbol=SYMBOLS[m], size=6, color=palette[int(c) % len(palette)], opacity=opacity,
                             line=dict(width=0)),
                 customdata=rows[keep], text=texts[keep], hovertemplate=f"<b>{view}</b> %{{text}}<extra></extra>"))
+    if not many:  # legend: one entry per class (colour; click hides it) and one per modality (marker)
+        for c in classes:
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=class_names[c],
+                                     legendgroup=f"class-{c}",
+                                     marker=dict(symbol="square", size=9, color=palette[int(c) % len(palette)])))
+    for m, view in enumerate(pair):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{view} (marker)",
+                                 legendgroup=f"view-{view}",
+                                 marker=dict(symbol=SYMBOLS[m], size=9, color="#555")))
     if selected.any():
         for m, (view, xy) in enumerate(zip(pair, panel.coords)):
             fig.add_trace(go.Scatter(

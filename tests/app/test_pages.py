@@ -81,10 +81,13 @@ def test_explorer_draws_three_panels_with_both_modalities(app_assets):
     specs = plotly_specs(at)
     assert len(specs) == 3
     for spec in specs:
-        names = {t["name"].split(" · ")[-1] for t in spec["data"]}
+        points = [t for t in spec["data"] if "customdata" in t]  # the rest are legend keys
+        names = {t["name"].split(" · ")[-1] for t in points}
         assert names == {"audio", "visual"}
-        symbols = {t["marker"]["symbol"] for t in spec["data"]}
+        symbols = {t["marker"]["symbol"] for t in points}
         assert len(symbols) == 2, "one marker per modality"
+        legend = {t["name"] for t in spec["data"] if "customdata" not in t}
+        assert {"audio (marker)", "visual (marker)"} <= legend and len(legend) == 2 + 4  # 4 classes
         assert spec["layout"]["dragmode"] == "lasso"
 
 

@@ -1,0 +1,168 @@
+"""The app in a real browser (Debian chromium driven by Playwright): every page renders with
+no exception, the explorer shows its three panels, audio players exist where the dataset has
+audio; a screenshot of each page goes to ``assets/screenshots/``."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = REPO / "assets" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGES = {"home": "", "explorer": "explorer", "retrieval": "retrieval", "alignment": "alignment"}
+
+if not CHROMIUM.exists():
+    pytest.skip("Debian chromium is not installed at /usr/bin/chromium "
+                "(apt-get install -y chromium chromium-driver)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(env: dict, port: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited: {proc.stdout.read().decode(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("streamlit did not become healthy in 120 s")
+
+
+@pytest.fixture(scope="module")
+def app_url(app_assets):
+    port = free_port()
+    env = {**os.environ, "CROSSMODAL_ASSETS": str(app_assets), "OMP_NUM_THREADS": "1"}
+    proc = start_server(env, port)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def chromium_page():
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        yield page
+        browser.close()
+
+
+SETTLED_JS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (!main || !main.querySelector('h1')) return -1;
+  if (document.querySelector('[data-testid="stStatusWidget"]')) return -1;
+  if (main.querySelector('[data-testid="stSkeleton"]')) return -1;
+  return main.querySelectorAll('*').length;
+}"""
+
+
+def wait_rendered(page, timeout_s: float = 180.0) -> None:
+    """Until the page has a title, no 'running' widget, no skeleton, and its element count
+    has stayed the same for a second (Streamlit streams elements in as the script runs)."""
+    deadline = time.time() + timeout_s
+    last, stable = None, 0
+    while time.time() < deadline:
+        count = page.evaluate(SETTLED_JS)
+        stable = stable + 1 if count == last and count != -1 else 0
+        if stable >= 4:
+            return
+        last = count
+        page.wait_for_timeout(250)
+    raise TimeoutError(f"page did not settle in {timeout_s} s")
+
+
+def open_page(page, base: str, path: str) -> None:
+    page.goto(f"{base}/{path}", wait_until="domcontentloaded")
+    wait_rendered(page)
+
+
+def screenshot(page, name: str) -> Path:
+    """The whole page: Streamlit scrolls inside its main block, so grow the viewport to it."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    height = page.evaluate("""() => {
+      const m = document.querySelector('[data-testid="stMain"]');
+      return m ? m.scrollHeight : document.body.scrollHeight; }""")
+    page.set_viewport_size({"width": size["width"], "height": min(max(size["height"], int(height) + 40), 8000)})
+    page.wait_for_timeout(800)  # let plotly re-layout at the new size
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
+    return path
+
+
+def assert_no_exception(page, name: str) -> None:
+    errors = page.locator('[data-testid="stException"]')
+    assert errors.count() == 0, f"{name}: {errors.first.inner_text()[:1000]}"
+
+
+def choose_dataset(page, text: str) -> None:
+    """Pick a dataset in the sidebar select box by (part of) its label."""
+    box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
+    box.click()
+    page.get_by_role("option").filter(has_text=text).first.click()
+    wait_rendered(page)
+
+
+def test_every_page_renders_and_is_screenshotted(app_url, chromium_page):
+    page = chromium_page
+    for name, path in PAGES.items():
+        open_page(page, app_url, path)
+        assert_no_exception(page, name)
+        screenshot(page, name)
+
+
+def test_explorer_shows_three_panels(app_url, chromium_page):
+    page = chromium_page
+    open_page(page, app_url, "explorer")
+    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    assert page.locator(".js-plotly-plot").count() == 3
+    assert page.locator(".js-plotly-plot .scatterlayer .point").count() > 100
+    assert_no_exception(page, "explorer")
+
+
+def test_audio_players_exist_for_the_music_dataset(app_url, chromium_page, app_assets):
+    if not (app_assets / "datasets" / "music21_lyrics").exists():
+        pytest.skip("the embedded music dataset (assets/datasets/music21_lyrics) is not built: no audio to play")
+    page = chromium_page
+    open_page(page, app_url, "retrieval")
+    choose_dataset(page, "Music")
+    pair = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').nth(2)
+    pair.click()
+    page.get_by_role("option").filter(has_text="audio").first.click()
+    wait_rendered(page)
+    assert_no_exception(page, "retrieval (music)")
+    assert page.locator("audio").count() >= 1
+    screenshot(page, "retrieval_music")
+    open_page(page, app_url, "alignment")
+    assert_no_exception(page, "alignment (music)")
+    screenshot(page, "alignment_music")
