@@ -10,8 +10,10 @@ Steps
 2. Each score (a *work*) is processed in a worker process (``--jobs``): parse, cut into
    fragments (:mod:`.phrases`), synthesise each fragment (:func:`crossmodal_core.synth.synthesize`,
    not kept), compute audio and sheet features. The result is cached as one shard per work
-   under ``<out>/.cache/`` keyed by the score file's bytes and the source code of every
-   step, so an interrupted build resumes where it stopped and an edit to the code rebuilds.
+   under ``<cache_dir>/music_build/`` (``.crossmodal/``, never inside the committed assets)
+   keyed by the score file's bytes and the source code of every step, so an interrupted
+   build resumes where it stopped, a subset rebuild reuses the full build's shards, and an
+   edit to the code rebuilds.
 3. Fragments whose audio is silent are dropped (logged); bad scores are skipped with a
    logged reason (kept in ``build_info.json``), never a crash.
 4. Lyric features: a :class:`~crossmodal_core.features.lyrics.LyricsFeaturizer` is fitted on
@@ -405,7 +407,7 @@ def build_music_dataset(out_dir: str | Path | None = None, collections: Iterable
     lyrics_featurizer : a stored ``lyrics_featurizer.npz`` to reuse instead of fitting one
         (a subset rebuild then reproduces the full build's lyric features)
     n_folds, seed : folds by work group (:func:`crossmodal_core.data.splits.group_folds`)
-    use_cache : reuse / write the per-work shards under ``<out_dir>/.cache``
+    use_cache : reuse / write the per-work shards under ``<cache_dir>/music_build``
 
     Returns
     -------
@@ -419,7 +421,7 @@ def build_music_dataset(out_dir: str | Path | None = None, collections: Iterable
     if not refs:
         raise DatasetError("no texted score matches the selection")
     fingerprint = _code_fingerprint()
-    cache = out / ".cache" if use_cache else None
+    cache = store.cache_dir() / "music_build" if use_cache else None
     tasks = [(r, cache, fingerprint) for r in refs]
     results: list[dict[str, Any]] = []
     bar = tqdm(total=len(tasks), desc="music21 works", unit="work", disable=not progress, file=sys.stderr)

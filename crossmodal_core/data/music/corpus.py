@@ -239,13 +239,24 @@ def detect_language(words: Iterable[str]) -> str:
     return best if counts[best] > 0 else "unknown"
 
 
+_GENERIC_TITLE = re.compile(r"^(kyrie|gloria|credo|sanctus|agnus dei|benedicamus)$", re.I)
+_LEADING_NUMBER = re.compile(r"^\s*\d+[a-z]?\s*(\(\d+\))?\s*[.)]\s*")
+
+
 def score_title(score, corpus_path: str) -> str:
+    """The work title: the encoded title without its edition number ("48 (139). Cara mi
+    donna" -> "Cara mi donna"); a bare Mass-movement name takes the file name's description
+    ("1. Kyrie" in PMFC_12_1-Kyrie Rondello.xml -> "Kyrie Rondello"); else the file name."""
     md = score.metadata
+    stem = Path(corpus_path).stem.replace("_", " ")
     for attr in ("title", "movementName"):
         value = getattr(md, attr, None) if md is not None else None
         if value and not str(value).endswith((".xml", ".mxl", ".musicxml")):
-            return str(value).strip()
-    return Path(corpus_path).stem.replace("_", " ")
+            title = _LEADING_NUMBER.sub("", str(value)).strip() or str(value).strip()
+            if _GENERIC_TITLE.match(title) and "-" in stem:
+                return stem.split("-", 1)[1].strip()
+            return title
+    return stem
 
 
 def score_composer(score, collection: str) -> str:

@@ -401,6 +401,7 @@ def fragments_from_score(score, ref: ScoreRef, max_measures: int = MAX_MEASURES)
     marks = _tempo_marks(score)
     fragments: list[Fragment] = []
     seen: set[tuple] = set()
+    bwv = re.match(r"bach/bwv([\w.]+)\.\w+$", ref.corpus_path)
     used_ids: set[str] = set()
     parts = []
     for pi in lyric_part_indices(score):
@@ -412,6 +413,13 @@ def fragments_from_score(score, ref: ScoreRef, max_measures: int = MAX_MEASURES)
     work_language = detect_language(w for _, _, _, words in parts for w in words)
     if work_language == "unknown" and _LITURGICAL_TITLE.search(title + " " + ref.corpus_path):
         work_language = "Latin"
+    if bwv and parts and parts[0][2]:
+        # chorales carry no title: name them by their first line, as hymnals do
+        pi0, events0, verses0, _ = parts[0]
+        first = cut_phrases(events0, verses0[0], max_measures=max_measures)
+        if first:
+            line = join_syllables(e.lyrics[verses0[0]] for e in first[0].events if verses0[0] in e.lyrics)
+            title = f"{line.rstrip(' ,.;:!?')} (BWV {bwv.group(1)})"
     for pi, events, verses, words in parts:
         part = score.parts[pi]
         language = detect_language(words)

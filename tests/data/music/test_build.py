@@ -126,17 +126,19 @@ def test_subset_rebuild_matches_committed_dataset(tmp_path):
     assert len(picks) >= 3, "the committed dataset should contain the test works"
     ds = build_music_dataset(tmp_path, works=picks, jobs=1, progress=False, use_cache=False,
                              lyrics_featurizer=COMMITTED / "lyrics_featurizer.npz")
-    assert info["code_fingerprint"] == build_mod._code_fingerprint(), (
-        "extraction/synthesis/feature code changed since the committed build: rebuild it")
+    stale = info["code_fingerprint"] != build_mod._code_fingerprint()
+    hint = " (the extraction/synthesis/feature code changed since the committed build: rebuild it)" if stale else ""
     row = {fid: i for i, fid in enumerate(committed.item_ids)}
-    idx = np.array([row[fid] for fid in ds.item_ids])  # KeyError = a fragment the commit lacks
+    missing = [fid for fid in ds.item_ids if fid not in row]
+    assert not missing, f"fragments not in the committed dataset: {missing[:3]}{hint}"
+    idx = np.array([row[fid] for fid in ds.item_ids])
     assert len(idx) == int(np.isin(committed.metadata["work_id"], picks).sum())
     by_id = {f.fragment_id: f for f in committed_frs}
     loaded, fragments = load_music_dataset(tmp_path)
     for f in fragments:
-        assert f.to_dict() == by_id[f.fragment_id].to_dict()
+        assert f.to_dict() == by_id[f.fragment_id].to_dict(), f.fragment_id + hint
     for view in ("audio", "audio_seq", "sheet", "lyrics"):
         np.testing.assert_allclose(loaded.views[view], committed.views[view][idx], rtol=2e-3, atol=2e-3,
-                                   err_msg=view)
+                                   err_msg=view + hint)
     for col in ("lyrics", "language", "duration_s", "tempo_bpm"):
         np.testing.assert_array_equal(loaded.metadata[col], committed.metadata[col][idx])
