@@ -79,7 +79,7 @@ def _soundfont_bytes() -> bytes:
     return _SOUNDFONT_BYTES
 
 
-def _fresh_synth(sample_rate: int) -> Any:
+def _fresh_synth(sample_rate: int) -> tuple[Any, int]:
     """A synthesiser in its initial state, parsed from the cached soundfont bytes.
 
     Why not one long-lived synthesiser: TinySoundFont keeps per-voice state (envelope and
