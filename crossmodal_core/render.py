@@ -353,12 +353,31 @@ audio {{ width: 100%; }}
 """
 
 
-def highlight_player_html(svg: str, timemap: list[dict[str, Any]], audio_wav_bytes: bytes, color: str = "#d62728") -> str:
+def fragment_player_html(fragment: Fragment, width: int = DEFAULT_WIDTH, color: str = "#d62728") -> str:
+    """:func:`highlight_player_html` for a fragment: engraves it and plays its cached audio
+    (:func:`crossmodal_core.synth.audio_for`)."""
+    from . import synth
+
+    svg, timemap = fragment_svg(fragment, width=width)
+    wav = synth.audio_bytes_wav(synth.audio_for(fragment), synth.DEFAULT_SAMPLE_RATE)
+    return highlight_player_html(svg, timemap, wav, color=color)
+
+
+def highlight_player_html(svg: str | Fragment, timemap: list[dict[str, Any]] | None = None,
+                          audio_wav_bytes: bytes | None = None, color: str = "#d62728") -> str:
     """A self-contained HTML page: the score, an ``<audio>`` player (base64 WAV inline) and a
     script that colours the notes sounding at the current playback time.
 
-    Made for ``st.iframe(html, height=...)``: no external resources, no network.
+    Made for ``st.iframe(html, height=...)``: no external resources, no network. Given a
+    :class:`Fragment` instead of ``svg`` (and nothing else), it renders and synthesises it
+    (:func:`fragment_player_html`).
     """
+    if isinstance(svg, Fragment):
+        if timemap is not None or audio_wav_bytes is not None:
+            raise ValueError("pass either a Fragment alone or (svg, timemap, audio_wav_bytes)")
+        return fragment_player_html(svg, color=color)
+    if timemap is None or audio_wav_bytes is None:
+        raise ValueError("highlight_player_html needs svg, timemap and audio_wav_bytes (or a Fragment)")
     if "<svg" not in svg:
         raise ValueError("svg does not contain an <svg> element")
     if not audio_wav_bytes or audio_wav_bytes[:4] != b"RIFF":

@@ -149,6 +149,15 @@ def test_highlight_player_is_self_contained():
         'xmlns:xlink="http://www.w3.org/1999/xlink"', "").replace("http://www.music-encoding.org", "")
 
 
+def test_player_straight_from_a_fragment():
+    page = render.highlight_player_html(SIMPLE)
+    assert page == render.fragment_player_html(SIMPLE)
+    svg, timemap = render.fragment_svg(SIMPLE)
+    assert all(f'"{e["id"]}"' in page for e in timemap) and "data:audio/wav;base64," in page
+    with pytest.raises(ValueError, match="either a Fragment"):
+        render.highlight_player_html(SIMPLE, timemap)
+
+
 def test_bad_input_raises_clear_errors():
     empty = Fragment("e", "x", 0, 1, 1, 1, [], "")
     with pytest.raises(render.RenderError, match="no notes"):
