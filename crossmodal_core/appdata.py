@@ -239,13 +239,16 @@ def item_text(app: AppDataset, rows: Sequence[int] | np.ndarray, label_name: str
             if col in meta:
                 parts.append(str(meta[col][r]))
                 break
+        else:
+            if app.fragments is not None and app.fragments[r].title:
+                parts.append(app.fragments[r].title)
+            else:
+                parts.append(str(ds.item_ids[r]))
         if lab_name is not None:
             parts.append(f"[{ds.class_names[lab_name][ds.labels[lab_name][r]]}]")
         lyrics = _lyrics_of(app, r)
         if lyrics:
             parts.append(f"\u201c{_snippet(lyrics, 60)}\u201d")
-        if not parts:
-            parts.append(str(ds.item_ids[r]))
         out.append(" ".join(parts))
     return out
 

@@ -114,14 +114,23 @@ qc[1].metric("AP of this query", f"{100 * q['ap']:.1f} %", help=f"{q['n_relevant
 qc[2].metric("Rank of its true pair", q["pair_rank"], help="1 = the paired item is the top result")
 
 st.subheader(f"Top {len(q['rows'])} {direction[1]} results ({model.title})")
-for rank, (row, score, rel, is_pair) in enumerate(zip(q["rows"], q["scores"], q["relevant"], q["is_pair"]), 1):
-    with st.container(border=True):
-        rc = st.columns([1, 6])
-        mark = "✅ relevant" if rel else "❌ not relevant"
-        rc[0].markdown(f"**#{rank}**  \nscore {score:.3f}  \n{mark}" + ("  \n⭐ true pair" if is_pair else ""))
-        with rc[1]:
-            st.markdown(texts[pos_of_row[int(row)]])
-            show_item(direction[1], int(row))
+RELEVANT, IRRELEVANT, PAIR = ":green[:material/check_circle: relevant]", ":red[:material/cancel: not relevant]", \
+    ":orange[:material/star: true pair]"
+if not appdata.has_media(app):  # features only: a compact table
+    st.dataframe(pd.DataFrame({
+        "rank": np.arange(1, len(q["rows"]) + 1), "score": np.round(q["scores"], 3),
+        "relevant": np.where(q["relevant"], "yes", "no"), "true pair": np.where(q["is_pair"], "yes", ""),
+        "item": [texts[pos_of_row[int(r)]] for r in q["rows"]]}), hide_index=True)
+    st.caption(f"{direction[1]} items are feature vectors in this dataset: nothing to play or show.")
+else:
+    for rank, (row, score, rel, is_pair) in enumerate(zip(q["rows"], q["scores"], q["relevant"], q["is_pair"]), 1):
+        with st.container(border=True):
+            rc = st.columns([1, 6])
+            rc[0].markdown(f"**#{rank}**  \nscore {score:.3f}  \n{RELEVANT if rel else IRRELEVANT}"
+                           + (f"  \n{PAIR}" if is_pair else ""))
+            with rc[1]:
+                st.markdown(texts[pos_of_row[int(row)]])
+                show_item(direction[1], int(row))
 
 # ---------------------------------------------------------------- error analysis
 st.header("Error analysis")

@@ -123,21 +123,36 @@ def test_explorer_selection_highlights_in_every_panel(app_assets):
         assert sorted(int(r) for r in values(highlighted[0]["customdata"])) == sorted(rows)
 
 
+def top_results(at: AppTest) -> list[tuple]:
+    table = at.dataframe[0].value  # the top-K table (feature-only datasets)
+    return list(zip(table["item"], table["score"]))
+
+
 def test_retrieval_changes_with_query_and_model(app_assets):
     pytest.importorskip("crossmodal_core.models.registry")
     pytest.importorskip("crossmodal_core.retrieval")
     at = run_page("pages/retrieval.py", tiny_ids()[0])
-    first = [m.value for m in at.markdown]
-    query = at.selectbox(key="retrieval_query_list")
-    query.set_value(5).run()
+    first = top_results(at)
+    assert len(first) == 10
+    at.selectbox(key="retrieval_query_list").set_value(5).run()
     assert not at.exception
-    second = [m.value for m in at.markdown]
+    second = top_results(at)
     assert first != second, "another query must show other results"
     current = at.selectbox(key="retrieval_model").value
     other = next(i for i in trained_ids(tiny_ids()[0]) if i != current)
     at.selectbox(key="retrieval_model").set_value(other).run()
     assert not at.exception
-    assert [m.value for m in at.markdown] != second, "another model must rank differently"
+    assert top_results(at) != second, "another model must rank differently"
     ap = [m for m in at.metric if m.label == "AP of this query"]
     assert ap and ap[0].value.endswith("%")
     assert len(plotly_specs(at)) >= 2  # per-class AP, confusion, PR curves
+
+
+def test_retrieval_search_filters_the_query_list(app_assets):
+    pytest.importorskip("crossmodal_core.retrieval")
+    at = run_page("pages/retrieval.py", tiny_ids()[0])
+    n_all = len(at.selectbox(key="retrieval_query_list").options)
+    at.text_input(key="retrieval_search").input("class 2").run()
+    assert not at.exception
+    options = at.selectbox(key="retrieval_query_list").options
+    assert 0 < len(options) < n_all and all("class 2" in o for o in options)
