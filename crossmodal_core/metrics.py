@@ -260,8 +260,6 @@ def _score_block(q: np.ndarray, q_sq, g: np.ndarray, g_sq, metric: str) -> np.nd
         np.maximum(s, 0.0, out=s)
         np.sqrt(s, out=s)
         np.negative(s, out=s)
-    # -0.0 and +0.0 compare equal, but keep one zero so sorted copies never disagree
-    s += np.float32(0.0)
     return s
 
 
@@ -301,11 +299,14 @@ def similarity(queries: np.ndarray, gallery: np.ndarray, metric: str = "cosine")
 
 
 # ---------------------------------------------------------------------------- core ranking
-def _relevant_ranks_block(scores: np.ndarray, sorted_scores: np.ndarray, rel_cols: np.ndarray) -> np.ndarray:
+def _relevant_ranks_block(
+    scores: np.ndarray, sorted_scores: np.ndarray, rows: np.ndarray, rel_cols: np.ndarray
+) -> np.ndarray:
     """Exact 1-based ranks of the relevant items, in ranking order, for rows sharing one relevant set.
 
-    ``scores`` is ``(k, n)``, ``sorted_scores`` the same rows sorted ascending, ``rel_cols``
-    the ``R`` relevant gallery columns. Returns ``(k, R)`` int64, increasing along each row.
+    ``scores`` is a ``(c, n)`` chunk, ``sorted_scores`` its rows sorted ascending, ``rows``
+    the ``k`` rows of the chunk whose relevant set is ``rel_cols`` (``R`` gallery columns).
+    Returns ``(k, R)`` int64, increasing along each row.
 
     Full argsorts are slow (a stable argsort costs about 15x a SIMD value sort), so the
     ranks are counted instead: with ``a`` the ascending position of a relevant score ``v``
@@ -315,9 +316,9 @@ def _relevant_ranks_block(scores: np.ndarray, sorted_scores: np.ndarray, rel_col
     score equals an irrelevant one (a mixed tie, where the index rule decides) are redone
     by the full rule in :func:`_exact_ranks_with_ties`.
     """
-    k, n = scores.shape
+    k, n = rows.shape[0], scores.shape[1]
     R = rel_cols.shape[0]
-    rel = np.sort(scores[:, rel_cols], axis=1)  # (k, R) ascending
+    rel = np.sort(scores[np.ix_(rows, rel_cols)], axis=1)  # (k, R) ascending
     positions = np.arange(R, dtype=np.int64)
     if R > 1:
         # run boundaries of equal relevant scores: #rel <= v is (end of v's run) + 1, #rel < v its start
@@ -338,19 +339,19 @@ def _relevant_ranks_block(scores: np.ndarray, sorted_scores: np.ndarray, rel_col
         rel_eq = np.ones((k, R), dtype=np.int64)
 
     all_le = np.empty((k, R), dtype=np.int64)
-    for i in range(k):  # searchsorted has no axis argument; one call per row is cheap
-        all_le[i] = np.searchsorted(sorted_scores[i], rel[i], side="right")
+    for i, row in enumerate(rows):  # searchsorted has no axis argument; one call per row is cheap
+        all_le[i] = np.searchsorted(sorted_scores[row], rel[i], side="right")
 
     ranks = (n - all_le) + rel_le - positions  # (k, R), ascending-score order
     # mixed tie: more items equal to v than relevant items equal to v
     probe = all_le - rel_eq - 1
-    mixed = (probe >= 0) & (np.take_along_axis(sorted_scores, np.maximum(probe, 0), axis=1) == rel)
+    mixed = (probe >= 0) & (sorted_scores[rows[:, None], np.maximum(probe, 0)] == rel)
     ranks = ranks[:, ::-1]  # now in ranking order: relevant item 1, 2, ..., R
     bad_rows = np.flatnonzero(mixed.any(axis=1))
     if bad_rows.size:
         ranks = np.array(ranks)
-        for row in bad_rows:
-            ranks[row] = _exact_ranks_with_ties(scores[row], sorted_scores[row], rel_cols)
+        for i in bad_rows:
+            ranks[i] = _exact_ranks_with_ties(scores[rows[i]], sorted_scores[rows[i]], rel_cols)
     return np.ascontiguousarray(ranks)
 
 
@@ -388,7 +389,7 @@ def _iter_relevant_ranks(scores: np.ndarray, q_codes: np.ndarray, cols_by_class:
         cols = cols_by_class[c]
         if cols.size == 0:
             continue
-        yield rows, _relevant_ranks_block(scores[rows], sorted_scores[rows], cols)
+        yield rows, _relevant_ranks_block(scores, sorted_scores, rows, cols)
 
 
 def _cols_by_class(g_codes: np.ndarray, n_codes: int) -> list[np.ndarray]:
@@ -466,7 +467,6 @@ def average_precision_from_scores(scores: np.ndarray, query_labels: np.ndarray, 
     """
     s = _check_matrix(scores, "scores")
     qc, gc, vocab = _encode_labels(query_labels, gallery_labels, s.shape[0], s.shape[1])
-    s = s + np.float32(0.0)  # one zero, see _score_block
     cols = _cols_by_class(gc, len(vocab))
     ap = np.full(s.shape[0], np.nan)
     chunk = default_chunk_size(s.shape[1])

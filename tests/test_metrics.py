@@ -153,6 +153,10 @@ def test_hand_computed_ap_with_tie_broken_by_index():
     # relevant item with the larger index loses the tie: order 0,1 -> rank 2
     assert M.average_precision_from_scores(np.array([[3.0, 3.0]]), [1], [0, 1])[0] == pytest.approx(1 / 2)
     assert M.average_precision_from_scores(np.array([[3.0, 3.0]]), [1], [1, 0])[0] == pytest.approx(1.0)
+    # -0.0 and +0.0 are the same score: a tie, decided by index
+    assert M.average_precision_from_scores(np.array([[0.0, -0.0, -1.0]]), [1], [0, 1, 0])[0] == pytest.approx(1 / 2)
+    assert M.average_precision_from_scores(np.array([[-0.0, 0.0, -1.0]]), [1], [0, 1, 0])[0] == pytest.approx(1 / 2)
+    assert M.average_precision_from_scores(np.array([[-0.0, 0.0, 1.0]]), [1], [1, 0, 0])[0] == pytest.approx(1 / 2)
 
 
 def test_denominator_counts_all_relevant_items_in_gallery():
