@@ -176,6 +176,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             unseen = [int(c) for c in _csv_list(args.unseen_classes) or []]
         except ValueError:
             raise CLIError(f"--unseen-classes must be integers, got {args.unseen_classes!r}") from None
+    if args.out is not None and Path(args.out).suffix.lower() != ".json":
+        raise CLIError(f"--out must be a .json path (the CSV goes beside it), got {args.out}")
     ds = _load_data(args.data)
     views = _csv_list(args.views)
     for v in views or []:
@@ -206,8 +208,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     out = Path(args.out) if args.out else ev.default_results_path(ds, kind)
-    if out.suffix.lower() != ".json":
-        raise CLIError(f"--out must be a .json path, got {out}")
     json_path, csv_path = ev.write_results(results, out)
     print(ev.format_table(results))
     _log(f"wrote {json_path} and {csv_path}")

@@ -1,0 +1,143 @@
+"""The command line: evaluate / train / build-music / prepare, and clear argument errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from crossmodal_core import cli
+from crossmodal_core.data.io import save_dataset
+from crossmodal_core.data.synthetic import make_synthetic_av
+from crossmodal_core.store import REPO_ROOT
+
+pytestmark = pytest.mark.filterwarnings("ignore:(Cluster)?CCA.*exceeds:UserWarning")
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    ds = make_synthetic_av(n_train=300, n_test=100, n_classes=5, dims=(8, 12), seed=1, name="cli-syn")
+    return save_dataset(ds, tmp_path_factory.mktemp("cli") / "cli-syn.h5")
+
+
+def test_evaluate_writes_json_csv_and_prints_the_table(data_file, tmp_path, capsys):
+    out = tmp_path / "res.json"
+    rc = cli.main(["evaluate", "--data", str(data_file), "--models", "cca,c-cca", "--folds", "2",
+                   "--out", str(out), "--no-progress", "--param", "ccca.n_components=4"])
+    assert rc == 0
+    printed = capsys.readouterr()
+    assert "C-CCA" in printed.out and "MAP a→v" in printed.out
+    assert str(out) in printed.err
+    data = json.loads(out.read_text())
+    assert set(data["models"]) == {"cca", "ccca"} and data["protocol"]["n_folds"] == 2
+    assert data["models"]["ccca"]["params"] == {"n_components": 4}
+    assert data["models"]["ccca"]["fitted_params"]["n_components"] == 4
+    assert out.with_suffix(".csv").read_text().startswith("dataset,model,display,subset,direction,fold,map")
+
+
+def test_evaluate_zero_shot_and_split(data_file, tmp_path):
+    out = tmp_path / "zs.json"
+    rc = cli.main(["evaluate", "--data", str(data_file), "--models", "ccca", "--split", "--unseen-classes", "1,3",
+                   "--out", str(out), "--no-progress"])
+    assert rc == 0
+    data = json.loads(out.read_text())
+    assert data["protocol"]["kind"] == "zero-shot" and data["protocol"]["mode"] == "split"
+    assert data["protocol"]["zero_shot"]["unseen_classes"] == [1, 3]
+    assert set(data["models"]["ccca"]["folds"][0]["metrics"]) == {"unseen", "seen"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--models", "cca,nope"], "unknown model 'nope'"),
+    (["--views", "audio,sheet"], "has no view 'sheet'"),
+    (["--label", "genre"], "has no label set 'genre'"),
+    (["--split", "--folds", "3"], "--split and --folds exclude each other"),
+    (["--param", "bogus=1"], "no evaluated model has a parameter 'bogus'"),
+    (["--out", "res.txt"], "--out must be a .json path"),
+])
+def test_evaluate_argument_errors_are_clear(data_file, capsys, argv, message):
+    rc = cli.main(["evaluate", "--data", str(data_file), "--no-progress", *argv])
+    assert rc == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unreadable_data_names_the_file(tmp_path, capsys):
+    bad = tmp_path / "broken.h5"
+    bad.write_text("not hdf5")
+    assert cli.main(["evaluate", "--data", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.h5" in err and "not a readable HDF5 file" in err
+
+
+@pytest.mark.parametrize("argv", [["evaluate", "--data", "x.h5", "--zero-shot", "1.5"],
+                                  ["evaluate", "--data", "x.h5", "--folds", "0"],
+                                  ["evaluate"], []])
+def test_argparse_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_train_saves_a_model_that_reloads(data_file, tmp_path):
+    from crossmodal_core.data.io import load_dataset
+    from crossmodal_core.models import registry
+
+    out = tmp_path / "ccca.npz"
+    assert cli.main(["train", "--data", str(data_file), "--model", "ccca", "--out", str(out),
+                     "--param", "n_components=3"]) == 0
+    model = registry.load_model(out)
+    ds = load_dataset(data_file)
+    train = ds.split == "train"
+    fresh = registry.make_model("ccca", n_components=3).fit(
+        [ds.views["audio"][train], ds.views["visual"][train]], ds.labels["class"][train])
+    for a, b in zip(model.transform([ds.views["audio"], ds.views["visual"]]),
+                    fresh.transform([ds.views["audio"], ds.views["visual"]])):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    info = json.loads(out.with_suffix(".info.json").read_text())
+    assert info["n_train"] == 300 and info["views"] == ["audio", "visual"]
+
+
+def test_build_music_delegates(monkeypatch, tmp_path):
+    import crossmodal_core.data.music as music
+
+    calls = {}
+
+    def fake_build(out_dir=None, collections=None, limit=None, jobs=2, **kw):
+        calls.update(out_dir=out_dir, collections=collections, limit=limit, jobs=jobs)
+        return make_synthetic_av(n_train=20, n_test=10, dims=(2, 3))
+
+    monkeypatch.setattr(music, "build_music_dataset", fake_build)
+    assert cli.main(["build-music", "--out", str(tmp_path), "--collections", "bach,songs", "--limit", "3",
+                     "--jobs", "1"]) == 0
+    assert calls == {"out_dir": str(tmp_path), "collections": ["bach", "songs"], "limit": 3, "jobs": 1}
+
+
+def test_prepare_survives_a_failing_piece_and_skips_what_exists(monkeypatch, tmp_path, capsys):
+    """The music build fails: prepare says so, trains on the synthetic set, and a second run
+    skips the trained model."""
+    pytest.importorskip("crossmodal_core.appdata")
+    import crossmodal_core.data.music as music
+
+    monkeypatch.setenv("CROSSMODAL_ASSETS", str(tmp_path / "assets"))
+    monkeypatch.setenv("CROSSMODAL_HOME", str(tmp_path / "home"))
+
+    def failing_build(*args, **kwargs):
+        raise OSError("soundfont missing")
+
+    monkeypatch.setattr(music, "build_music_dataset", failing_build)
+    assert cli.main(["prepare", "--models", "cca,nope-model", "--no-projections"]) == 0
+    err = capsys.readouterr().err
+    assert "build failed (OSError: soundfont missing)" in err
+    assert "nope-model" in err and "finished with problems" in err
+    trained = list((tmp_path / "home" / "models").rglob("info.json"))
+    assert len(trained) == 1
+    assert cli.main(["prepare", "--models", "cca", "--no-projections"]) == 0
+    assert "model cca: already trained, skipped" in capsys.readouterr().err
+
+
+def test_module_entry_point_runs():
+    proc = subprocess.run([sys.executable, "-m", "crossmodal_core", "evaluate", "--help"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0
+    assert "--zero-shot" in proc.stdout and "--limit-train" in proc.stdout
