@@ -300,11 +300,12 @@ def similarity(queries: np.ndarray, gallery: np.ndarray, metric: str = "cosine")
 
 # ---------------------------------------------------------------------------- core ranking
 def _relevant_ranks_block(
-    scores: np.ndarray, sorted_scores: np.ndarray, rows: np.ndarray, rel_cols: np.ndarray
+    scores: np.ndarray, sorted_scores: np.ndarray, row_has_tie: np.ndarray, rows: np.ndarray, rel_cols: np.ndarray
 ) -> np.ndarray:
     """Exact 1-based ranks of the relevant items, in ranking order, for rows sharing one relevant set.
 
-    ``scores`` is a ``(c, n)`` chunk, ``sorted_scores`` its rows sorted ascending, ``rows``
+    ``scores`` is a ``(c, n)`` chunk, ``sorted_scores`` its rows sorted ascending,
+    ``row_has_tie`` ``(c,)`` whether a row holds any two equal scores, ``rows``
     the ``k`` rows of the chunk whose relevant set is ``rel_cols`` (``R`` gallery columns).
     Returns ``(k, R)`` int64, increasing along each row.
 
@@ -326,7 +327,7 @@ def _relevant_ranks_block(
         np.not_equal(rel[:, 1:], rel[:, :-1], out=ends[:, :-1])
         if ends.all():
             rel_le = np.broadcast_to(positions + 1, (k, R))
-            rel_eq = np.ones((k, R), dtype=np.int64)
+            rel_eq = np.broadcast_to(np.int64(1), (k, R))
         else:
             end_at = np.where(ends, positions, R)
             rel_le = np.minimum.accumulate(end_at[:, ::-1], axis=1)[:, ::-1] + 1
@@ -336,23 +337,24 @@ def _relevant_ranks_block(
             rel_eq = rel_le - np.maximum.accumulate(start_at, axis=1)
     else:
         rel_le = np.broadcast_to(positions + 1, (k, R))
-        rel_eq = np.ones((k, R), dtype=np.int64)
+        rel_eq = np.broadcast_to(np.int64(1), (k, R))
 
     all_le = np.empty((k, R), dtype=np.int64)
     for i, row in enumerate(rows):  # searchsorted has no axis argument; one call per row is cheap
-        all_le[i] = np.searchsorted(sorted_scores[row], rel[i], side="right")
+        all_le[i] = sorted_scores[row].searchsorted(rel[i], side="right")
 
-    ranks = (n - all_le) + rel_le - positions  # (k, R), ascending-score order
-    # mixed tie: more items equal to v than relevant items equal to v
-    probe = all_le - rel_eq - 1
-    mixed = (probe >= 0) & (sorted_scores[rows[:, None], np.maximum(probe, 0)] == rel)
+    ranks = n - all_le
+    ranks += rel_le
+    ranks -= positions  # (k, R), ascending-score order
     ranks = ranks[:, ::-1]  # now in ranking order: relevant item 1, 2, ..., R
-    bad_rows = np.flatnonzero(mixed.any(axis=1))
-    if bad_rows.size:
-        ranks = np.array(ranks)
-        for i in bad_rows:
+    # A mixed tie (more items equal to v than relevant items equal to v) needs a tie in the row.
+    tied = np.flatnonzero(row_has_tie[rows])
+    if tied.size:
+        probe = all_le[tied] - rel_eq[tied] - 1
+        mixed = (probe >= 0) & (sorted_scores[rows[tied, None], np.maximum(probe, 0)] == rel[tied])
+        for i in tied[mixed.any(axis=1)]:
             ranks[i] = _exact_ranks_with_ties(scores[rows[i]], sorted_scores[rows[i]], rel_cols)
-    return np.ascontiguousarray(ranks)
+    return ranks
 
 
 def _exact_ranks_with_ties(row: np.ndarray, sorted_row: np.ndarray, rel_cols: np.ndarray) -> np.ndarray:
@@ -384,12 +386,13 @@ def _exact_ranks_with_ties(row: np.ndarray, sorted_row: np.ndarray, rel_cols: np
 def _iter_relevant_ranks(scores: np.ndarray, q_codes: np.ndarray, cols_by_class: list[np.ndarray]):
     """Yield ``(row_indices, ranks (k, R))`` for each query class present in one score block."""
     sorted_scores = np.sort(scores, axis=1)
+    row_has_tie = (sorted_scores[:, 1:] == sorted_scores[:, :-1]).any(axis=1)
     for c in np.unique(q_codes):
         rows = np.flatnonzero(q_codes == c)
         cols = cols_by_class[c]
         if cols.size == 0:
             continue
-        yield rows, _relevant_ranks_block(scores, sorted_scores, rows, cols)
+        yield rows, _relevant_ranks_block(scores, sorted_scores, row_has_tie, rows, cols)
 
 
 def _cols_by_class(g_codes: np.ndarray, n_codes: int) -> list[np.ndarray]:
