@@ -222,6 +222,15 @@ def _normalise_models(models: Sequence[Any] | Mapping[str, Any]) -> dict[str, An
     return out
 
 
+def _required_views(model: Any) -> tuple[str, ...] | None:
+    """The views a registry model insists on (UGAAR: sheet, lyrics, audio), else None."""
+    if isinstance(model, str):
+        from crossmodal_core.models.registry import get_spec
+
+        return get_spec(model).views
+    return None
+
+
 def _accepts(fn: Callable, name: str) -> bool:
     try:
         return name in inspect.signature(fn).parameters
@@ -460,6 +469,14 @@ def evaluate(
             info = _model_info(key, model)
             record: dict[str, Any] = {**info, "params": model_params.get(key, {}), "folds": [], "error": None}
             results["models"][key] = record
+            needs = _required_views(model)
+            if needs is not None and len(needs) != len(views):
+                record["error"] = (f"{info['display']} takes the views {list(needs)}; evaluate it at the "
+                                   "instance level (evaluate_paired / --paired)")
+                if on_error == "raise":
+                    raise ValueError(record["error"])
+                bar.update(len(partition.folds))
+                continue
             for fold, (train, test) in enumerate(partition.folds):
                 bar.set_description(f"{info['display']} fold {fold + 1}/{len(partition.folds)}")
                 try:
@@ -763,15 +780,19 @@ def format_table(results: dict[str, Any]) -> str:
         for rec in results["models"].values():
             summ = rec.get("summary")
             if not summ or subset not in summ["metrics"]:
-                rows.append([rec["display"], *(["-"] * (2 * len(dirs))), f"error: {rec.get('error')}"
-                             if rec.get("error") else "-"])
+                rows.append([rec["display"], *(["-"] * (2 * len(dirs))), "failed" if rec.get("error") else "-"])
                 continue
             m = summ["metrics"][subset]
             rows.append([rec["display"], *[_cell(m[d]["map"], 100) for d in dirs],
                          *[_cell(m[d]["mrr1"], 100) for d in dirs], _cell(summ["fit_seconds"], 1, 1)])
         label = f"{title}" + (f" -- {subset} classes" if subset != "test" else "")
         blocks.append(label + " (MAP and MRR@1 in %)\n" + _render(header, rows))
-    return "\n\n".join(blocks)
+    return "\n\n".join(blocks) + _error_notes(results)
+
+
+def _error_notes(results: dict[str, Any]) -> str:
+    notes = [f"  {rec['display']}: {rec['error']}" for rec in results["models"].values() if rec.get("error")]
+    return ("\nfailed:\n" + "\n".join(notes)) if notes else ""
 
 
 def format_paired_table(results: dict[str, Any]) -> str:
@@ -781,7 +802,7 @@ def format_paired_table(results: dict[str, Any]) -> str:
     for rec in results["models"].values():
         summ = rec.get("summary")
         if not summ:
-            rows.append([rec["display"], "-", "-", "-", "-", "-", "-", f"error: {rec.get('error')}"])
+            rows.append([rec["display"], "-", "-", "-", "-", "-", "-", "failed" if rec.get("error") else "-"])
             continue
         for d in results["directions"]:
             m = summ["metrics"]["test"][d]
@@ -789,4 +810,4 @@ def format_paired_table(results: dict[str, Any]) -> str:
                          _cell(m["r10"], 100), _cell(m["mrr"], 1, 3), _cell(m["median_rank"], 1, 1),
                          _cell(summ["fit_seconds"], 1, 1)])
     title = f"{results['dataset']}: instance-level retrieval, {results['protocol']['partition']} (R@K in %)"
-    return title + "\n" + _render(header, rows)
+    return title + "\n" + _render(header, rows) + _error_notes(results)

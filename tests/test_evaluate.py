@@ -151,7 +151,7 @@ def test_errors_are_recorded_or_raised(small):
                           pr_points=None)
     assert "FloatingPointError: exploded" in res["models"]["broken"]["error"]
     assert res["models"]["cca"]["error"] is None and res["models"]["cca"]["folds"]
-    assert "error" in ev.format_table(res)
+    assert "failed:\n  broken: FloatingPointError: exploded" in ev.format_table(res)
     with pytest.raises(FloatingPointError):
         ev.evaluate(small, {"broken": BrokenEstimator()}, mode="split", progress=False, on_error="raise")
 
