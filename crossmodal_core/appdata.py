@@ -208,10 +208,12 @@ def flat_views(ds: CrossModalDataset) -> list[str]:
 def view_pairs(ds: CrossModalDataset) -> list[tuple[str, str]]:
     """Modality pairs to retrieve between, the most natural first (audio/visual, sheet/lyrics)."""
     names = flat_views(ds)
-    pairs = list(combinations(names, 2))
-    preferred = [("audio", "visual"), ("sheet", "lyrics"), ("lyrics", "audio"), ("sheet", "audio")]
+    preferred = [("audio", "visual"), ("sheet", "lyrics"), ("sheet", "audio"), ("lyrics", "audio")]
+    pairs = []
+    for a, b in combinations(names, 2):
+        pairs.append((b, a) if (b, a) in preferred else (a, b))
     order = {p: i for i, p in enumerate(preferred)}
-    return sorted(pairs, key=lambda p: order.get(p, order.get((p[1], p[0]), len(order))))
+    return sorted(pairs, key=lambda p: order.get(p, len(order)))
 
 
 def split_indices(ds: CrossModalDataset, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -450,13 +452,21 @@ def load_model_object(model: TrainedModel) -> Any:
     return registry.load_model(model.path / state)
 
 
+def default_models(app: AppDataset) -> tuple[str, ...]:
+    """What "train missing models" trains: the poster's trio, plus UGAAR on the music dataset."""
+    if all(v in flat_views(app.dataset) for v in ("sheet", "lyrics", "audio")):
+        return DEFAULT_MODELS + ("ugaar",)
+    return DEFAULT_MODELS
+
+
 def missing_models(app: AppDataset, pair: tuple[str, str], label_name: str,
-                   wanted: Sequence[str] = DEFAULT_MODELS) -> list[str]:
+                   wanted: Sequence[str] | None = None) -> list[str]:
+    wanted = default_models(app) if wanted is None else wanted
     return [m for m in wanted if find_trained(app, m, pair, label_name) is None]
 
 
 def train_missing(app: AppDataset, pair: tuple[str, str], label_name: str,
-                  wanted: Sequence[str] = DEFAULT_MODELS, progress: ProgressCallback | None = None) -> list[TrainedModel]:
+                  wanted: Sequence[str] | None = None, progress: ProgressCallback | None = None) -> list[TrainedModel]:
     """Train every model of ``wanted`` not trained yet, with one overall progress."""
     progress = progress or _noop
     todo = missing_models(app, pair, label_name, wanted)

@@ -139,10 +139,11 @@ def loaded(model: appdata.TrainedModel) -> appdata.TrainedModel:
     return embeddings(str(model.path), mtime, model.views, model.name, model.label_name)
 
 
-def train_button(app: appdata.AppDataset, label: str, pair: tuple[str, str], wanted=appdata.DEFAULT_MODELS,
+def train_button(app: appdata.AppDataset, label: str, pair: tuple[str, str], wanted=None,
                  key: str = "train_missing") -> bool:
     """A button that trains the missing models of ``wanted`` with a progress bar."""
     problem = appdata.missing_piece("crossmodal_core.models.registry")
+    wanted = appdata.default_models(app) if wanted is None else wanted
     missing = appdata.missing_models(app, pair, label, wanted) if problem is None else list(wanted)
     if not missing:
         return False

@@ -26,8 +26,10 @@ if not work_ids:
 
 c = st.columns([3, 1])
 work = c[0].selectbox("Song", work_ids, format_func=lambda w: appdata.work_title(app, w), key="alignment_work")
-model_name = c[1].selectbox("Model", ["ugaar", "cca", "ccca", "tnn-ccca"], format_func=appdata.MODEL_LABELS.get,
-                            key="alignment_model")
+names = ["ugaar", "cca", "ccca", "tnn-ccca"]
+trained_names = [n for n in names if appdata.find_trained(app, n, ("sheet", "lyrics"), label) is not None]
+model_name = c[1].selectbox("Model", names, index=names.index(trained_names[0]) if trained_names else 0,
+                            format_func=appdata.MODEL_LABELS.get, key="alignment_model")
 rows = works[work]
 PAIRS = [("sheet", "lyrics"), ("sheet", "audio"), ("lyrics", "audio")]
 pairs = [p for p in PAIRS if all(v in appdata.flat_views(ds) for v in p)]

@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 REAL_MUSIC = REPO / "assets" / "datasets" / "music21_lyrics"
 
 
-def build_app_assets(root: Path, train: bool = True) -> Path:
+def build_app_assets(root: Path, train: bool = True, with_music: bool = True) -> Path:
     """Write tiny datasets and a results table under ``root`` (an assets folder)."""
     from crossmodal_core import appdata, store
     from crossmodal_core.data import io
@@ -25,8 +25,14 @@ def build_app_assets(root: Path, train: bool = True) -> Path:
     b = make_synthetic_av(n_train=240, n_test=120, n_classes=6, dims=(12, 24), seed=2, name="tiny-b")
     io.save_dataset(a, datasets / "tiny_a.npz")
     io.save_dataset(b, datasets / "tiny_b.npz")
-    if REAL_MUSIC.is_dir() and not (datasets / REAL_MUSIC.name).exists():
-        (datasets / REAL_MUSIC.name).symlink_to(REAL_MUSIC)
+    music = datasets / REAL_MUSIC.name
+    if (REAL_MUSIC / "dataset.npz").exists() and not music.exists():
+        music.symlink_to(REAL_MUSIC)
+    elif not music.exists() and with_music:
+        # no embedded dataset built yet: a 3-work build (about 30 s) so media and alignment run
+        from crossmodal_core.data.music.build import build_music_dataset
+
+        build_music_dataset(music, limit=3, jobs=1, progress=False)
     store.atomic_write_json(root / "results" / "tiny.json", [
         {"model": "CCA", "dataset": "tiny", "fold": f, "map_a2v": 0.30 + 0.01 * f, "map_v2a": 0.31} for f in range(3)
     ] + [{"model": "C-CCA", "dataset": "tiny", "fold": f, "map_a2v": 0.60, "map_v2a": 0.58 + 0.01 * f}
@@ -36,12 +42,14 @@ def build_app_assets(root: Path, train: bool = True) -> Path:
         os.environ["CROSSMODAL_ASSETS"] = str(root)
         try:
             for entry in appdata.list_datasets():
-                if entry.kind == "file" and entry.path.name.startswith("tiny"):
+                if entry.kind == "music" or (entry.kind == "file" and entry.path.name.startswith("tiny")):
                     app = appdata.load_dataset(entry.id)
                     label = appdata.label_choices(app.dataset)[0]
-                    pair = appdata.view_pairs(app.dataset)[0]
-                    for name in ("cca", "ccca"):
-                        appdata.train_model(app, name, pair, label)
+                    pairs = appdata.view_pairs(app.dataset)
+                    for pair in pairs if entry.kind == "music" else pairs[:1]:
+                        for name in ("cca", "ccca"):
+                            if appdata.find_trained(app, name, pair, label) is None:
+                                appdata.train_model(app, name, pair, label)
         finally:
             if old is None:
                 os.environ.pop("CROSSMODAL_ASSETS", None)

@@ -156,3 +156,46 @@ def test_retrieval_search_filters_the_query_list(app_assets):
     assert not at.exception
     options = at.selectbox(key="retrieval_query_list").options
     assert 0 < len(options) < n_all and all("class 2" in o for o in options)
+
+
+# ---------------------------------------------------------------- the music dataset (media, alignment)
+def music_or_skip() -> str:
+    ids = [e.id for e in appdata.list_datasets() if e.kind == "music"]
+    if not ids:
+        pytest.skip("no music dataset (neither embedded nor the fixture's small build)")
+    return ids[0]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_on_the_music_dataset(app_assets, page):
+    run_page(page, music_or_skip())
+
+
+def test_retrieval_plays_audio_and_shows_scores_and_lyrics(app_assets):
+    music = music_or_skip()
+    at = run_page("pages/retrieval.py", music, pair=("sheet", "audio"), retrieval_k=3)
+    assert tuple(at.session_state["pair"]) == ("sheet", "audio")
+    audio = at.get("audio")
+    assert len(audio) == 3, "one player per audio result"
+    assert at.get("image"), "the sheet query is drawn as an engraved score"
+    at.radio(key="retrieval_direction").set_value(("audio", "sheet")).run()
+    assert not at.exception
+    assert len(at.get("audio")) == 1  # now only the query is audio
+    assert len(at.get("image")) >= 3
+
+
+def test_alignment_matrices_follow_the_chosen_song(app_assets):
+    music = music_or_skip()
+    at = run_page("pages/alignment.py", music, alignment_model="cca")
+    specs = plotly_specs(at)
+    assert len(specs) == 3, "sheet-lyrics, sheet-audio, lyrics-audio"
+    heat = specs[0]["data"][0]
+    n = len(values(heat["x"]))
+    diagonal = specs[0]["data"][1]
+    assert values(diagonal["x"]) == values(diagonal["y"]) and len(values(diagonal["x"])) == n
+    assert at.get("iframe"), "the score with the highlighting player"
+    songs = at.selectbox(key="alignment_work").options
+    if len(songs) > 1:
+        at.selectbox(key="alignment_work").select_index(1).run()
+        assert not at.exception
+        assert plotly_specs(at)[0]["data"][0]["z"] != heat["z"]
