@@ -360,7 +360,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     music_dir = store.datasets_dir() / "music21_lyrics"
 
     # 1. the default dataset
-    if music_dir.is_dir() and any(music_dir.iterdir()):
+    # build_info.json is written last by the builder: without it a build was interrupted
+    if (music_dir / "dataset.npz").is_file() and (music_dir / "build_info.json").is_file():
         _log(f"[prepare] dataset: {music_dir} present, skipped")
     else:
         _log(f"[prepare] dataset: building the music dataset into {music_dir} (about 15 min on 2 cores)")
@@ -380,14 +381,15 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         return 0
     wanted = _csv_list(args.models) or []
     datasets = [e.id for e in appdata.list_datasets() if e.kind in ("music", "synthetic")]
-    for dataset_id in datasets[:1]:
+    # the first dataset that opens (music, else the synthetic set) gets the default models
+    for dataset_id in datasets:
         try:
             app = appdata.load_dataset(dataset_id)
             pair = appdata.view_pairs(app.dataset)[0]
             label = appdata.label_choices(app.dataset)[0]
         except Exception as exc:  # noqa: BLE001
-            problems.append(f"dataset {dataset_id}: {exc}")
-            _log(f"[prepare] cannot open {dataset_id}: {type(exc).__name__}: {exc}")
+            problems.append(f"dataset {dataset_id}: {type(exc).__name__}: {exc}")
+            _log(f"[prepare] cannot open {dataset_id}: {type(exc).__name__}: {exc}; trying the next one")
             continue
         _log(f"[prepare] models on {dataset_id} ({pair[0]}/{pair[1]}, label {label!r})")
         from crossmodal_core.models import registry
@@ -418,6 +420,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
             except Exception as exc:  # noqa: BLE001
                 problems.append(f"projections: {type(exc).__name__}: {exc}")
                 _log(f"[prepare] projections failed ({type(exc).__name__}: {exc}); the app falls back to PCA")
+        break
     if problems:
         _log("[prepare] finished with problems:\n  - " + "\n  - ".join(problems))
     else:

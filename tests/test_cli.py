@@ -141,3 +141,20 @@ def test_module_entry_point_runs():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0
     assert "--zero-shot" in proc.stdout and "--limit-train" in proc.stdout
+
+
+def test_prepare_skips_a_built_dataset_and_falls_back_when_it_cannot_open(monkeypatch, tmp_path, capsys):
+    pytest.importorskip("crossmodal_core.appdata")
+    import crossmodal_core.data.music as music
+
+    monkeypatch.setenv("CROSSMODAL_ASSETS", str(tmp_path / "assets"))
+    monkeypatch.setenv("CROSSMODAL_HOME", str(tmp_path / "home"))
+    built = tmp_path / "assets" / "datasets" / "music21_lyrics"
+    built.mkdir(parents=True)
+    (built / "dataset.npz").write_bytes(b"corrupt")
+    (built / "build_info.json").write_text("{}")
+    monkeypatch.setattr(music, "build_music_dataset", lambda *a, **k: pytest.fail("must not rebuild"))
+    assert cli.main(["prepare", "--models", "cca", "--no-projections"]) == 0
+    err = capsys.readouterr().err
+    assert "present, skipped" in err and "cannot open music" in err
+    assert len(list((tmp_path / "home" / "models").rglob("info.json"))) == 1  # trained on the synthetic set
