@@ -58,3 +58,14 @@ def test_dcca_errors(data):
         DCCA(n_components=5, out_features=3).fit(views)
     with pytest.raises(ValueError, match="rows"):
         DCCA(progress=False).fit([views[0], views[1][:10]])
+
+
+def test_nan_loss_stops_fit_with_training_diverged_error(data, monkeypatch):
+    import torch
+
+    from crossmodal_core.models.deep import TrainingDivergedError
+    from crossmodal_core.models.deep import dcca as dcca_module
+
+    monkeypatch.setattr(dcca_module, "dcca_loss", lambda h1, h2, **kw: (h1.sum() + h2.sum()) * torch.tensor(float("nan")))
+    with pytest.raises(TrainingDivergedError, match="epoch 1, batch 1"):
+        DCCA(n_components=2, hidden=(8,), epochs=2, batch_size=100, progress=False).fit(data[0])

@@ -7,6 +7,7 @@ from sklearn.exceptions import NotFittedError
 
 from crossmodal_core.data.synthetic import make_synthetic_av
 from crossmodal_core.models.deep import TNNClusterCCA
+from crossmodal_core.models.deep.training import validation_map
 from crossmodal_core.models.linear import ClusterCCA
 
 
@@ -72,6 +73,9 @@ def test_validation_callback_and_early_stopping(data):
     assert m.best_epoch_ == 1 + int(np.argmax(maps))
     if m.stopped_early_:
         assert len(maps) == m.best_epoch_ + 1
+    # the restored weights are the best epoch's: re-scoring them gives that epoch's MAP
+    xy, yx = validation_map(*m.transform(test_views), y_test)
+    assert 0.5 * (xy + yx) == pytest.approx(max(maps), abs=1e-6)
 
 
 def test_learns_better_than_chance(data):
