@@ -113,6 +113,7 @@ def test_build_music_delegates(monkeypatch, tmp_path):
     assert calls == {"out_dir": str(tmp_path), "collections": ["bach", "songs"], "limit": 3, "jobs": 1}
 
 
+@pytest.mark.slow
 def test_prepare_survives_a_failing_piece_and_skips_what_exists(monkeypatch, tmp_path, capsys):
     """The music build fails: prepare says so, trains on the synthetic set, and a second run
     skips the trained model."""
@@ -143,6 +144,7 @@ def test_module_entry_point_runs():
     assert "--zero-shot" in proc.stdout and "--limit-train" in proc.stdout
 
 
+@pytest.mark.slow
 def test_prepare_skips_a_built_dataset_and_falls_back_when_it_cannot_open(monkeypatch, tmp_path, capsys):
     pytest.importorskip("crossmodal_core.appdata")
     import crossmodal_core.data.music as music
