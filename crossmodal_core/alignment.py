@@ -43,6 +43,7 @@ __all__ = [
     "format_alignment_table",
     "alignment_results_path",
     "run_alignment_evaluation",
+    "duplicate_ceiling",
     "segment_similarity",
     "work_segments",
 ]
@@ -294,6 +295,53 @@ def format_alignment_table(results: Mapping[str, Mapping[str, Mapping[str, float
                 cells.append(text)
             lines.append(f"| {method} | {key} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _duplicate_group_sizes(view: np.ndarray) -> np.ndarray:
+    """``(n,)`` size of the group of rows identical to each row (1 = unique)."""
+    _, inverse, counts = np.unique(np.ascontiguousarray(view), axis=0, return_inverse=True, return_counts=True)
+    return counts[inverse.reshape(-1)]
+
+
+def duplicate_ceiling(views: Mapping[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Best R@1/5/10 and MRR *any* model can reach, given identical input rows.
+
+    If ``c`` queries have identical input features, every model embeds them identically, so
+    they share one ranking and their ``c`` pairs occupy ``c`` distinct ranks: at best
+    ``1..c`` (reciprocal ranks summing to ``H_c = 1 + 1/2 + ... + 1/c``, and at most
+    ``min(K, c)`` of them within the top ``K``). If ``c`` gallery items are identical they tie
+    for every query and ties go by gallery index, so again their queries get ranks of at least
+    ``1..c``. Each argument bounds the mean metric; the ceiling reported per direction is the
+    smaller of the two bounds. (Trecento voices sing the same text to different melodies, and
+    strophic verses sing different texts to one melody: both cap instance-level retrieval.)
+
+    Parameters
+    ----------
+    views : dict ``"sheet"``, ``"lyrics"``, ``"audio"`` -> ``(n, d_i)`` input features, rows paired
+
+    Returns
+    -------
+    dict direction -> ``{"R@1", "R@5", "R@10", "MRR"}`` upper bounds, plus ``"mean"``.
+    """
+    checked = {name: np.asarray(v) for name, v in views.items()}
+    n = {name: v.shape[0] for name, v in checked.items()}
+    if set(VIEW_NAMES) - set(checked) or len(set(n.values())) != 1:
+        raise ValueError(f"duplicate_ceiling needs paired sheet, lyrics and audio views, got rows {n}")
+    sizes = {name: _duplicate_group_sizes(checked[name]) for name in VIEW_NAMES}
+
+    def bound(c: np.ndarray) -> dict[str, float]:
+        harmonic = np.cumsum(1.0 / np.arange(1, int(c.max()) + 1))
+        out = {f"R@{k}": float(np.mean(np.minimum(k, c) / c)) for k in RECALL_KS}
+        out["MRR"] = float(np.mean(harmonic[c - 1] / c))
+        return out
+
+    result = {}
+    for q, g in DIRECTIONS:
+        bq, bg = bound(sizes[q]), bound(sizes[g])
+        result[_direction_key(q, g)] = {m: min(bq[m], bg[m]) for m in bq}
+    result["mean"] = {m: float(np.mean([result[_direction_key(q, g)][m] for q, g in DIRECTIONS]))
+                      for m in result[_direction_key(*DIRECTIONS[0])]}
+    return result
 
 
 def alignment_results_path(dataset_name: str) -> Path:

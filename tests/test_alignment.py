@@ -149,3 +149,26 @@ def test_run_alignment_evaluation_writes_a_report(tmp_path):
     assert saved["n_test"] == [60, 60]
     assert len(saved["methods"]["UGAAR"]["per_fold"]) == 2
     assert report["table"] == saved["table"] and "UGAAR" in report["table"]
+
+
+def test_duplicate_ceiling_by_hand_and_it_bounds_a_perfect_model():
+    from crossmodal_core.alignment import duplicate_ceiling
+
+    # lyrics rows 0, 1, 2 identical (one text, three melodies); sheet rows 3, 4 identical
+    sheet = np.array([[0.0], [1.0], [2.0], [3.0], [3.0], [5.0]])
+    lyrics = np.array([[7.0], [7.0], [7.0], [1.0], [2.0], [3.0]])
+    audio = np.arange(6.0)[:, None]
+    ceil = duplicate_ceiling({"sheet": sheet, "lyrics": lyrics, "audio": audio})
+    # lyrics->audio: group of 3 gets RR 1, 1/2, 1/3; the other three 1 each
+    assert ceil["lyrics->audio"]["MRR"] == pytest.approx((1 + 1 / 2 + 1 / 3 + 3) / 6)
+    assert ceil["lyrics->audio"]["R@1"] == pytest.approx(4 / 6)
+    assert ceil["lyrics->audio"]["R@5"] == 1.0
+    # sheet->lyrics: min of the sheet bound (pair 3, 4) and the lyrics bound (triple)
+    assert ceil["sheet->lyrics"]["MRR"] == pytest.approx(min((1 + 1 / 2 + 4) / 6, (1 + 1 / 2 + 1 / 3 + 3) / 6))
+    assert ceil["sheet->audio"]["MRR"] == pytest.approx((1 + 1 / 2 + 4) / 6)
+    # a "perfect" model that embeds each view's input exactly cannot beat the ceiling
+    emb = {"sheet": np.hstack([sheet, np.ones((6, 1))]), "lyrics": np.hstack([lyrics, np.ones((6, 1))]),
+           "audio": np.hstack([audio, np.ones((6, 1))])}
+    res = evaluate_alignment(emb, metric="euclidean")
+    for key in ceil:
+        assert res[key]["MRR"] <= ceil[key]["MRR"] + 1e-12
