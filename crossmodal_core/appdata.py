@@ -659,8 +659,11 @@ def poster_table(rows: list[dict[str, Any]]):
                 continue
             value = r[col]
             if isinstance(value, (int, float, np.floating)) and np.isfinite(value):
-                long.append({"model": r[model_col], "dataset": r[dataset_col] if dataset_col else "",
-                             "direction": direction, "map": float(value)})
+                dataset = str(r[dataset_col]) if dataset_col else ""
+                subset = r.get("subset") if "subset" in df.columns else None
+                if isinstance(subset, str) and subset not in ("", "all"):
+                    dataset = f"{dataset} ({subset})"
+                long.append({"model": r[model_col], "dataset": dataset, "direction": direction, "map": float(value)})
     if not long:
         return df
     ldf = pd.DataFrame(long)

@@ -61,9 +61,12 @@ def test_home_lists_the_datasets_and_the_results_table(app_assets):
     assert any("tiny_a.npz" in o for o in options) and any("tiny_b.npz" in o for o in options)
     assert any("SYNTHETIC" in o for o in options), "the synthetic set must be labelled as synthetic"
     table = at.dataframe[-1].value
-    # poster layout: one row per model, mean ± std over the three folds
+    # poster layout: one row per model, one column per direction, mean ± std (ddof=1) over folds
+    results = json.loads((app_assets / "results" / "tiny-a.json").read_text())
     assert set(table.index) == {"CCA", "C-CCA"}
-    assert table.loc["CCA", "tiny a→v"] == "31.00 ± 1.00"
+    cca = [100 * r["map.audio->visual"] for r in results["rows"] if r["model"] == "CCA"]
+    assert len(cca) == 3
+    assert table.loc["CCA", "tiny-a audio→visual"] == f"{np.mean(cca):.2f} ± {np.std(cca, ddof=1):.2f}"
 
 
 def test_changing_the_dataset_changes_home(app_assets):
