@@ -313,9 +313,9 @@ def _relevant_ranks_block(
     ranks are counted instead: with ``a`` the ascending position of a relevant score ``v``
     among the relevant scores, and ties only *among relevant items*,
     ``rank = #(all > v) - #(relevant > v) + (R - a)``; the set of positions occupied by
-    relevant items does not depend on their order inside a tie. Rows where a relevant
-    score equals an irrelevant one (a mixed tie, where the index rule decides) are redone
-    by the full rule in :func:`_exact_ranks_with_ties`.
+    relevant items does not depend on their order inside a tie. Where a relevant score
+    equals an irrelevant one (a mixed tie, where the index rule decides; common in float32
+    at 20k+ items) :func:`_apply_index_rule` corrects the counted ranks.
     """
     k, n = rows.shape[0], scores.shape[1]
     R = rel_cols.shape[0]
@@ -345,42 +345,56 @@ def _relevant_ranks_block(
 
     ranks = n - all_le
     ranks += rel_le
-    ranks -= positions  # (k, R), ascending-score order
-    ranks = ranks[:, ::-1]  # now in ranking order: relevant item 1, 2, ..., R
+    ranks -= positions  # (k, R), ascending-score order; relevant items first inside any tie
     # A mixed tie (more items equal to v than relevant items equal to v) needs a tie in the row.
     tied = np.flatnonzero(row_has_tie[rows])
     if tied.size:
         probe = all_le[tied] - rel_eq[tied] - 1
         mixed = (probe >= 0) & (sorted_scores[rows[tied, None], np.maximum(probe, 0)] == rel[tied])
-        for i in tied[mixed.any(axis=1)]:
-            ranks[i] = _exact_ranks_with_ties(scores[rows[i]], sorted_scores[rows[i]], rel_cols)
-    return ranks
+        if mixed.any():
+            run_start = np.ones(mixed.shape, dtype=bool)
+            run_start[:, 1:] = rel[tied, 1:] != rel[tied, :-1]
+            ev_t, ev_a = np.nonzero(mixed & run_start)  # one event per mixed tie group
+            ev_row = tied[ev_t]
+            _apply_index_rule(
+                ranks, scores[rows[ev_row]], ev_row, rel[ev_row, ev_a],
+                R - rel_le[ev_row, ev_a], rel_cols,
+            )
+    return ranks[:, ::-1]  # ranking order: relevant item 1, 2, ..., R
 
 
-def _exact_ranks_with_ties(row: np.ndarray, sorted_row: np.ndarray, rel_cols: np.ndarray) -> np.ndarray:
-    """Ranks of the relevant items of one row by the full rule (score desc, then index asc).
+def _apply_index_rule(
+    ranks: np.ndarray,
+    event_scores: np.ndarray,
+    event_row: np.ndarray,
+    event_value: np.ndarray,
+    event_slot: np.ndarray,
+    rel_cols: np.ndarray,
+) -> None:
+    """Correct ``ranks`` in place for tie groups that mix relevant and irrelevant items.
 
-    ``rank_j = 1 + #{i : s_i > s_j} + #{i < j : s_i == s_j}``; the second term is counted
-    only over the few tied values, so this is O(n) plus a search, not a stable argsort.
+    The counted ranks put a group's relevant items first. By the index rule the ``m``-th
+    relevant member (by gallery index) of a group is pushed down by the number of
+    irrelevant members with a smaller index. ``ranks`` is ``(k, R)`` in ascending-score
+    order; event ``e`` is the group of value ``event_value[e]`` in row ``event_row[e]``,
+    whose scores are ``event_scores[e]`` and whose relevant members take ranking-order
+    slots ``event_slot[e], event_slot[e] + 1, ...``. Vectorised over all events: only the
+    members of the tied groups are touched after one comparison pass per event.
     """
-    values = row[rel_cols]
-    le = np.searchsorted(sorted_row, values, side="right")
-    lt = np.searchsorted(sorted_row, values, side="left")
-    ranks = row.shape[0] - le + 1
-    tied = le - lt > 1
-    if tied.any():
-        tied_idx = np.flatnonzero(np.isin(row, np.unique(values[tied])))  # index ascending
-        tied_vals = row[tied_idx]
-        order = np.argsort(tied_vals, kind="stable")  # groups equal values, index ascending inside
-        grouped = tied_vals[order]
-        new_group = np.ones(grouped.shape[0], dtype=bool)
-        new_group[1:] = grouped[1:] != grouped[:-1]
-        position = np.arange(grouped.shape[0])
-        before = np.empty(grouped.shape[0], dtype=np.int64)
-        before[order] = position - np.maximum.accumulate(np.where(new_group, position, 0))
-        where = np.searchsorted(tied_idx, rel_cols[tied])
-        ranks[tied] += before[where]
-    return np.sort(ranks)
+    n = event_scores.shape[1]
+    R = ranks.shape[1]
+    is_rel = np.zeros(n, dtype=bool)
+    is_rel[rel_cols] = True
+    ev, cols = np.nonzero(event_scores == event_value[:, None])  # members, index ascending per event
+    member_rel = is_rel[cols]
+    group_start = np.searchsorted(ev, np.arange(event_row.shape[0]))[ev]
+    irr_before = np.cumsum(~member_rel) - ~member_rel
+    irr_before -= irr_before[group_start]
+    rel_before = np.cumsum(member_rel) - member_rel
+    rel_before -= rel_before[group_start]
+    ev, irr_before, rel_before = ev[member_rel], irr_before[member_rel], rel_before[member_rel]
+    slot = event_slot[ev] + rel_before  # ranking-order slot of this relevant member
+    np.add.at(ranks, (event_row[ev], R - 1 - slot), irr_before)
 
 
 def _iter_relevant_ranks(scores: np.ndarray, q_codes: np.ndarray, cols_by_class: list[np.ndarray]):

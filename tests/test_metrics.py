@@ -238,6 +238,24 @@ def test_default_chunk_size_respects_memory_budget():
     assert M.default_chunk_size(10, memory_budget=1) == 1
 
 
+def test_chunking_bounds_memory():
+    """A chunked MAP must not hold anything near the full score matrix (64 MB here)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    x, y = rng.standard_normal((n, 8)).astype(np.float32), rng.standard_normal((n, 8)).astype(np.float32)
+    labels = rng.integers(0, 10, n)
+    full_matrix = n * n * 4
+    tracemalloc.start()
+    try:
+        M.average_precision(x, y, labels, labels, chunk_size=64)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < full_matrix / 4, f"peak {peak / 2**20:.1f} MB"
+
+
 # ----------------------------------------------------------------------------- both directions
 def test_map_both_directions_is_two_single_directions(rng):
     x, labels, centers = clustered(rng, 60, 4, 3)
