@@ -361,7 +361,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     # 1. the default dataset
     # build_info.json is written last by the builder: without it a build was interrupted
-    if (music_dir / "dataset.npz").is_file() and (music_dir / "build_info.json").is_file():
+    if all((music_dir / f).is_file() for f in ("dataset.npz", "fragments.json", "build_info.json")):
         _log(f"[prepare] dataset: {music_dir} present, skipped")
     else:
         _log(f"[prepare] dataset: building the music dataset into {music_dir} (about 15 min on 2 cores)")

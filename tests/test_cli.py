@@ -154,6 +154,7 @@ def test_prepare_skips_a_built_dataset_and_falls_back_when_it_cannot_open(monkey
     built = tmp_path / "assets" / "datasets" / "music21_lyrics"
     built.mkdir(parents=True)
     (built / "dataset.npz").write_bytes(b"corrupt")
+    (built / "fragments.json").write_text("[]")
     (built / "build_info.json").write_text("{}")
     monkeypatch.setattr(music, "build_music_dataset", lambda *a, **k: pytest.fail("must not rebuild"))
     assert cli.main(["prepare", "--models", "cca", "--no-projections"]) == 0
