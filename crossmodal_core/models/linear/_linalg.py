@@ -42,7 +42,6 @@ __all__ = [
     "solve_cca",
     "fix_signs",
     "centred",
-    "centred_gram",
     "column_correlations",
 ]
 
@@ -128,15 +127,6 @@ def fix_signs(wx: np.ndarray, wy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def centred(a: np.ndarray, mean: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``a - mean`` as a new ``dtype`` array, in one pass (no float64 temporary for float32)."""
     return np.subtract(a, np.asarray(mean, dtype=dtype), dtype=dtype)
-
-
-def centred_gram(a: np.ndarray, b: np.ndarray | None, mean_a: np.ndarray, mean_b: np.ndarray | None,
-                 dtype: np.dtype) -> np.ndarray:
-    """``(a - mean_a)ᵀ (b - mean_b)`` computed in ``dtype``, returned as float64 (not divided by n)."""
-    ac = centred(a, mean_a, dtype)
-    if b is None:
-        return (ac.T @ ac).astype(np.float64)
-    return (ac.T @ centred(b, mean_b, dtype)).astype(np.float64)
 
 
 def column_correlations(za: np.ndarray, zb: np.ndarray) -> np.ndarray:
