@@ -66,3 +66,22 @@ def test_bad_arguments():
         select_regularization(CCA(), [x, y], labels, grid=())
     with pytest.raises(ValueError, match="labels"):
         select_regularization(CCA(), [x, y], labels[:-1])
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [CCA(n_components=2, dtype="float64"), ClusterCCA(n_components=2, dtype="float64"),
+     ClusterCCA(n_components=2, variant="reference", beta=0.3, dtype="float64")],
+)
+def test_reused_fold_statistics_equal_refitting(estimator, monkeypatch):
+    x, y, labels = make_data()
+    grid = {"reg": [1e-3, 0.1], "reg_scale": ["mean_variance", "absolute"]}
+    with monkeypatch.context() as patch:
+        patch.setattr(type(estimator), "fit", lambda *a, **k: pytest.fail("refitted instead of reusing sums"))
+        fast_best, fast = select_regularization(estimator, [x, y], labels, grid=grid)
+    # the same search through the generic path: a grid key outside the solve-only set
+    slow_best, slow = select_regularization(estimator, [x, y], labels,
+                                            grid={**grid, "n_components": [estimator.n_components]})
+    assert fast_best == {k: slow_best[k] for k in fast_best}
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-9)

@@ -173,6 +173,18 @@ class CCA(LinearCCAMixin, CrossModalEstimator):
         self._set_solution(cxx, cyy, cxy, k, regs, [mx, my], [x.shape[1], v.shape[1]])
         return self
 
+    def _fit_statistics(self, stats) -> "CCA":
+        """Fit from the row-paired :class:`~crossmodal_core.models.linear.cluster.ClusterStatistics`
+        of the training data (any labels): CCA needs only their plain Grams and pair cross Gram."""
+        k = _check_n_components(self.n_components)
+        regs = check_reg(self.reg, self.reg_scale)
+        _check_dtype(self.dtype)
+        cxx, cyy, cxy, means = stats.reference_covariances(1.0)
+        dims = list(stats.n_features)
+        k = _clip_components(k, min(dims), "min(d_x, d_y)", type(self).__name__)
+        self._set_solution(cxx, cyy, cxy, k, regs, means, dims)
+        return self
+
     def _set_solution(self, cxx, cyy, cxy, k, regs, means, n_features) -> None:
         wx, wy, corr = solve_cca(cxx, cyy, cxy, k, regs, self.reg_scale)
         self.weights_ = [wx, wy]

@@ -100,7 +100,11 @@ class ClusterStatistics:
     cross Gram while every chunk so far was row-paired (needed by the reference variant).
     """
 
-    def __init__(self, dtype: np.dtype = np.dtype(np.float32)):
+    def __init__(self, dtype: np.dtype = np.dtype(np.float32), shift: Sequence[np.ndarray] | None = None,
+                 classes: Sequence[Any] = ()):
+        """``shift`` (one ``(d_i,)`` vector per view; default: the first chunk's means) and
+        ``classes`` (registered in this order) let several statistics share one layout, so
+        that :meth:`merged` can add them (e.g. the training folds of a cross-validation)."""
         self.dtype = np.dtype(dtype)
         self.classes: list[Any] = []
         self._index: dict[Any, int] = {}
@@ -112,6 +116,35 @@ class ClusterStatistics:
         self.paired = True
         self.pair_cross: np.ndarray | None = None
         self.n_pairs_rows = 0
+        if shift is not None:
+            self._init_layout([np.asarray(sv, dtype=np.float64) for sv in shift])
+            for label in classes:
+                self._class_index(label)
+
+    def _init_layout(self, shift: list[np.ndarray]) -> None:
+        self.shift = shift
+        self.n_features = [len(sv) for sv in shift]
+        self.pair_cross = np.zeros((self.n_features[0], self.n_features[1]))
+
+    @classmethod
+    def merged(cls, parts: Sequence["ClusterStatistics"]) -> "ClusterStatistics":
+        """The statistics of the union of the data behind ``parts`` (same shift and class order)."""
+        first = parts[0]
+        out = cls(first.dtype, shift=first.shift, classes=first.classes)
+        for part in parts:
+            if part.classes != first.classes or any(not np.array_equal(a, b) for a, b in zip(part.shift, first.shift)):
+                raise ValueError("only statistics built with the same shift and classes can be merged")
+            for v in range(2):
+                for c in range(len(first.classes)):
+                    out.counts[v][c] += part.counts[v][c]
+                    out.sums[v][c] += part.sums[v][c]
+                    out.grams[v][c] += part.grams[v][c]
+            if part.paired and out.paired:
+                out.pair_cross += part.pair_cross
+                out.n_pairs_rows += part.n_pairs_rows
+            else:
+                out.paired, out.pair_cross = False, None
+        return out
 
     def _class_index(self, label: Any) -> int:
         key = label.item() if hasattr(label, "item") else label
@@ -131,10 +164,8 @@ class ClusterStatistics:
         """Add a chunk (see :func:`split_views_and_labels` for the argument forms)."""
         dims = [v.shape[1] for v in views]
         if self.n_features is None:
-            self.n_features = dims
-            self.shift = [v.mean(axis=0, dtype=np.float64) if v.shape[0] else np.zeros(v.shape[1])
-                          for v in views]
-            self.pair_cross = np.zeros((dims[0], dims[1]))
+            self._init_layout([v.mean(axis=0, dtype=np.float64) if v.shape[0] else np.zeros(v.shape[1])
+                               for v in views])
         elif dims != self.n_features:
             raise ValueError(f"views have {dims} features but earlier chunks had {self.n_features}")
         step = chunk_size or max(v.shape[0] for v in views) or 1
@@ -297,6 +328,13 @@ class ClusterCCA(LinearCCAMixin, CrossModalEstimator):
         if not hasattr(self, "statistics_"):
             self.statistics_ = ClusterStatistics(dtype)
         self.statistics_.update(views, labels, paired, int(self.chunk_size))
+        self._solve()
+        return self
+
+    def _fit_statistics(self, stats: ClusterStatistics) -> "ClusterCCA":
+        """Fit from ready statistics (used by :func:`select_regularization` to reuse fold sums)."""
+        self._check_params()
+        self.statistics_ = stats
         self._solve()
         return self
 

@@ -18,6 +18,8 @@ from sklearn.base import clone
 
 from crossmodal_core.data.dataset import check_views
 from crossmodal_core.models.base import CrossModalEstimator, check_labels
+from crossmodal_core.models.linear.cca import CCA, _check_dtype
+from crossmodal_core.models.linear.cluster import ClusterCCA, ClusterStatistics
 
 __all__ = ["select_regularization", "DEFAULT_REG_GRID"]
 
@@ -38,6 +40,26 @@ def _candidates(grid: Sequence[float] | Mapping[str, Sequence[Any]]) -> list[dic
     if not values:
         raise ValueError("grid must hold at least one value of reg")
     return [{"reg": v} for v in values]
+
+
+#: parameters that only change the final solve, so fold statistics can be reused across them
+_SOLVE_ONLY_PARAMS = {"reg", "reg_scale"}
+
+
+def _fold_statistics(estimator, views: list[np.ndarray], labels: np.ndarray, folds: np.ndarray,
+                     n_splits: int) -> list[ClusterStatistics]:
+    """Sufficient statistics of each fold, on one shift and class order so that they add up."""
+    dtype = np.dtype(estimator.dtype)
+    shift = [v.mean(axis=0, dtype=np.float64) for v in views]
+    classes = np.unique(labels).tolist()
+    chunk = int(getattr(estimator, "chunk_size", 8192))
+    parts = []
+    for k in range(n_splits):
+        rows = folds == k
+        stats = ClusterStatistics(dtype, shift=shift, classes=classes)
+        stats.update([v[rows] for v in views], [labels[rows], labels[rows]], True, chunk)
+        parts.append(stats)
+    return parts
 
 
 def _validation_score(model: CrossModalEstimator, views: list[np.ndarray], y: np.ndarray, metric: str) -> float:
@@ -74,6 +96,12 @@ def select_regularization(
     metric : ``"map"`` (mean of both directions' MAP, cosine) or ``"correlation"`` (sum of
         validation canonical correlations, for comparison: it does not track MAP)
 
+    Notes
+    -----
+    For ``CCA`` and ``ClusterCCA`` with a grid over ``reg`` / ``reg_scale`` only, each fold's
+    sufficient statistics are computed once and each candidate costs one small solve (the
+    result is the same as refitting; float32 Grams may differ in the last digits).
+
     Returns
     -------
     best_params : dict
@@ -97,16 +125,25 @@ def select_regularization(
     from crossmodal_core.data.splits import class_balanced_folds
 
     folds = class_balanced_folds(labels, n_splits=n_splits, seed=random_state)
+    # CCA and ClusterCCA are fitted from sums (Grams, class sums, counts): when the grid only
+    # changes the ridge, each fold's sums are computed once and every candidate is one solve
+    reuse = type(estimator) in (CCA, ClusterCCA) and all(set(p) <= _SOLVE_ONLY_PARAMS for p in candidates)
+    if reuse:
+        _check_dtype(estimator.dtype)
+        parts = _fold_statistics(estimator, views, labels, folds, n_splits)
+        train_stats = [ClusterStatistics.merged([p for j, p in enumerate(parts) if j != k]) for k in range(n_splits)]
     table: list[dict[str, Any]] = []
     for params in candidates:
         scores, error = [], None
         for k in range(n_splits):
             val = folds == k
-            train_views = [v[~val] for v in views]
             val_views = [v[val] for v in views]
             model = clone(estimator).set_params(**params)
             try:
-                model.fit(train_views, labels[~val])
+                if reuse:
+                    model._fit_statistics(train_stats[k])
+                else:
+                    model.fit([v[~val] for v in views], labels[~val])
                 scores.append(_validation_score(model, val_views, labels[val], metric))
             except (ValueError, np.linalg.LinAlgError) as exc:
                 scores.append(math.nan)
