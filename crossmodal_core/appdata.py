@@ -108,7 +108,8 @@ def list_datasets() -> list[DatasetEntry]:
     """Every dataset the app can open, the embedded music dataset first."""
     entries: list[DatasetEntry] = []
     music = store.datasets_dir() / MUSIC_DATASET_DIR
-    if music.is_dir() and any(music.iterdir()):
+    # build_info.json is written last by the builder: without it a build is running or was cut
+    if all((music / f).is_file() for f in ("dataset.npz", "fragments.json", "build_info.json")):
         entries.append(DatasetEntry("music", "Music: sheet / lyrics / audio (music21 corpus, embedded)",
                                     "music", music))
     for folder in (store.datasets_dir(), _uploads_dir()):
@@ -747,6 +748,21 @@ def audio_wav(app: AppDataset, row: int, start_s: float | None = None, end_s: fl
         b = len(y) if end_s is None else int(min(len(y), end_s * sr))
         y = y[a:max(a + 1, b)]
     return synth.audio_bytes_wav(y, sr)
+
+
+def audio_file(app: AppDataset, row: int) -> tuple[bytes, str] | tuple[None, None]:
+    """``(bytes, mime type)`` of item ``row``'s synthesised audio, the compact FLAC that
+    :func:`crossmodal_core.synth.audio_for` caches (about half a WAV's size), else WAV."""
+    if app.fragments is None:
+        return None, None
+    from crossmodal_core import synth
+
+    fragment = app.fragments[row]
+    y = synth.audio_for(fragment)  # makes sure the cached file exists
+    cached = store.audio_cache_dir() / f"{synth.audio_cache_key(fragment)}.flac"
+    if cached.is_file():
+        return cached.read_bytes(), "audio/flac"
+    return synth.audio_bytes_wav(y, synth.DEFAULT_SAMPLE_RATE), "audio/wav"
 
 
 def score_svg(app: AppDataset, row: int) -> str | None:

@@ -39,8 +39,8 @@ ProgressCallback = Callable[[float, str], None]
 METHODS = ("pca", "umap")
 
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
-    "pca": {"metric": "cosine", "max_points": 1500, "random_state": 0},
-    "umap": {"metric": "cosine", "max_points": 1500, "random_state": 0, "n_neighbors": 15, "min_dist": 0.1},
+    "pca": {"metric": "cosine", "max_points": 1000, "random_state": 0},
+    "umap": {"metric": "cosine", "max_points": 1000, "random_state": 0, "n_neighbors": 15, "min_dist": 0.1},
 }
 
 

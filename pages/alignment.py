@@ -135,15 +135,15 @@ st.subheader("The song, phrase by phrase")
 st.caption("Score engraved with verovio from the music21 corpus; the audio is synthesised from the notes "
            "(a General MIDI choir sound: nothing sings the words). The sounding note is highlighted while "
            "the audio plays.")
-shown = rows[:12]
-for n, row in enumerate(shown, 1):
-    frag = app.fragments[row]
-    with st.container(border=True):
-        st.markdown(f"**Phrase {n}** · bars {frag.measure_start}-{frag.measure_end} · “{frag.lyrics}”")
-        html = player(app.key, row)
-        if html:
-            st.iframe(html, height=260)
-        else:
-            st.audio(wav(app.key, row), format="audio/wav")
-if len(rows) > len(shown):
-    st.caption(f"{len(rows) - len(shown)} more phrase(s) not shown.")
+phrase_text = [f"{n}. bars {app.fragments[r].measure_start}-{app.fragments[r].measure_end}: "
+               f"“{app.fragments[r].lyrics}”" for n, r in enumerate(rows, 1)]
+left, right = st.columns([2, 3])
+with left:
+    pick = st.radio("Phrase", range(len(rows)), format_func=lambda i: phrase_text[i], key=f"alignment_phrase_{work}",
+                    label_visibility="collapsed")
+with right:
+    html = player(app.key, rows[pick])
+    if html:
+        st.iframe(html, height=280)
+    else:
+        st.audio(wav(app.key, rows[pick]), format="audio/wav")

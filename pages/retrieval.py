@@ -74,8 +74,8 @@ query_row = int(test_rows[query_pos])
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def wav(dataset_key: str, row: int):
-    return appdata.audio_wav(app, row)
+def audio(dataset_key: str, row: int):
+    return appdata.audio_file(app, row)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -90,7 +90,8 @@ def show_item(view: str, row: int) -> None:
     """The item as its modality: audio player, score snippet or lyrics."""
     if appdata.has_media(app):
         if view.startswith("audio"):
-            st.audio(wav(app.key, row), format="audio/wav")
+            data, mime = audio(app.key, row)
+            st.audio(data, format=mime)
             return
         if view.startswith("sheet"):
             image = svg(app.key, row)
@@ -142,15 +143,23 @@ def analysis(model_path: str, qv: str, gv: str, label_name: str) -> dict:
     return appdata.error_analysis(appdata.retrieval_view(app, m, qv, gv, label_name), class_names)
 
 
+@st.cache_data(max_entries=32, show_spinner="Precision-recall curves...")
+def curve(model_path: str, qv: str, gv: str, label_name: str):
+    m = next(t for t in trained if str(t.path) == model_path)
+    return appdata.pr_curve(appdata.retrieval_view(app, m, qv, gv, label_name))
+
+
 res = analysis(str(model.path), direction[0], direction[1], label)
 st.markdown(f"**MAP {direction[0]} → {direction[1]}: {100 * res['map']:.2f} %** over {len(res['ap']):,} test queries.")
-tabs = st.tabs(["Worst queries", "Per-class AP", "Top-1 confusion", "Precision-recall"])
-with tabs[0]:
+VIEWS = ["Worst queries", "Per-class AP", "Top-1 confusion", "Precision-recall"]
+# one view at a time (tabs would draw every chart on every rerun)
+view = st.segmented_control("Show", VIEWS, default=VIEWS[0], key="retrieval_analysis") or VIEWS[0]
+if view == VIEWS[0]:
     worst = res["worst"]
     st.dataframe(pd.DataFrame({"query": [texts[i] for i in worst], "AP (%)": np.round(100 * res["ap"][worst], 2)}),
                  hide_index=True)
     st.caption("Pick one with *from the list* above (search its title) to see what it retrieved instead.")
-with tabs[1]:
+elif view == VIEWS[1]:
     per_class = res["per_class"]
     if len(per_class) > 60:
         st.caption(f"{len(per_class)} classes: showing the 60 with the lowest AP.")
@@ -158,7 +167,7 @@ with tabs[1]:
     fig = go.Figure(go.Bar(x=list(per_class), y=[100 * v for v in per_class.values()]))
     fig.update_layout(yaxis_title="AP (%)", height=380, margin=dict(t=20), template="plotly_white")
     st.plotly_chart(fig, key="per_class_ap")
-with tabs[2]:
+elif view == VIEWS[2]:
     names = res["confusion_classes"]
     if len(names) > 60:
         st.info(f"{len(names)} classes is too many for a readable confusion view; pick a coarser relevance label.")
@@ -171,14 +180,7 @@ with tabs[2]:
                           yaxis_autorange="reversed", height=480, margin=dict(t=20), template="plotly_white")
         st.plotly_chart(fig, key="confusion")
 
-
-@st.cache_data(max_entries=32, show_spinner="Precision-recall curves...")
-def curve(model_path: str, qv: str, gv: str, label_name: str):
-    m = next(t for t in trained if str(t.path) == model_path)
-    return appdata.pr_curve(appdata.retrieval_view(app, m, qv, gv, label_name))
-
-
-with tabs[3]:
+else:
     fig = go.Figure()
     for m in trained:
         r, p = curve(str(m.path), direction[0], direction[1], label)

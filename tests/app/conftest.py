@@ -26,7 +26,7 @@ def build_app_assets(root: Path, train: bool = True, with_music: bool = True) ->
     io.save_dataset(a, datasets / "tiny_a.npz")
     io.save_dataset(b, datasets / "tiny_b.npz")
     music = datasets / REAL_MUSIC.name
-    if (REAL_MUSIC / "dataset.npz").exists() and not music.exists():
+    if (REAL_MUSIC / "build_info.json").exists() and not music.exists():
         music.symlink_to(REAL_MUSIC)
     elif not music.exists() and with_music:
         # no embedded dataset built yet: a 3-work build (about 30 s) so media and alignment run

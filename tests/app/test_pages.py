@@ -148,7 +148,16 @@ def test_retrieval_changes_with_query_and_model(app_assets):
     assert top_results(at) != second, "another model must rank differently"
     ap = [m for m in at.metric if m.label == "AP of this query"]
     assert ap and ap[0].value.endswith("%")
-    assert len(plotly_specs(at)) >= 2  # per-class AP, confusion, PR curves
+    # error analysis: one view at a time
+    for view, key in (("Per-class AP", "per_class_ap"), ("Top-1 confusion", "confusion"),
+                      ("Precision-recall", "pr_curves")):
+        at.session_state["retrieval_analysis"] = view
+        at.run()
+        assert not at.exception
+        specs = plotly_specs(at)
+        assert len(specs) == 1, view
+    pr = specs[0]["data"]
+    assert {t["name"] for t in pr} == {"CCA", "C-CCA"}, "one precision-recall curve per trained model"
 
 
 def test_retrieval_search_filters_the_query_list(app_assets):
