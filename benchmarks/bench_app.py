@@ -39,7 +39,9 @@ TARGET_S = 2.0
 STATE_JS = """() => {
   const main = document.querySelector('[data-testid="stMain"]');
   if (!main || !main.querySelector('h1')) return {n: -1};
-  const busy = !!document.querySelector('[data-testid="stStatusWidget"]')
+  const app = document.querySelector('[data-testid="stApp"]');
+  const busy = !app || app.getAttribute('data-test-script-state') !== 'notRunning'
+            || !!document.querySelector('[data-testid="stStatusWidget"]')
             || !!main.querySelector('[data-testid="stSkeleton"]');
   return {n: main.querySelectorAll('*').length, busy: busy,
           error: main.querySelectorAll('[data-testid="stException"]').length};

@@ -211,3 +211,20 @@ def test_alignment_matrices_follow_the_chosen_song(app_assets):
         at.selectbox(key="alignment_work").select_index(1).run()
         assert not at.exception
         assert plotly_specs(at)[0]["data"][0]["z"] != heat["z"]
+
+
+@pytest.mark.slow
+def test_explorer_computes_umap_on_request_then_loads_it(app_assets):
+    """A page load never computes UMAP; the button does, once, and later loads read it."""
+    dataset = tiny_ids()[1]
+    at = run_page("pages/explorer.py", dataset, explorer_method="umap")
+    assert any("UMAP not computed" in w.value for w in at.warning)
+    assert all("PCA" in spec["layout"]["title"]["text"] for spec in plotly_specs(at))
+    button = next(b for b in at.button if b.label.startswith("Compute UMAP"))
+    button.click()
+    at.run(timeout=600)
+    assert not at.exception
+    assert not any("UMAP not computed" in w.value for w in at.warning)
+    assert all("UMAP" in spec["layout"]["title"]["text"] for spec in plotly_specs(at))
+    again = run_page("pages/explorer.py", dataset, explorer_method="umap")
+    assert not any(b.label.startswith("Compute UMAP") for b in again.button)

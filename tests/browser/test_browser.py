@@ -79,6 +79,8 @@ def chromium_page():
 SETTLED_JS = """() => {
   const main = document.querySelector('[data-testid="stMain"]');
   if (!main || !main.querySelector('h1')) return -1;
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return -1;
   if (document.querySelector('[data-testid="stStatusWidget"]')) return -1;
   if (main.querySelector('[data-testid="stSkeleton"]')) return -1;
   return main.querySelectorAll('*').length;
