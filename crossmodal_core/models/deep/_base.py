@@ -221,6 +221,9 @@ class TorchCrossModalEstimator(CrossModalEstimator):
         """Write the fitted model to ``path`` atomically (plus a readable ``.json`` beside it)."""
         self._check_fitted("module_")
         path = Path(path)
+        if path.suffix == ".json":
+            raise ValueError(f"{path}: the checkpoint itself must not end in .json (that name is used for "
+                             "the readable config beside it); use e.g. .pt")
         meta = {
             "n_features_in_": [int(d) for d in self.n_features_in_],
             "history_": getattr(self, "history_", []),
