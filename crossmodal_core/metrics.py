@@ -434,8 +434,9 @@ def _warn_no_relevant(n_missing: int, n_total: int) -> None:
 # ---------------------------------------------------------------------------- class relevance
 def relevant_counts(query_labels: np.ndarray, gallery_labels: np.ndarray) -> np.ndarray:
     """Number ``R`` of gallery items sharing each query's label: ``(n_queries,)`` int64."""
-    nq, ng = np.shape(query_labels)[:1] or (0,), np.shape(gallery_labels)[:1] or (0,)
-    qc, gc, vocab = _encode_labels(query_labels, gallery_labels, nq[0], ng[0])
+    ql = _check_label_vector(query_labels, len(np.atleast_1d(query_labels)), "query_labels", "query_labels")
+    gl = _check_label_vector(gallery_labels, len(np.atleast_1d(gallery_labels)), "gallery_labels", "gallery_labels")
+    qc, gc, vocab = _encode_labels(ql, gl, ql.shape[0], gl.shape[0])
     return np.bincount(gc, minlength=len(vocab))[qc].astype(np.int64)
 
 
