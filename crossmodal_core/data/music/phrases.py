@@ -15,7 +15,8 @@ Pipeline for one score (:func:`extract_fragments`):
    - a **rest** ends a phrase, unless it falls inside a word (the previous syllable was
      ``begin``/``middle``), where it stays inside as a gap;
    - **lyric punctuation** (``. , ; : ! ?``) after a word ends a phrase once it holds at
-     least :data:`MIN_NOTES` notes;
+     least :data:`MIN_NOTES` notes; the cut falls before the next sung syllable, so the
+     melisma on the last word stays with it;
    - **bar-count fallback**: a phrase longer than ``max_measures`` bars is cut before the
      next word start (long melismatic trecento lines have none of the above).
 
@@ -260,12 +261,18 @@ def cut_phrases(events: Sequence[Event], verse: int, max_measures: int = MAX_MEA
             raw.append(Phrase(current, boundary, len(raw)))
         current = []
 
+    pending_punctuation = False  # a phrase-ending word was sung; its melisma may go on
     for ev in events:
         if ev.is_rest:
             if not open_word:
-                close("rest")
+                close("punctuation" if pending_punctuation else "rest")
+                pending_punctuation = False
             continue
         syl_text, syllabic = ev.lyrics.get(verse, ("", ""))
+        if pending_punctuation and syl_text:
+            # cut before the next sung syllable, so the melisma on "ne," stays with its word
+            close("punctuation")
+            pending_punctuation = False
         if current:
             span = ev.measure - current[0].measure + 1
             word_start = bool(syl_text) and syllabic in _WORD_START and not open_word
@@ -278,10 +285,11 @@ def cut_phrases(events: Sequence[Event], verse: int, max_measures: int = MAX_MEA
             open_word = syllabic in _OPEN_WORD
         if ev.fermata and not open_word:
             close("fermata")
+            pending_punctuation = False
         elif (syl_text and not open_word and _PUNCT_END.search(syl_text)
               and len(current) >= MIN_NOTES):
-            close("punctuation")
-    close("end")
+            pending_punctuation = True
+    close("punctuation" if pending_punctuation else "end")
 
     def has_text(p: Phrase) -> bool:
         sung = [e for e in p.events if e.lyrics]

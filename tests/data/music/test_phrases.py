@@ -120,6 +120,18 @@ def test_fermata_and_rest_cut_but_not_a_rest_inside_a_word():
     assert [p.boundary for p in phrases] == ["fermata", "rest", "end"]
 
 
+def test_punctuation_cut_keeps_the_melisma_with_its_word():
+    spec = [(60, 1, "qual", "single", False, None), (62, 1, "el", "single", False, None),
+            (64, 1, "ca", "begin", False, None), (65, 1, "te", "middle", False, None),
+            (67, 1, "ne,", "end", False, None), (65, 1, "", "", False, None), (64, 1, "", "", False, None),
+            (62, 1, "e", "single", False, None), (60, 1, "poi", "single", False, None),
+            (59, 1, "va", "single", False, None)]
+    phrases = cut_phrases(part_events(_line(spec)), verse=1)
+    assert [len(p.events) for p in phrases] == [7, 3]
+    assert phrases[0].boundary == "punctuation"
+    assert phrases[1].events[0].lyrics[1] == ("e", "single")
+
+
 def test_short_phrase_merged_into_direct_neighbour_only():
     # "Ah!" (2 notes, punctuation) right before a longer phrase is merged into it
     spec = [(60, 1, "Ah!", "single", False, None), (62, 1, "", "", False, None),
