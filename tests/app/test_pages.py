@@ -15,7 +15,7 @@ from crossmodal_core import appdata
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGES = ["pages/home.py", "pages/explorer.py", "pages/retrieval.py", "pages/alignment.py"]
+PAGES = ["app_pages/home.py", "app_pages/explorer.py", "app_pages/retrieval.py", "app_pages/alignment.py"]
 TIMEOUT = 120
 
 
@@ -30,7 +30,7 @@ def run_page(page: str, dataset_id: str | None = None, **state) -> AppTest:
     for k, v in state.items():
         at.session_state[k] = v
     at.run()
-    if page != "pages/home.py":
+    if page != "app_pages/home.py":
         at.switch_page(page)
         at.run()
     assert not at.exception, [e.message for e in at.exception]
@@ -56,7 +56,7 @@ def test_every_page_runs_without_exception(app_assets, page, which):
 
 
 def test_home_lists_the_datasets_and_the_results_table(app_assets):
-    at = run_page("pages/home.py", tiny_ids()[0])
+    at = run_page("app_pages/home.py", tiny_ids()[0])
     options = at.selectbox(key="dataset_id").options
     assert any("tiny_a.npz" in o for o in options) and any("tiny_b.npz" in o for o in options)
     assert any("SYNTHETIC" in o for o in options), "the synthetic set must be labelled as synthetic"
@@ -71,7 +71,7 @@ def test_home_lists_the_datasets_and_the_results_table(app_assets):
 
 def test_changing_the_dataset_changes_home(app_assets):
     a, b = tiny_ids()
-    at = run_page("pages/home.py", a)
+    at = run_page("app_pages/home.py", a)
     before = {m.label: m.value for m in at.metric}
     at.selectbox(key="dataset_id").set_value(b).run()
     assert not at.exception
@@ -80,7 +80,7 @@ def test_changing_the_dataset_changes_home(app_assets):
 
 
 def test_explorer_draws_three_panels_with_both_modalities(app_assets):
-    at = run_page("pages/explorer.py", tiny_ids()[0], explorer_method="pca")
+    at = run_page("app_pages/explorer.py", tiny_ids()[0], explorer_method="pca")
     specs = plotly_specs(at)
     assert len(specs) == 3
     for spec in specs:
@@ -102,7 +102,7 @@ def trained_ids(dataset_id: str) -> list[str]:
 
 def test_explorer_panel_model_changes_the_map(app_assets):
     pytest.importorskip("crossmodal_core.models.registry")
-    at = run_page("pages/explorer.py", tiny_ids()[0], explorer_method="pca")
+    at = run_page("app_pages/explorer.py", tiny_ids()[0], explorer_method="pca")
     ids = trained_ids(tiny_ids()[0])
     assert len(ids) >= 2
     shown = []
@@ -115,7 +115,7 @@ def test_explorer_panel_model_changes_the_map(app_assets):
 
 
 def test_explorer_selection_highlights_in_every_panel(app_assets):
-    at = run_page("pages/explorer.py", tiny_ids()[0], explorer_method="pca")
+    at = run_page("app_pages/explorer.py", tiny_ids()[0], explorer_method="pca")
     rows = [int(r) for r in values(plotly_specs(at)[0]["data"][0]["customdata"])[:3]]
     at.session_state["selection"] = rows
     at.run()
@@ -134,7 +134,7 @@ def top_results(at: AppTest) -> list[tuple]:
 def test_retrieval_changes_with_query_and_model(app_assets):
     pytest.importorskip("crossmodal_core.models.registry")
     pytest.importorskip("crossmodal_core.retrieval")
-    at = run_page("pages/retrieval.py", tiny_ids()[0])
+    at = run_page("app_pages/retrieval.py", tiny_ids()[0])
     first = top_results(at)
     assert len(first) == 10
     at.selectbox(key="retrieval_query_list").set_value(5).run()
@@ -162,7 +162,7 @@ def test_retrieval_changes_with_query_and_model(app_assets):
 
 def test_retrieval_search_filters_the_query_list(app_assets):
     pytest.importorskip("crossmodal_core.retrieval")
-    at = run_page("pages/retrieval.py", tiny_ids()[0])
+    at = run_page("app_pages/retrieval.py", tiny_ids()[0])
     n_all = len(at.selectbox(key="retrieval_query_list").options)
     at.text_input(key="retrieval_search").input("class 2").run()
     assert not at.exception
@@ -185,7 +185,7 @@ def test_every_page_runs_on_the_music_dataset(app_assets, page):
 
 def test_retrieval_plays_audio_and_shows_scores_and_lyrics(app_assets):
     music = music_or_skip()
-    at = run_page("pages/retrieval.py", music, pair=("sheet", "audio"), retrieval_k=3)
+    at = run_page("app_pages/retrieval.py", music, pair=("sheet", "audio"), retrieval_k=3)
     assert tuple(at.session_state["pair"]) == ("sheet", "audio")
     audio = at.get("audio")
     assert len(audio) == 3, "one player per audio result"
@@ -198,7 +198,7 @@ def test_retrieval_plays_audio_and_shows_scores_and_lyrics(app_assets):
 
 def test_alignment_matrices_follow_the_chosen_song(app_assets):
     music = music_or_skip()
-    at = run_page("pages/alignment.py", music, alignment_model="cca")
+    at = run_page("app_pages/alignment.py", music, alignment_model="cca")
     specs = plotly_specs(at)
     assert len(specs) == 3, "sheet-lyrics, sheet-audio, lyrics-audio"
     heat = specs[0]["data"][0]
@@ -217,7 +217,7 @@ def test_alignment_matrices_follow_the_chosen_song(app_assets):
 def test_explorer_computes_umap_on_request_then_loads_it(app_assets):
     """A page load never computes UMAP; the button does, once, and later loads read it."""
     dataset = tiny_ids()[1]
-    at = run_page("pages/explorer.py", dataset, explorer_method="umap")
+    at = run_page("app_pages/explorer.py", dataset, explorer_method="umap")
     assert any("UMAP not computed" in w.value for w in at.warning)
     assert all("PCA" in spec["layout"]["title"]["text"] for spec in plotly_specs(at))
     button = next(b for b in at.button if b.label.startswith("Compute UMAP"))
@@ -226,5 +226,5 @@ def test_explorer_computes_umap_on_request_then_loads_it(app_assets):
     assert not at.exception
     assert not any("UMAP not computed" in w.value for w in at.warning)
     assert all("UMAP" in spec["layout"]["title"]["text"] for spec in plotly_specs(at))
-    again = run_page("pages/explorer.py", dataset, explorer_method="umap")
+    again = run_page("app_pages/explorer.py", dataset, explorer_method="umap")
     assert not any(b.label.startswith("Compute UMAP") for b in again.button)

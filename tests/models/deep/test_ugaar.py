@@ -219,3 +219,33 @@ def test_divergence_is_reported(data):
     train, _ = data
     with pytest.raises(TrainingDivergedError, match="diverged"):
         UGAAR(**{**FAST, "epochs": 3, "lr": 1e12, "d_lr": 1e12, "gp_weight": 0.0}).fit(train)
+
+
+def test_three_view_variates_against_a_direct_computation(data):
+    from crossmodal_core.models.deep.ugaar import three_view_variates
+
+    train, _ = data
+    t = three_view_variates(train, 3, reg=1e-3)
+    assert [a.shape for a in t] == [(N_TRAIN, 3)] * 3
+    # the shared variates are the top eigenvectors of the sum of ridge "hat" matrices
+    xs = [v.astype(np.float64) - v.mean(0) for v in train]
+    hats = []
+    for x in xs:
+        c = x.T @ x / N_TRAIN
+        c += 1e-3 * np.mean(np.diag(c)) * np.eye(len(c))
+        hats.append(x @ np.linalg.solve(c, x.T) / N_TRAIN)
+    w, v = np.linalg.eigh(sum(hats))
+    g = v[:, ::-1][:, :3] * np.sqrt(N_TRAIN)
+    for j, (x, hat) in enumerate(zip(xs, hats)):
+        expected = hat @ g
+        for c in range(3):  # equal up to the sign of each component
+            assert min(np.abs(t[j][:, c] - expected[:, c]).max(), np.abs(t[j][:, c] + expected[:, c]).max()) < 1e-6
+
+
+def test_three_view_ground_truth_option(data):
+    train, test = data
+    model = UGAAR(**{**FAST, "ground_truth": "three-view", "epochs": 10}).fit(train)
+    res = evaluate_alignment(dict(zip(VIEW_NAMES, model.transform(test))))
+    assert res["mean"]["R@10"] > 5 * 10 / N_TEST
+    with pytest.raises(ValueError, match="ground_truth"):
+        UGAAR(**{**FAST, "ground_truth": "lyrics"}).fit(train)

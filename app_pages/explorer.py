@@ -6,7 +6,7 @@ import streamlit as st
 from plotly.colors import qualitative
 
 from crossmodal_core import appdata
-from pages import _shared
+from app_pages import _shared
 
 st.title("Embedding explorer")
 app = _shared.current_dataset()

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from crossmodal_core import appdata
-from pages import _shared
+from app_pages import _shared
 
 st.title("crossmodal")
 st.markdown(

@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from crossmodal_core import appdata
-from pages import _shared
+from app_pages import _shared
 
 st.title("Retrieval")
 app = _shared.current_dataset()

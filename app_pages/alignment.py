@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from crossmodal_core import appdata
-from pages import _shared
+from app_pages import _shared
 
 st.title("Alignment: sheet ↔ lyrics ↔ audio")
 app = _shared.current_dataset()
