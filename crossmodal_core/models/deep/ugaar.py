@@ -91,10 +91,48 @@ __all__ = [
     "generator_adversarial_loss",
     "r1_penalty",
     "derangement",
+    "three_view_variates",
+    "GROUND_TRUTHS",
 ]
 
 #: order of the views UGAAR takes and returns
 VIEW_NAMES = ("sheet", "lyrics", "audio")
+#: accepted values of ``UGAAR(ground_truth=...)``
+GROUND_TRUTHS = ("audio-sheet", "three-view")
+
+
+def three_view_variates(views: Sequence[np.ndarray], n_components: int, reg: float = 1e-3) -> list[np.ndarray]:
+    """Per-view variates of a ridge MAXVAR generalised CCA (Kettenring 1971; Carroll 1968).
+
+    Each centred view ``X_j`` ``(n, d_j)`` has ``C_j = X_jᵀX_j / n + r_j I`` with
+    ``r_j = reg · mean(diag(X_jᵀX_j / n))``. The shared variates ``G`` ``(n, k)`` are the top ``k``
+    left singular vectors of ``[X_1 C_1^{-1/2}, X_2 C_2^{-1/2}, ...]`` scaled to unit variance
+    (they maximise the summed squared correlation with every view); each view's variates are its
+    ridge regression onto ``G``: ``T_j = X_j C_j^{-1} X_jᵀ G / n``.
+
+    Returns
+    -------
+    list of ``(n, k)`` float64 arrays ``T_j``, one per view
+    """
+    xs = [np.asarray(v, dtype=np.float64) for v in views]
+    xs = [x - x.mean(axis=0) for x in xs]
+    n = xs[0].shape[0]
+    if n_components > min(n - 1, sum(x.shape[1] for x in xs)):
+        raise ValueError(f"n_components={n_components} is too large for {n} items")
+    covs = []
+    for x in xs:
+        c = x.T @ x / n
+        c[np.diag_indices_from(c)] += reg * max(float(np.mean(np.diag(c))), 1e-12)
+        covs.append(c)
+    whitened = []
+    for x, c in zip(xs, covs):
+        w, v = np.linalg.eigh(c)
+        whitened.append(x @ ((v / np.sqrt(np.maximum(w, 1e-12))) @ v.T))
+    u, _, _ = np.linalg.svd(np.hstack(whitened), full_matrices=False)
+    g = u[:, :n_components] * np.sqrt(n)
+    # sign convention: the largest-|.| entry of each shared variate is positive (deterministic)
+    g *= np.sign(g[np.argmax(np.abs(g), axis=0), np.arange(n_components)])
+    return [x @ np.linalg.solve(c, x.T @ g / n) for x, c in zip(xs, covs)]
 
 
 # ----------------------------------------------------------------------------- losses
@@ -217,7 +255,11 @@ class UGAAR(TorchCrossModalEstimator):
     dropout : float in [0, 1)
         Dropout in the branches.
     cca_reg : float >= 0
-        Ridge of the ground-truth CCA (on standardised views).
+        Ridge of the ground-truth CCA (on standardised views; scaled by the mean feature variance).
+    ground_truth : {"audio-sheet", "three-view"}
+        ``"audio-sheet"`` (the paper): two-view CCA of audio and sheet. ``"three-view"`` (our
+        extension, see the module docstring): the per-view variates of a MAXVAR generalised CCA
+        of all three views, so directions lyrics share with the music can enter the targets.
     align_weight, adv_weight, recon_weight, consistency_weight : float >= 0
         Weights of the branch/generator loss terms (module docstring, step 5).
     mismatch_weight : float >= 0
@@ -260,6 +302,7 @@ class UGAAR(TorchCrossModalEstimator):
     def __init__(self, n_components: int = 10, hidden_dims: Sequence[int] = (256, 256), noise_dim: int = 8,
                  generator_hidden: Sequence[int] = (128, 128), discriminator_hidden: Sequence[int] = (128, 128),
                  activation: str = "relu", dropout: float = 0.1, cca_reg: float = 1e-3,
+                 ground_truth: str = "audio-sheet",
                  align_weight: float = 1.0, adv_weight: float = 0.1, recon_weight: float = 1.0,
                  consistency_weight: float = 0.5, mismatch_weight: float = 1.0, gp_weight: float = 1.0,
                  label_smoothing: float = 0.1, d_steps: int = 1, epochs: int = 60, batch_size: int = 128,
@@ -274,6 +317,7 @@ class UGAAR(TorchCrossModalEstimator):
         self.activation = activation
         self.dropout = dropout
         self.cca_reg = cca_reg
+        self.ground_truth = ground_truth
         self.align_weight = align_weight
         self.adv_weight = adv_weight
         self.recon_weight = recon_weight
@@ -313,6 +357,8 @@ class UGAAR(TorchCrossModalEstimator):
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
         if not 0.0 <= self.label_smoothing < 0.5:
             raise ValueError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing!r}")
+        if self.ground_truth not in GROUND_TRUTHS:
+            raise ValueError(f"ground_truth must be one of {GROUND_TRUTHS}, got {self.ground_truth!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.patience is not None and (isinstance(self.patience, bool) or int(self.patience) != self.patience
@@ -401,9 +447,12 @@ class UGAAR(TorchCrossModalEstimator):
         self.scales_ = [np.where(s_ > 1e-8, s_, 1.0) for s_ in stds]
         sheet, lyrics, audio = self._standardise(views)
 
-        # ground truth: linear CCA of audio and sheet, each component scaled to unit variance
-        cca = CCA(n_components=k, reg=float(self.cca_reg)).fit([audio.astype(np.float64), sheet.astype(np.float64)])
-        gt_audio, gt_sheet = (np.asarray(z, dtype=np.float64) for z in cca.transform([audio, sheet]))
+        # ground truth: per-view canonical variates of audio and sheet, unit variance per component
+        if self.ground_truth == "audio-sheet":
+            cca = CCA(n_components=k, reg=float(self.cca_reg)).fit([audio.astype(np.float64), sheet.astype(np.float64)])
+            gt_audio, gt_sheet = (np.asarray(z, dtype=np.float64) for z in cca.transform([audio, sheet]))
+        else:
+            gt_sheet, _, gt_audio = three_view_variates([sheet, lyrics, audio], k, float(self.cca_reg))
         gt_audio = gt_audio / np.maximum(gt_audio.std(axis=0), 1e-12)
         gt_sheet = gt_sheet / np.maximum(gt_sheet.std(axis=0), 1e-12)
         self.canonical_correlations_ = (gt_audio - gt_audio.mean(0)).T.dot(gt_sheet - gt_sheet.mean(0)).diagonal() / n
