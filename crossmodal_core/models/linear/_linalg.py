@@ -26,6 +26,12 @@ Conventions (shared by CCA, KCCA, ClusterCCA, ClusterKCCA):
   correlation stays positive. ``transform`` is therefore deterministic.
 - **Precision.** Gram matrices may be accumulated in float32 (half the time of float64 for
   the same retrieval MAP); the factorisations always run in float64.
+- **Gram matrices.** Every within-view Gram ``AᵀA`` is one BLAS ``?syrk`` (:func:`gram`): one
+  triangle, half the multiply-adds of a general product, mirrored so the result is exactly
+  symmetric. :func:`centred_statistics` streams the data once in row blocks: each block is
+  shifted into a reused buffer, then feeds both syrks and the cross product, so centring is
+  no separate full pass and no full-size centred copy is allocated. For VEGAS shapes the
+  1024-d syrk is ~60 % of a CCA fit and runs near the core's float32 peak.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ __all__ = [
     "fix_signs",
     "centred",
     "column_correlations",
+    "gram",
+    "centred_statistics",
 ]
 
 REG_SCALES = ("mean_variance", "absolute")
@@ -139,3 +147,93 @@ def column_correlations(za: np.ndarray, zb: np.ndarray) -> np.ndarray:
     den = np.sqrt(np.einsum("ij,ij->j", za, za) * np.einsum("ij,ij->j", zb, zb))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+
+
+def gram(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a.T @ a`` (d, d) by one BLAS syrk, exactly symmetric, in ``a``'s dtype.
+
+    NumPy's matmul recognises a product of an array with its own transpose (same buffer,
+    transposed strides) and calls ``?syrk``, which computes one triangle -- half the
+    multiply-adds of a general product -- and mirrors it. This function builds the operands
+    so that the dispatch always happens (a C-contiguous float array, ``a.T`` a view of it).
+    NumPy's bundled OpenBLAS is used rather than ``scipy.linalg.blas.ssyrk`` because on the
+    benchmark machine SciPy's bundled build ran the same syrk ~10 % slower.
+
+    Parameters
+    ----------
+    a : (n, d) array (float32 and float64 are kept; other dtypes become float64)
+    out : (d, d) C-contiguous array of that dtype, optional: ``a.T @ a`` is ADDED to it
+
+    Returns
+    -------
+    (d, d) array: ``out`` when given, else a new array.
+    """
+    a = np.asarray(a)
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    a = np.ascontiguousarray(a)
+    product = np.matmul(a.T, a)
+    if out is None:
+        return product
+    out += product
+    return out
+
+
+def centred_statistics(x: np.ndarray, y: np.ndarray | None, dtype: np.dtype, chunk_rows: int = 8192,
+                       shift: Sequence[np.ndarray] | None = None):
+    """Means, centred Gram matrices and centred cross product of one or two row-paired views.
+
+    One pass over row blocks of ``chunk_rows`` rows: each block minus ``shift`` (default: the
+    first block's means, which keeps the sums free of cancellation) goes into a reused
+    ``dtype`` buffer, which feeds the syrk of each view (:func:`gram`) and the gemm of the
+    cross product, summed in ``dtype`` (as BLAS sums one large product). Centring is therefore
+    no separate full pass and no full-size centred copy is allocated. At the end the sums are
+    re-centred on the exact means in float64: ``Σ (r − m)(r − m)ᵀ = Σ (r − s)(r − s)ᵀ − n δ δᵀ``
+    with ``δ = m − s``, a tiny correction because ``s`` is already close to ``m``.
+
+    Parameters
+    ----------
+    x : (n, d_x) array, y : (n, d_y) array or None
+    dtype : float32 or float64 (precision of the block products)
+    chunk_rows : rows per block (memory: ``chunk_rows · (d_x + d_y)`` numbers of ``dtype``)
+    shift : optional (d_x,), (d_y,) vectors to subtract instead of the first block's means
+
+    Returns
+    -------
+    means : list of (d_i,) float64
+    grams : list of (d_i, d_i) float64, ``Σ_rows (r − m)(r − m)ᵀ`` (not divided by n), symmetric
+    cross : (d_x, d_y) float64 ``Σ (x − mx)(y − my)ᵀ``, or None without ``y``
+    """
+    dtype = np.dtype(dtype)
+    views = [x] if y is None else [x, y]
+    n = x.shape[0]
+    step = max(1, min(int(chunk_rows), n))
+    if shift is None:
+        shift = [v[:step].mean(axis=0, dtype=np.float64) for v in views]
+    # the shift actually subtracted is the dtype-rounded one, so the means re-add exactly that
+    shift_cast = [np.asarray(sv, dtype=np.float64).astype(dtype) for sv in shift]
+    shift = [sv.astype(np.float64) for sv in shift_cast]
+    buffers = [np.empty((step, v.shape[1]), dtype=dtype) for v in views]
+    grams = [np.zeros((v.shape[1], v.shape[1]), dtype=dtype) for v in views]
+    sums = [np.zeros(v.shape[1]) for v in views]
+    cross = None if y is None else np.zeros((x.shape[1], y.shape[1]), dtype=dtype)
+    ones = np.ones(step, dtype=dtype)
+    for start in range(0, n, step):
+        m = min(step, n - start)
+        blocks = []
+        for v, view in enumerate(views):
+            block = buffers[v][:m]
+            np.subtract(view[start:start + m], shift_cast[v], out=block, casting="unsafe")
+            sums[v] += ones[:m] @ block  # a gemv on the fresh block, no float64 temporary
+            gram(block, out=grams[v])
+            blocks.append(block)
+        if cross is not None:
+            cross += blocks[0].T @ blocks[1]
+    means, centred_grams = [], []
+    for v in range(len(views)):
+        delta = sums[v] / n  # mean − shift
+        means.append(shift[v] + delta)
+        centred_grams.append(grams[v].astype(np.float64) - n * np.outer(delta, delta))
+    if cross is not None:
+        cross = cross.astype(np.float64) - n * np.outer(sums[0] / n, sums[1] / n)
+    return means, centred_grams, cross

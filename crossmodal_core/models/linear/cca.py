@@ -14,7 +14,7 @@ import numpy as np
 from crossmodal_core.data.dataset import check_views
 from crossmodal_core.models.base import CrossModalEstimator
 from crossmodal_core.models.linear._linalg import (
-    centred,
+    centred_statistics,
     check_reg,
     column_correlations,
     solve_cca,
@@ -162,13 +162,11 @@ class CCA(LinearCCAMixin, CrossModalEstimator):
         dtype = _check_dtype(self.dtype)
         x, v = check_views(views, n_views=2, min_rows=2, what="views")
         n = x.shape[0]
-        mx = x.mean(axis=0, dtype=np.float64)
-        my = v.mean(axis=0, dtype=np.float64)
-        xc, vc = centred(x, mx, dtype), centred(v, my, dtype)
-        cxx = (xc.T @ xc).astype(np.float64) / n  # A.T @ A runs as one BLAS syrk
-        cyy = (vc.T @ vc).astype(np.float64) / n
-        cxy = (xc.T @ vc).astype(np.float64) / n
-        del xc, vc
+        # one streamed pass: block-wise centring feeding two syrks and one gemm (see _linalg)
+        (mx, my), (cxx, cyy), cxy = centred_statistics(x, v, dtype)
+        cxx /= n
+        cyy /= n
+        cxy /= n
         k = _clip_components(k, min(x.shape[1], v.shape[1]), "min(d_x, d_y)", type(self).__name__)
         self._set_solution(cxx, cyy, cxy, k, regs, [mx, my], [x.shape[1], v.shape[1]])
         return self

@@ -39,7 +39,7 @@ import numpy as np
 
 from crossmodal_core.data.dataset import check_views
 from crossmodal_core.models.base import CrossModalEstimator
-from crossmodal_core.models.linear._linalg import centred, check_reg, solve_cca
+from crossmodal_core.models.linear._linalg import centred, check_reg, gram, solve_cca
 from crossmodal_core.models.linear.cca import (
     LinearCCAMixin,
     _check_dtype,
@@ -179,7 +179,7 @@ class ClusterStatistics:
                     c = self._class_index(label)
                     self.counts[v][c] += rows.shape[0]
                     self.sums[v][c] += rows.sum(axis=0, dtype=np.float64)
-                    self.grams[v][c] += rows.T @ rows
+                    self.grams[v][c] += gram(rows)  # one syrk per class block
         if paired and self.paired:
             x, y = views
             for start in range(0, x.shape[0], step):
