@@ -8,11 +8,13 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: install run test test-fast prepare bench clean-cache
 
 # The venv is rebuilt only when a requirements file changes.
-$(STAMP): requirements.txt requirements-test.txt
+$(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -r requirements.txt -r requirements-test.txt
 	# tinysoundfont declares pyaudio (for live playback we never use), which does not build here.
 	$(PY) -m pip install --no-deps tinysoundfont==0.3.7
+	# The library itself, editable, so scripts and notebooks outside the repo root import it.
+	$(PY) -m pip install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
