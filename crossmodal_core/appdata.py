@@ -90,6 +90,7 @@ class AppDataset:
     dataset: CrossModalDataset
     fragments: list | None = None  # music fragments, row-aligned with the dataset
     key: str = ""  # changes when the file changes
+    works_cache: dict[str, list[int]] | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -707,15 +708,21 @@ def works(app: AppDataset) -> dict[str, list[int]]:
     """Work id -> dataset rows of its fragments (in fragment order), music dataset only."""
     if app.fragments is None:
         return {}
+    if app.works_cache is not None:
+        return app.works_cache
+    app.works_cache = _works(app)
+    return app.works_cache
+
+
+def _works(app: AppDataset) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     for i, f in enumerate(app.fragments):
         out.setdefault(f.work_id or f.corpus_path, []).append(i)
-    try:  # score order (part, verse, bars) when the dataset records it
-        from crossmodal_core.alignment import work_segments
-
-        return {w: [int(r) for r in work_segments(app.dataset, w)] for w in out}
-    except (ImportError, KeyError, ValueError):
-        return out
+    # score order: part, verse, first bar (what crossmodal_core.alignment.work_segments uses)
+    for rows in out.values():
+        rows.sort(key=lambda r: (app.fragments[r].part_index, app.fragments[r].verse,
+                                 app.fragments[r].measure_start, app.fragments[r].measure_end, r))
+    return out
 
 
 def work_title(app: AppDataset, work_id: str) -> str:
