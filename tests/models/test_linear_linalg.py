@@ -58,3 +58,30 @@ def test_centred_statistics_single_view_float64_is_exact():
     assert cross is None
     np.testing.assert_allclose(means[0], x.mean(0), rtol=1e-13)
     np.testing.assert_allclose(g, xc.T @ xc, rtol=0, atol=1e-11 * np.abs(xc.T @ xc).max())
+
+
+@pytest.mark.parametrize("flush_rows", [1, 20, 10**9])
+def test_cluster_statistics_per_class_syrk_grams_match_direct_sums(monkeypatch, flush_rows):
+    from crossmodal_core.models.linear import cluster
+
+    monkeypatch.setattr(cluster, "_FLUSH_ROWS", flush_rows)
+    rng = np.random.default_rng(5)
+    x, y = offset_data(90, 5, 6, 4.0), offset_data(61, 8, 7, -3.0)  # unpaired, different lengths
+    lx, ly = rng.integers(0, 4, 90), rng.integers(1, 5, 61)
+    stats = cluster.ClusterStatistics(np.float32)
+    stats.update([x, y], [lx, ly], paired=False, chunk_size=7)
+    # classes in order of first appearance per view and chunk (sorted within a chunk)
+    expected_order = []
+    for lab in (lx, ly):
+        for start in range(0, len(lab), 7):
+            expected_order += [c for c in np.unique(lab[start:start + 7]) if c not in expected_order]
+    assert stats.classes == expected_order
+    for v, (view, lab) in enumerate(((x, lx), (y, ly))):
+        shifted = view.astype(np.float64) - stats.shift[v].astype(np.float32)
+        for c, label in enumerate(stats.classes):
+            rows = shifted[lab == label]
+            assert stats.counts[v][c] == len(rows)
+            np.testing.assert_allclose(stats.sums[v][c], rows.sum(0), atol=1e-4)
+            ref = rows.T @ rows
+            np.testing.assert_allclose(stats.grams[v][c], ref, rtol=0, atol=1e-5 * max(np.abs(ref).max(), 1.0))
+    assert stats.pair_cross is None and not stats.paired

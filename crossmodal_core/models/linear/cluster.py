@@ -52,6 +52,9 @@ __all__ = ["ClusterCCA", "ClusterStatistics"]
 VARIANTS = ("paper", "reference")
 #: default (reg, reg_scale) of each variant
 VARIANT_DEFAULTS = {"paper": (1e-3, "mean_variance"), "reference": (1e-4, "absolute")}
+#: rows whose per-class Grams are summed in the working dtype before joining the float64 totals
+#: (bounds float32 accumulation as BLAS itself does within one product)
+_FLUSH_ROWS = 65536
 
 
 def _check_label_vector(y: Any, n: int, what: str) -> np.ndarray:
@@ -169,27 +172,58 @@ class ClusterStatistics:
         elif dims != self.n_features:
             raise ValueError(f"views have {dims} features but earlier chunks had {self.n_features}")
         step = chunk_size or max(v.shape[0] for v in views) or 1
-        for v, (view, lab) in enumerate(zip(views, labels)):
+        # classes are registered in the same order as a view-by-view pass would (first
+        # appearance per view and chunk, sorted within a chunk), independent of the loop below
+        for view, lab in zip(views, labels):
             for start in range(0, view.shape[0], step):
+                for label in np.unique(lab[start:start + step]):
+                    self._class_index(label)
+        with_cross = paired and self.paired
+        # per-class Grams are summed in self.dtype and added to the float64 totals every
+        # _FLUSH_ROWS rows (one float64 pass per class instead of one per chunk and class)
+        pending: list[dict[int, np.ndarray]] = [{} for _ in views]
+        pending_rows = 0
+        # one pass over row chunks: each chunk is centred once and feeds the per-class syrks
+        # of both views and, for paired rows, the pair cross product
+        for start in range(0, max(v.shape[0] for v in views), step):
+            blocks = []
+            for v, (view, lab) in enumerate(zip(views, labels)):
+                if start >= view.shape[0]:
+                    continue
                 block = centred(view[start:start + step], self.shift[v], self.dtype)
                 block_labels = lab[start:start + step]
-                uniq, inverse = np.unique(block_labels, return_inverse=True)
-                for u, label in enumerate(uniq):
-                    rows = block[inverse == u]
+                # one stable sort makes every class a contiguous slice (one gather in all)
+                order = np.argsort(block_labels, kind="stable")
+                uniq, first, counts = np.unique(block_labels[order], return_index=True, return_counts=True)
+                grouped = block[order]
+                for label, lo, count in zip(uniq, first, counts):
+                    rows = grouped[lo:lo + count]
                     c = self._class_index(label)
-                    self.counts[v][c] += rows.shape[0]
+                    self.counts[v][c] += int(count)
                     self.sums[v][c] += rows.sum(axis=0, dtype=np.float64)
-                    self.grams[v][c] += gram(rows)  # one syrk per class block
-        if paired and self.paired:
-            x, y = views
-            for start in range(0, x.shape[0], step):
-                bx = centred(x[start:start + step], self.shift[0], self.dtype)
-                by = centred(y[start:start + step], self.shift[1], self.dtype)
-                self.pair_cross += bx.T @ by
-            self.n_pairs_rows += x.shape[0]
+                    if c in pending[v]:
+                        gram(rows, out=pending[v][c])  # one syrk per class block
+                    else:
+                        pending[v][c] = gram(rows)
+                blocks.append(block)
+            if with_cross:
+                self.pair_cross += blocks[0].T @ blocks[1]
+            pending_rows += step
+            if pending_rows >= _FLUSH_ROWS:
+                self._flush(pending)
+                pending_rows = 0
+        self._flush(pending)
+        if with_cross:
+            self.n_pairs_rows += views[0].shape[0]
         else:
             self.paired = False
             self.pair_cross = None
+
+    def _flush(self, pending: list[dict[int, np.ndarray]]) -> None:
+        for v, per_class in enumerate(pending):
+            for c, g in per_class.items():
+                self.grams[v][c] += g
+            per_class.clear()
 
     # -- covariances
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
