@@ -247,6 +247,9 @@ def score_title(score, corpus_path: str) -> str:
     """The work title: the encoded title without its edition number ("48 (139). Cara mi
     donna" -> "Cara mi donna"); a bare Mass-movement name takes the file name's description
     ("1. Kyrie" in PMFC_12_1-Kyrie Rondello.xml -> "Kyrie Rondello"); else the file name."""
+    override = METADATA_OVERRIDES.get(corpus_path.rsplit(".", 1)[0])
+    if override:
+        return override[0]
     md = score.metadata
     stem = Path(corpus_path).stem.replace("_", " ")
     for attr in ("title", "movementName"):
@@ -256,12 +259,34 @@ def score_title(score, corpus_path: str) -> str:
             if _GENERIC_TITLE.match(title) and "-" in stem:
                 return stem.split("-", 1)[1].strip()
             return title
-    return stem
+    # PMFC file names: "PMFC 06 Giovanni-01-Angnel son biancho" -> "Angnel son biancho"
+    m = _PMFC_STEM.match(stem)
+    return m.group(2).strip() if m else stem
 
 
-def score_composer(score, collection: str) -> str:
+_PMFC_STEM = re.compile(r"^PMFC[ _]?\d+[ _]*(?:([A-Za-z]+)[ _]*-?)?[ _]*\d+[a-z]?(?:\s*-\s*|\s+)(.+)$")
+#: composer named in a PMFC file name (the encodings without a composer field)
+_PMFC_COMPOSERS = {"Giovanni": "Giovanni da Cascia", "Jacopo": "Jacopo da Bologna", "Piero": "Piero"}
+
+
+#: (title, composer) for the few texted scores whose encoding names neither
+METADATA_OVERRIDES: dict[str, tuple[str, str]] = {
+    "verdi/laDonnaEMobile": ("La donna è mobile", "Giuseppe Verdi"),
+    "handel/rinaldo/Lascia_chio_pianga": ("Lascia ch'io pianga", "George Frideric Handel"),
+}
+
+
+def score_composer(score, collection: str, corpus_path: str = "") -> str:
+    """The encoded composer (first line only: some add an opus or a manuscript siglum on a
+    second line), else a per-collection default."""
+    override = METADATA_OVERRIDES.get(corpus_path.rsplit(".", 1)[0])
+    if override:
+        return override[1]
     md = score.metadata
     composer = getattr(md, "composer", None) if md is not None else None
-    if composer:
-        return str(composer).strip()
-    return {"bach": "J.S. Bach", "trecento": "anonymous (trecento)"}.get(collection, "unknown")
+    if composer and str(composer).strip():
+        return " ".join(str(composer).strip().splitlines()[0].split())
+    m = _PMFC_STEM.match(Path(corpus_path).stem.replace("_", " "))
+    if m and m.group(1) in _PMFC_COMPOSERS:
+        return _PMFC_COMPOSERS[m.group(1)]
+    return {"bach": "J.S. Bach", "trecento": "Anonymous"}.get(collection, "unknown")

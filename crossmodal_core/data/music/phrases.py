@@ -405,7 +405,7 @@ def fragments_from_score(score, ref: ScoreRef, max_measures: int = MAX_MEASURES)
     work are dropped (first kept).
     """
     title = score_title(score, ref.corpus_path)
-    composer = score_composer(score, ref.collection)
+    composer = score_composer(score, ref.collection, ref.corpus_path)
     marks = _tempo_marks(score)
     fragments: list[Fragment] = []
     seen: set[tuple] = set()
