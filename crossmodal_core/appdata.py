@@ -166,7 +166,9 @@ def load_dataset(dataset_id: str, progress: ProgressCallback | None = None) -> A
         from crossmodal_core.data.music import load_music_dataset
 
         ds, fragments = load_music_dataset(entry.path)
-        key = store.cache_key("music", sorted((p.name, p.stat().st_size) for p in entry.path.iterdir()), length=12)
+        # the data files only (a README beside them must not orphan the trained models)
+        key = "music-" + store.cache_key([_file_key(entry.path / f) for f in ("dataset.npz", "fragments.json")],
+                                         length=12)
         return AppDataset(entry, ds, list(fragments), key)
     if entry.kind == "synthetic":
         path = entry.path

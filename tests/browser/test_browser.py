@@ -163,8 +163,6 @@ def test_audio_players_exist_for_the_music_dataset(app_url, chromium_page, app_a
     page.get_by_role("option").filter(has_text="audio").first.click()
     wait_rendered(page)
     assert_no_exception(page, "retrieval (music)")
-    if page.locator("audio").count() == 0:
-        screenshot(page, "debug_retrieval_no_audio")
     assert page.locator("audio").count() >= 1
     screenshot(page, "retrieval_music")
     open_page(page, app_url, "alignment")
