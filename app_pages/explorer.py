@@ -63,13 +63,14 @@ if missing:
         st.rerun()
     panels = [(m, p if p is not None else appdata.panel_projection(app, m, pair, "pca", label)) for m, p in panels]
 
-labels_all, class_names = appdata.labels_for(app.dataset, label)
-color_label = label
-if label == appdata.PAIR_LABEL:  # one class per item is no colouring: use the dataset's own label
-    color_label = app.dataset.default_label
-    if color_label is not None:
-        labels_all, class_names = appdata.labels_for(app.dataset, color_label)
-
+# colour by a label set with few classes: hundreds of colours (e.g. one per work) tell nothing
+colour_sets = list(app.dataset.label_names)
+few = [n for n in colour_sets if len(app.dataset.class_names[n]) <= 24]
+preferred = label if label in few else (few[0] if few else (colour_sets[0] if colour_sets else None))
+color_label = top[0].selectbox("Colour by", colour_sets, index=colour_sets.index(preferred), key="explorer_colour",
+                               help="The label set that colours the points (hover shows the item).") \
+    if colour_sets else None
+labels_all, class_names = appdata.labels_for(app.dataset, color_label or appdata.PAIR_LABEL)
 selection = set(st.session_state.get(_shared.SELECTION) or [])
 SYMBOLS = ["circle", "diamond", "x", "triangle-up"]
 palette = qualitative.Dark24 + qualitative.Light24
@@ -175,7 +176,7 @@ def standalone_html() -> str:
             + "".join(f"<div style='display:inline-block;width:32%'>{p}</div>" for p in parts) + "</body></html>")
 
 
-info[2].download_button("Export panels (HTML, PNG/SVG inside)", data=standalone_html,
+info[2].download_button("Export as HTML", data=standalone_html,
                         file_name=f"crossmodal_explorer_{app.name}.html", mime="text/html", on_click="ignore")
 
 if selection:
