@@ -92,6 +92,7 @@ from crossmodal_core.data.synthetic import make_synthetic_av
 # assets/results/*.json, which hold the full run.
 OUT_DIR = Path(os.environ.get("CROSSMODAL_NOTEBOOK_OUT", store.cache_dir() / "notebooks"))
 OUT_DIR.mkdir(parents=True, exist_ok=True)
+warnings.filterwarnings("ignore", message="IProgress not found")  # no ipywidgets: text progress bars
 
 if QUICK:
     SYNTHETIC_SIZE = dict(n_train=3000, n_test=750)
@@ -308,6 +309,8 @@ split only and every figure shows test items.
     code('''
 from pathlib import Path
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -322,6 +325,7 @@ SYNTHETIC_SIZE = dict(n_train=3000, n_test=750) if QUICK else dict(n_train=22483
 TNN_PARAMS = {"epochs": 2, "progress": False} if QUICK else {"progress": False}
 UGAAR_PARAMS = {"epochs": 3, "progress": False} if QUICK else {"progress": False}
 UGAAR_LIMIT_TRAIN = 2000 if QUICK else None
+warnings.filterwarnings("ignore", message="IProgress not found")  # no ipywidgets: text progress bars
 plt.rcParams.update({"figure.dpi": 100, "savefig.bbox": "tight", "font.size": 9})
 
 
@@ -342,7 +346,10 @@ VIEWS = ["audio", "visual"]
 y_train, y_test = train.label("class"), test.label("class")
 class_names = list(test.class_names["class"])
 
-models = {"CCA": make_model("cca"), "C-CCA": make_model("ccca"), "TNN-C-CCA": make_model("tnn-ccca", **TNN_PARAMS)}
+n_components = len(class_names) - 1  # cluster-CCA has at most classes - 1 useful directions
+models = {"CCA": make_model("cca", n_components=n_components),
+          "C-CCA": make_model("ccca", n_components=n_components),
+          "TNN-C-CCA": make_model("tnn-ccca", n_components=n_components, **TNN_PARAMS)}
 embeddings = {}
 for name, model in models.items():
     supervised = name != "CCA"
@@ -411,7 +418,7 @@ for k, (name, aps) in enumerate(per_class.items()):
     ax.bar(np.arange(len(classes)) + (k - (len(per_class) - 1) / 2) * width, [100 * aps[c] for c in classes],
            width, label=name)
 ax.set_xticks(np.arange(len(classes)), [class_names[c] for c in classes], rotation=30, ha="right")
-ax.set_ylabel("AP (%)"); ax.legend(ncol=len(per_class)); ax.grid(axis="y", alpha=0.3)
+ax.set_ylabel("AP (%)"); ax.set_ylim(0, 112); ax.legend(ncol=len(per_class), loc="upper center"); ax.grid(axis="y", alpha=0.3)
 ax.set_title("Per-class AP, audio → visual (SYNTHETIC data)")
 save(fig, "per_class_ap")
 plt.show()
@@ -430,10 +437,12 @@ from crossmodal_core.evaluate import resolve_dataset
 music = resolve_dataset("music21")
 MUSIC_VIEWS = ["sheet", "lyrics", "audio"]
 works = np.asarray(music.metadata["work_id"]).astype(str)
+lyrics = np.asarray(music.metadata["lyrics"]).astype(str)
+# a work of readable size whose fragments all have different words (a Kyrie repeating one line
+# would make any lyrics matrix flat): the largest with at most 16 fragments, ties by id
 ids, counts = np.unique(works, return_counts=True)
-# a work of readable size: the largest with at most 16 fragments (deterministic)
-candidates = sorted(zip(counts, ids), key=lambda t: (t[0] <= 16, t[0], t[1]))
-work_id = [w for n, w in candidates if n <= 16][-1]
+readable = [(n, w) for n, w in zip(counts, ids) if 4 <= n <= 16 and len(set(lyrics[works == w])) == n]
+work_id = str(max(readable)[1])
 rows = alignment.work_segments(music, work_id)
 held_out = np.isin(music.folds, np.unique(music.folds[rows]))
 train_rows = np.nonzero(~held_out)[0]
@@ -446,14 +455,14 @@ print(f"work {work_id!r} ({title}): {len(rows)} fragments; UGAAR fitted on {len(
 '''),
     code('''
 pairs = [("sheet", "lyrics"), ("sheet", "audio"), ("lyrics", "audio")]
-fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+fig, axes = plt.subplots(1, 3, figsize=(13, 4.6))
 similarity = {}
 for ax, (a, b) in zip(axes, pairs):
     S = alignment.segment_similarity(z[a], z[b])
     similarity[(a, b)] = S
     im = ax.imshow(S, cmap="magma", vmin=-1, vmax=1)
     hits = (S.argmax(axis=1) == np.arange(len(S))).mean()
-    ax.set_title(f"{a} × {b}  (row max on diagonal: {100 * hits:.0f} %)")
+    ax.set_title(f"{a} × {b}\\nrow max on the diagonal: {100 * hits:.0f} %")
     ax.set_xlabel(f"{b} segment"); ax.set_ylabel(f"{a} segment")
 fig.colorbar(im, ax=axes, shrink=0.8, label="cosine similarity")
 fig.suptitle(f"UGAAR segment similarity: {title}")
