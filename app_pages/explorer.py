@@ -118,7 +118,8 @@ def figure(panel: appdata.PanelData) -> go.Figure:
         for m, (view, xy) in enumerate(zip(pair, panel.coords)):
             fig.add_trace(go.Scatter(
                 x=xy[selected, 0], y=xy[selected, 1], mode="markers", name=f"selected · {view}",
-                marker=dict(symbol=SYMBOLS[m], size=11, color="rgba(0,0,0,0)", line=dict(width=2, color="black")),
+                marker=dict(symbol=SYMBOLS[m], size=11 if selected.sum() <= 50 else 8, color="rgba(0,0,0,0)",
+                            line=dict(width=2 if selected.sum() <= 50 else 1, color="black")),
                 customdata=rows[selected], text=texts[selected],
                 hovertemplate=f"<b>selected {view}</b> %{{text}}<extra></extra>"))
     kind = panel.method.upper() + ("" if panel.joint else " (each modality mapped separately)")

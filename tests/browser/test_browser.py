@@ -168,3 +168,32 @@ def test_audio_players_exist_for_the_music_dataset(app_url, chromium_page, app_a
     open_page(page, app_url, "alignment")
     assert_no_exception(page, "alignment (music)")
     screenshot(page, "alignment_music")
+
+
+def test_explorer_lasso_selects_in_every_panel_then_umap(app_url, chromium_page):
+    page = chromium_page
+    open_page(page, app_url, "explorer")
+    page.wait_for_selector(".js-plotly-plot .scatterlayer .point", timeout=60_000)
+    # draw a lasso around the middle of the second panel
+    area = page.locator(".js-plotly-plot").nth(1).locator(".nsewdrag").first.bounding_box()
+    cx, cy, r = area["x"] + area["width"] / 2, area["y"] + area["height"] / 2, area["width"] / 6
+    page.mouse.move(cx - r, cy - r)
+    page.mouse.down()
+    for x, y in ((cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r), (cx - r, cy - r)):
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    page.get_by_text("item(s) selected").first.wait_for(timeout=60_000)
+    wait_rendered(page)
+    assert_no_exception(page, "explorer after a lasso")
+    # the selected item is outlined in all three panels (one outline trace per modality)
+    outlined = page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+        .map(p => p.data.filter(t => t.name.startsWith('selected')).length)""")
+    assert outlined == [2, 2, 2]
+    screenshot(page, "explorer_selection")
+    # UMAP on request, with progress, stored; the panels then say UMAP
+    page.get_by_role("button", name="Compute UMAP (stored on disk)").click()
+    page.wait_for_function("""() => Array.from(document.querySelectorAll('.js-plotly-plot .gtitle'))
+        .filter(t => t.textContent.includes('UMAP')).length === 3""", timeout=540_000)
+    wait_rendered(page)
+    assert_no_exception(page, "explorer after UMAP")
+    screenshot(page, "explorer_umap")
