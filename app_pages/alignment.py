@@ -94,8 +94,14 @@ if models:
             n = len(rows)
             ticks = [f"{i + 1}" for i in range(n)]
             fig = go.Figure(go.Heatmap(z=sim, x=ticks, y=ticks, colorscale="Viridis", zmin=-1, zmax=1,
-                                       hovertemplate=f"{p[0]} phrase %{{y}} vs {p[1]} phrase %{{x}}: "
-                                                     "%{z:.2f}<extra></extra>"))
+                                       hoverinfo="skip"))
+            # heatmap cells cannot be selected: an invisible point on every cell takes the clicks
+            gx, gy = np.meshgrid(np.arange(n), np.arange(n))
+            fig.add_trace(go.Scatter(
+                x=[ticks[j] for j in gx.ravel()], y=[ticks[i] for i in gy.ravel()], mode="markers",
+                marker=dict(size=max(6, min(28, 300 // n)), color="rgba(0,0,0,0)", symbol="square"),
+                customdata=sim.ravel(), showlegend=False, name="cells",
+                hovertemplate=f"{p[0]} phrase %{{y}} vs {p[1]} phrase %{{x}}: %{{customdata:.2f}}<extra></extra>"))
             fig.add_trace(go.Scatter(x=ticks, y=ticks, mode="markers", name="true pair",
                                      marker=dict(symbol="square-open", size=max(6, min(28, 300 // n)),
                                                  color="white", line=dict(width=2)),

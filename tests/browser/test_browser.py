@@ -167,6 +167,14 @@ def test_audio_players_exist_for_the_music_dataset(app_url, chromium_page, app_a
     screenshot(page, "retrieval_music")
     open_page(page, app_url, "alignment")
     assert_no_exception(page, "alignment (music)")
+    # click the cell (sheet phrase 2, lyrics phrase 1) of the first matrix: both sides appear
+    plot = page.locator(".js-plotly-plot").first
+    n = plot.evaluate("p => p.data[0].y.length")
+    area = plot.locator(".nsewdrag").first.bounding_box()
+    page.mouse.click(area["x"] + 0.5 * area["width"] / n, area["y"] + 1.5 * area["height"] / n)
+    page.get_by_text("sheet phrase 2 ↔ lyrics phrase 1").first.wait_for(timeout=60_000)
+    wait_rendered(page)
+    assert_no_exception(page, "alignment after a click")
     screenshot(page, "alignment_music")
 
 

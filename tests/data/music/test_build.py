@@ -2,7 +2,6 @@
 CI check that a subset rebuild reproduces the committed dataset."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
