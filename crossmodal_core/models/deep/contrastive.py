@@ -47,7 +47,8 @@ class ContrastiveAligner(TorchCrossModalEstimator):
     activation, dropout, batch_norm :
         Head settings (:func:`~crossmodal_core.models.deep.towers.make_tower`).
     temperature : float
-        Softmax temperature ``τ`` of both losses.
+        Softmax temperature ``τ`` of both losses (0.3: validation MAP 0.989 vs 0.963 for 0.1 on
+        the VEGAS-shaped synthetic set, validation rows held out from training).
     infonce_weight, supcon_weight : float >= 0
         Loss weights (the supervised term needs ``y``; without labels only InfoNCE is used).
     epochs, batch_size, lr, weight_decay :
@@ -65,7 +66,7 @@ class ContrastiveAligner(TorchCrossModalEstimator):
     requires_labels = False
 
     def __init__(self, n_components: int = 64, hidden: tuple[int, ...] = (512,), activation: str = "relu",
-                 dropout: float = 0.1, batch_norm: bool = False, temperature: float = 0.1,
+                 dropout: float = 0.1, batch_norm: bool = False, temperature: float = 0.3,
                  infonce_weight: float = 1.0, supcon_weight: float = 1.0, epochs: int = 20,
                  batch_size: int = 512, lr: float = 1e-3, weight_decay: float = 1e-4,
                  patience: int | None = None, random_state: int | None = 0, device: str = "cpu",
