@@ -47,13 +47,20 @@ class CrossModalEstimator(BaseEstimator):
                 f"this {type(self).__name__} is not fitted yet; call fit(views, y) first"
             )
 
-    def _check_transform_views(self, views: Sequence[np.ndarray], n_features: Sequence[int]) -> list[np.ndarray]:
-        """Validate views for transform: right count, 2-D, finite, matching feature dims."""
+    def _check_transform_views(self, views: Sequence[np.ndarray | None], n_features: Sequence[int],
+                               allow_none: bool = False) -> list[np.ndarray | None]:
+        """Validate views for transform: right count, 2-D, finite, matching feature dims.
+
+        With ``allow_none`` an entry may be ``None`` (that view is skipped and stays ``None``).
+        """
         views = list(views)
         if len(views) != len(n_features):
             raise ValueError(f"{type(self).__name__} was fitted on {len(n_features)} views, got {len(views)}")
-        out = []
+        out: list[np.ndarray | None] = []
         for i, (v, d) in enumerate(zip(views, n_features)):
+            if v is None and allow_none:
+                out.append(None)
+                continue
             (a,) = check_views([v], min_rows=1, what=f"views[{i}]")
             if a.shape[1] != d:
                 raise ValueError(f"views[{i}] has {a.shape[1]} features, the model was fitted with {d}")

@@ -64,21 +64,8 @@ class LinearCCAMixin:
         list of (n_i, n_components_) arrays (float32 for float32 input, else float64)
         """
         self._check_fitted("weights_")
-        views = list(views)
-        if len(views) != len(self.weights_):
-            raise ValueError(f"{type(self).__name__} was fitted on {len(self.weights_)} views, got {len(views)}")
-        out: list[np.ndarray | None] = []
-        for i, v in enumerate(views):
-            if v is None:
-                out.append(None)
-                continue
-            (a,) = check_views([v], min_rows=1, what=f"views[{i}]")
-            if a.shape[1] != self.weights_[i].shape[0]:
-                raise ValueError(
-                    f"views[{i}] has {a.shape[1]} features, the model was fitted with {self.weights_[i].shape[0]}"
-                )
-            out.append(self._project(a, i))
-        return out
+        checked = self._check_transform_views(views, [w.shape[0] for w in self.weights_], allow_none=True)
+        return [None if a is None else self._project(a, i) for i, a in enumerate(checked)]
 
     def score(self, views: Sequence[np.ndarray], y: np.ndarray | None = None) -> np.ndarray:
         """Canonical correlations of paired views in the learned space.

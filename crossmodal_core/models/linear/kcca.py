@@ -84,19 +84,9 @@ class _NystroemModel(CrossModalEstimator):
         Returns a list of ``(n_i, n_components_)`` arrays.
         """
         self._check_fitted("linear_")
-        views = list(views)
-        if len(views) != len(self.feature_maps_):
-            raise ValueError(f"{type(self).__name__} was fitted on {len(self.feature_maps_)} views, got {len(views)}")
-        out: list[np.ndarray | None] = []
-        for i, v in enumerate(views):
-            if v is None:
-                out.append(None)
-                continue
-            (a,) = check_views([v], min_rows=1, what=f"views[{i}]")
-            if a.shape[1] != self.n_features_[i]:
-                raise ValueError(f"views[{i}] has {a.shape[1]} features, the model was fitted with {self.n_features_[i]}")
-            out.append(self.linear_._project(self.feature_maps_[i].transform(a), i))
-        return out
+        checked = self._check_transform_views(views, self.n_features_, allow_none=True)
+        return [None if a is None else self.linear_._project(self.feature_maps_[i].transform(a), i)
+                for i, a in enumerate(checked)]
 
     def score(self, views: Sequence[np.ndarray], y: Any = None) -> np.ndarray:
         """Correlation of each pair of projected components on row-paired views, shape (k,)."""
