@@ -210,9 +210,14 @@ def flat_views(ds: CrossModalDataset) -> list[str]:
 
 
 def view_pairs(ds: CrossModalDataset) -> list[tuple[str, str]]:
-    """Modality pairs to retrieve between, the most natural first (audio/visual, sheet/lyrics)."""
+    """Modality pairs to retrieve between, the most natural first.
+
+    On the music dataset sheet/audio comes first: it is the pair the models align well
+    (R@1 about 0.84) and it has audio to play, so a new user's first view is not a
+    near-chance lyrics pairing.
+    """
     names = flat_views(ds)
-    preferred = [("audio", "visual"), ("sheet", "lyrics"), ("sheet", "audio"), ("lyrics", "audio")]
+    preferred = [("audio", "visual"), ("sheet", "audio"), ("sheet", "lyrics"), ("lyrics", "audio")]
     pairs = []
     for a, b in combinations(names, 2):
         pairs.append((b, a) if (b, a) in preferred else (a, b))
