@@ -1,12 +1,14 @@
 """The app in a real browser (Debian chromium driven by Playwright): every page renders with
 no exception, the explorer shows its three panels, audio players exist where the dataset has
-audio; a screenshot of each page goes to ``assets/screenshots/``."""
+audio; a screenshot of each page goes to ``$CROSSMODAL_SCREENSHOTS`` (default: a folder in the
+test cache, so a test run never overwrites the committed ``assets/screenshots/``)."""
 
 from __future__ import annotations
 
 import os
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.request
@@ -18,7 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = REPO / "assets" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("CROSSMODAL_SCREENSHOTS", Path(tempfile.gettempdir()) / "crossmodal-screenshots"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = {"home": "", "explorer": "explorer", "retrieval": "retrieval", "alignment": "alignment"}
