@@ -234,6 +234,17 @@ def _open_npz(path: Path):
         raise DatasetError(f"{path}: not a readable NPZ file ({type(exc).__name__}: {exc})") from None
 
 
+def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
+    """Every array of an NPZ or HDF5 file (by suffix); HDF5 root attributes, or ``None`` for NPZ."""
+    kind = _suffix_kind(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    if kind == "npz":
+        with _open_npz(path) as z:
+            return {k: z[k] for k in z.files}, None
+    return _read_hdf5(path)
+
+
 def _read_hdf5(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """All datasets of an HDF5 file as ``path-in-file -> array`` (str decoded), plus attrs."""
     import h5py
@@ -266,15 +277,10 @@ def load_dataset(path: str | Path) -> CrossModalDataset:
     our format marker are read as the public VEGAS/AVE layout (:func:`load_vegas_layout`).
     """
     path = Path(path)
-    kind = _suffix_kind(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such file")
-    if kind == "npz":
-        with _open_npz(path) as z:
-            arrays = {k: z[k] for k in z.files}
+    arrays, attrs = _read_arrays(path)
+    if attrs is None:
         marker = str(arrays["format"]) if "format" in arrays else None
     else:
-        arrays, attrs = _read_hdf5(path)
         marker = attrs.get("format")
         for attr in ("name", "info", "format_version"):
             if attr in attrs:
@@ -369,14 +375,7 @@ def load_vegas_layout(path: str | Path, name: str | None = None) -> CrossModalDa
     and ``split`` train/test (train rows first).
     """
     path = Path(path)
-    kind = _suffix_kind(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such file")
-    if kind == "npz":
-        with _open_npz(path) as z:
-            arrays = {k: z[k] for k in z.files}
-    else:
-        arrays, _ = _read_hdf5(path)
+    arrays, _ = _read_arrays(path)
     return _vegas_from_arrays(arrays, path, name=name)
 
 
