@@ -477,23 +477,13 @@ def evaluate(
                     raise ValueError(record["error"])
                 bar.update(len(partition.folds))
                 continue
-            for fold, (train, test) in enumerate(partition.folds):
-                bar.set_description(f"{info['display']} fold {fold + 1}/{len(partition.folds)}")
-                try:
-                    fold_rec = _run_fold(
-                        model, model_params.get(key), info["supervised"], xs, labels, train, test, fold,
-                        directions, zero_shot, limit_train, seed, metric, validation_fraction, pr_points,
-                    )
-                except Exception as exc:  # noqa: BLE001 -- recorded, then the next model runs
-                    if on_error == "raise":
-                        raise
-                    record["error"] = f"{type(exc).__name__}: {exc}"
-                    warnings.warn(f"{info['display']} failed on fold {fold}: {record['error']}", stacklevel=2)
-                    bar.update(len(partition.folds) - fold)
-                    break
-                record["folds"].append(fold_rec)
-                results["rows"].append(_flat_row(ds.name, info, fold_rec))
-                bar.update(1)
+            _run_folds(
+                lambda fold, train, test: _run_fold(
+                    model, model_params.get(key), info["supervised"], xs, labels, train, test, fold,
+                    directions, zero_shot, limit_train, seed, metric, validation_fraction, pr_points,
+                ),
+                partition.folds, record, info, results, ds.name, bar, on_error,
+            )
             fitted = [f.pop("fitted_params", {}) for f in record["folds"]]
             if record["folds"]:
                 record["fitted_params"] = fitted[0]
@@ -501,6 +491,29 @@ def evaluate(
     finally:
         bar.close()
     return results
+
+
+def _run_folds(run_one: Callable[[int, np.ndarray, np.ndarray], dict[str, Any]], folds, record: dict[str, Any],
+               info: dict[str, Any], results: dict[str, Any], dataset_name: str, bar, on_error: str) -> None:
+    """Run one model over every fold, appending each fold's record and flat row.
+
+    A failing fold is recorded in ``record["error"]`` (or re-raised with ``on_error="raise"``)
+    and the model's remaining folds are skipped, so the other models still run.
+    """
+    for fold, (train, test) in enumerate(folds):
+        bar.set_description(f"{info['display']} fold {fold + 1}/{len(folds)}")
+        try:
+            rec = run_one(fold, train, test)
+        except Exception as exc:  # noqa: BLE001 -- recorded, then the next model runs
+            if on_error == "raise":
+                raise
+            record["error"] = f"{type(exc).__name__}: {exc}"
+            warnings.warn(f"{info['display']} failed on fold {fold}: {record['error']}", stacklevel=3)
+            bar.update(len(folds) - fold)
+            break
+        record["folds"].append(rec)
+        results["rows"].append(_flat_row(dataset_name, info, rec))
+        bar.update(1)
 
 
 def _run_fold(model, params, supervised, xs, labels, train, test, fold, directions, zero_shot,
@@ -639,21 +652,12 @@ def evaluate_paired(
             info = _model_info(key, model)
             record: dict[str, Any] = {**info, "params": model_params.get(key, {}), "folds": [], "error": None}
             results["models"][key] = record
-            for fold, (train, test) in enumerate(partition.folds):
-                bar.set_description(f"{info['display']} fold {fold + 1}/{len(partition.folds)}")
-                try:
-                    rec = _run_paired_fold(model, model_params.get(key), xs, views, train, test, fold,
-                                           limit_train, seed, metric)
-                except Exception as exc:  # noqa: BLE001 -- recorded, then the next model runs
-                    if on_error == "raise":
-                        raise
-                    record["error"] = f"{type(exc).__name__}: {exc}"
-                    warnings.warn(f"{info['display']} failed on fold {fold}: {record['error']}", stacklevel=2)
-                    bar.update(len(partition.folds) - fold)
-                    break
-                record["folds"].append(rec)
-                results["rows"].append(_flat_row(ds.name, info, rec))
-                bar.update(1)
+            _run_folds(
+                lambda fold, train, test: _run_paired_fold(
+                    model, model_params.get(key), xs, views, train, test, fold, limit_train, seed, metric,
+                ),
+                partition.folds, record, info, results, ds.name, bar, on_error,
+            )
             if record["folds"]:
                 record["summary"] = _summarise(record["folds"], PAIRED_METRICS)
     finally:
