@@ -11,3 +11,12 @@ Each module documents its output layout (``*_FEATURE_LAYOUT``: name -> slice). S
 not imported here so that importing one view does not pay for the others (librosa is slow to
 import); none of them imports torch.
 """
+
+
+def block_layout(blocks: list[tuple[str, int]]) -> dict[str, slice]:
+    """Name -> slice of a feature vector made of consecutive blocks of the given sizes."""
+    layout, start = {}, 0
+    for name, size in blocks:
+        layout[name] = slice(start, start + size)
+        start += size
+    return layout

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from crossmodal_core.features import block_layout
+
 N_MELS = 64
 N_CHROMA = 12
 N_MFCC = 20
@@ -40,11 +42,7 @@ def _layout() -> dict[str, slice]:
         ("mfcc_mean", N_MFCC),
         ("mfcc_std", N_MFCC),
     ]
-    layout, start = {}, 0
-    for name, size in sizes:
-        layout[name] = slice(start, start + size)
-        start += size
-    return layout
+    return block_layout(sizes)
 
 
 #: name -> slice of the :func:`audio_features` vector.

@@ -34,6 +34,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from crossmodal_core.features import block_layout
+
 N_PITCH_CLASSES = 12
 MAX_INTERVAL = 12
 N_DURATION_BINS = 8
@@ -52,11 +54,7 @@ def _layout() -> dict[str, slice]:
         ("contour", N_CONTOUR),
         ("piano_roll", ROLL_STEPS * N_PITCH_CLASSES),
     ]
-    layout, start = {}, 0
-    for name, size in sizes:
-        layout[name] = slice(start, start + size)
-        start += size
-    return layout
+    return block_layout(sizes)
 
 
 #: block name -> slice of the :func:`sheet_features` vector.
