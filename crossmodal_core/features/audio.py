@@ -114,6 +114,11 @@ def audio_features(y: np.ndarray, sr: int) -> np.ndarray:
         mfcc_mean (20), mfcc_std (20)]``; see :data:`AUDIO_FEATURE_LAYOUT`.
         Means and (population) standard deviations are over STFT frames.
     """
+    return _summarise(*_frame_features(y, sr))
+
+
+def _frame_features(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validated STFT-frame features: log-mel (64, t) dB, chroma (12, t), MFCC (20, t)."""
     import librosa
 
     y = _check_audio(y, sr)
@@ -122,7 +127,7 @@ def audio_features(y: np.ndarray, sr: int) -> np.ndarray:
     log_mel = _log_mel(power, sr)
     chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_chroma=N_CHROMA, n_fft=ANALYSIS["n_fft"], tuning=0.0)
     mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC)
-    return _summarise(log_mel, chroma, mfcc)
+    return log_mel, chroma, mfcc
 
 
 def _summarise(log_mel: np.ndarray, chroma: np.ndarray, mfcc: np.ndarray) -> np.ndarray:
@@ -181,14 +186,7 @@ def audio_features_and_sequence(y: np.ndarray, sr: int, n_segments: int = 10) ->
 
     Same values as the two calls, computed once (the dataset build needs both).
     """
-    import librosa
-
-    y = _check_audio(y, sr)
-    sr = int(sr)
-    power = _power_spectrogram(y)
-    log_mel = _log_mel(power, sr)
-    chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_chroma=N_CHROMA, n_fft=ANALYSIS["n_fft"], tuning=0.0)
-    mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC)
+    log_mel, chroma, mfcc = _frame_features(y, sr)
     features = _summarise(log_mel, chroma, mfcc)
     sequence = segment_pool(log_mel.astype(np.float32), int(n_segments)).astype(np.float32)
     return features, sequence
