@@ -1,0 +1,64 @@
+"""The benchmark scripts run end to end at a small size and report the numbers the library gives.
+
+Benchmarks print timings and ratios (never asserted here: timing depends on the machine);
+these tests only keep the scripts from rotting and check that the MAP they report is the MAP
+the library computes for the same model on the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crossmodal_core.data.synthetic import make_synthetic_av
+from crossmodal_core.metrics import map_both_directions
+from crossmodal_core.models.linear import CCA, ClusterCCA
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _run(script: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_bench_linear_reports_the_library_map(tmp_path):
+    out = tmp_path / "linear.json"
+    stdout = _run("bench_linear.py", "--n-train", "1200", "--n-test", "300", "--repeats", "1",
+                  "--sklearn-subset", "0", "--no-kernel", "--no-cca-zoo", "--json", str(out))
+    rows = {r["model"]: r for r in json.loads(out.read_text())["rows"]}
+    assert {"ours CCA reg=1e-3 f32", "ours CCA reg=0 f64", "ours ClusterCCA paper"} <= set(rows)
+    assert "ClusterCCA (paper) fit / CCA fit" in stdout
+
+    ds = make_synthetic_av(n_train=1200, n_test=300, seed=0)
+    train, test = ds.split == "train", ds.split == "test"
+    views, labels = [ds.view("audio"), ds.view("visual")], ds.label()
+    for name, model, y in [("ours CCA reg=1e-3 f32", CCA(10, reg=1e-3), None),
+                           ("ours ClusterCCA paper", ClusterCCA(9), labels[train])]:
+        model.fit([v[train] for v in views], y)
+        za, zv = model.transform([v[test] for v in views])
+        a2v, v2a = map_both_directions(za, zv, labels[test])
+        assert rows[name]["map_a2v"] == pytest.approx(a2v, abs=1e-9)
+        assert rows[name]["map_v2a"] == pytest.approx(v2a, abs=1e-9)
+        assert np.all(np.isfinite(rows[name]["test_corr"]))
+
+
+def test_bench_deep_runs_and_writes_its_rows(tmp_path):
+    out = tmp_path / "deep.json"
+    _run("bench_deep.py", "--n-train", "600", "--n-test", "200", "--epochs", "1",
+         "--models", "ccca,tnn-ccca", "--threads", "1", "--json", str(out))
+    rows = {r["model"]: r for r in json.loads(out.read_text())}
+    assert set(rows) == {"ccca", "tnn-ccca"}
+    assert rows["tnn-ccca"]["epochs_run"] == 1
+    for r in rows.values():
+        assert len(r["test_map"]) == 2 and all(0.0 <= m <= 1.0 for m in r["test_map"])
+    # 10 balanced classes: chance MAP is about 0.1; cluster-CCA separates the classes
+    assert min(rows["ccca"]["test_map"]) > 0.3
