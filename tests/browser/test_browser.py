@@ -1,6 +1,6 @@
 """The app in a real browser (Debian chromium driven by Playwright): every page renders with
 no exception, the explorer shows its three panels, audio players exist where the dataset has
-audio; a screenshot of each page goes to ``$CROSSMODAL_SCREENSHOTS`` (default: a folder in the
+audio, the "train missing models" button trains into an empty model store; a screenshot of each page goes to ``$CROSSMODAL_SCREENSHOTS`` (default: a folder in the
 test cache, so a test run never overwrites the committed ``assets/screenshots/``)."""
 
 from __future__ import annotations
@@ -207,3 +207,48 @@ def test_explorer_lasso_selects_in_every_panel_then_umap(app_url, chromium_page)
     wait_rendered(page)
     assert_no_exception(page, "explorer after UMAP")
     screenshot(page, "explorer_umap")
+
+
+@pytest.fixture(scope="module")
+def untrained_app(tmp_path_factory):
+    """A second server over an assets folder holding one tiny dataset, and an empty model store."""
+    from crossmodal_core.data import io
+    from crossmodal_core.data.synthetic import make_synthetic_av
+
+    root = tmp_path_factory.mktemp("untrained_assets")
+    (root / "datasets").mkdir()
+    io.save_dataset(make_synthetic_av(n_train=240, n_test=120, n_classes=4, dims=(16, 32), seed=3, name="tiny-c"),
+                    root / "datasets" / "tiny_c.npz")
+    home = tmp_path_factory.mktemp("untrained_home")
+    port = free_port()
+    env = {**os.environ, "CROSSMODAL_ASSETS": str(root), "CROSSMODAL_HOME": str(home), "OMP_NUM_THREADS": "1"}
+    proc = start_server(env, port)
+    yield f"http://127.0.0.1:{port}", home
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_train_missing_models_button_trains_and_fills_the_explorer(untrained_app, chromium_page):
+    url, home = untrained_app
+    page = chromium_page
+    open_page(page, url, "")
+    choose_dataset(page, "tiny_c")
+    button = page.get_by_role("button", name="Train missing models (CCA, C-CCA, TNN-C-CCA)")
+    assert button.count() == 1
+    assert not list(home.rglob("info.json")), "no model should exist before the click"
+    button.click()
+    # the button disappears once training is done and the page has re-run
+    page.get_by_role("button", name="Train missing models").first.wait_for(state="detached", timeout=300_000)
+    wait_rendered(page)
+    assert_no_exception(page, "home after training")
+    trained = sorted(p.parent.name.split("__")[0] for p in (home / "models").rglob("info.json"))
+    assert trained == ["cca", "ccca", "tnn-ccca"], trained
+    # the explorer now draws the original, C-CCA and TNN-C-CCA panels with no training prompt
+    open_page(page, url, "explorer")
+    page.wait_for_selector(".js-plotly-plot .scatterlayer .point", timeout=60_000)
+    assert page.locator(".js-plotly-plot").count() == 3
+    assert page.get_by_role("button", name="Train missing models").count() == 0
+    assert_no_exception(page, "explorer after training")
