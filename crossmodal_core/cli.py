@@ -15,6 +15,9 @@ Examples::
     python -m crossmodal_core evaluate --data features.h5 --zero-shot 0.3 --out zs.json
     python -m crossmodal_core evaluate --data music21 --models ugaar,cca --paired
     python -m crossmodal_core train --data synthetic-vegas --model ccca
+    python -m crossmodal_core evaluate --data synthetic-vegas --models tnn-ccca --threads 1
+
+Every command takes ``--threads N`` (see :mod:`crossmodal_core.runtime`).
 
 Exit status: 0 on success, 1 when a model failed (the others' results are still written),
 2 on bad arguments or unreadable data.
@@ -139,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--jobs", type=_positive_int, default=2, help="worker processes for the dataset build")
     pr.add_argument("--limit", type=_positive_int, default=None, help="build the music dataset from this many works")
     pr.add_argument("--no-projections", action="store_true", help="skip the UMAP projections")
+    for command in sub.choices.values():
+        command.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                             help="cap BLAS / OpenMP / torch threads (default: every core; 1 is faster "
+                                  "when other jobs share the cores)")
     return parser
 
 
@@ -441,6 +448,10 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        from crossmodal_core.runtime import limit_threads
+
+        limit_threads(args.threads)
     try:
         return COMMANDS[args.command](args)
     except CLIError as exc:

@@ -161,3 +161,19 @@ def test_prepare_skips_a_built_dataset_and_falls_back_when_it_cannot_open(monkey
     err = capsys.readouterr().err
     assert "present, skipped" in err and "cannot open music" in err
     assert len(list((tmp_path / "home" / "models").rglob("info.json"))) == 1  # trained on the synthetic set
+
+
+def test_every_command_takes_threads_and_applies_it_first(data_file, tmp_path, monkeypatch, capsys):
+    import crossmodal_core.runtime as runtime
+
+    calls = []
+    monkeypatch.setattr(runtime, "limit_threads", calls.append)
+    rc = cli.main(["evaluate", "--data", str(data_file), "--models", "cca", "--folds", "2", "--threads", "1",
+                   "--out", str(tmp_path / "t.json"), "--no-progress"])
+    assert rc == 0 and calls == [1]
+    for command in ("evaluate", "train", "build-music", "project", "prepare"):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([command, "--data", "x", "--model", "cca", "--threads", "0"])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "--threads" in err and "expected a positive integer, got 0" in err, err
