@@ -1,10 +1,12 @@
 """The app in a real browser (Debian chromium driven by Playwright): every page renders with
 no exception, the explorer shows its three panels, audio players exist where the dataset has
-audio, the "train missing models" button trains into an empty model store; a screenshot of each page goes to ``$CROSSMODAL_SCREENSHOTS`` (default: a folder in the
-test cache, so a test run never overwrites the committed ``assets/screenshots/``)."""
+audio, the "train missing models" button trains into an empty model store; a screenshot of
+each page goes to ``$CROSSMODAL_SCREENSHOTS`` (default: a folder in the test cache, so a test
+run never overwrites the committed ``assets/screenshots/``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -56,17 +58,25 @@ def start_server(env: dict, port: int) -> subprocess.Popen:
     raise RuntimeError("streamlit did not become healthy in 120 s")
 
 
+@contextlib.contextmanager
+def serving(**env_overrides: str):
+    """The app on a free local port with these environment overrides (one BLAS thread); yields its URL."""
+    port = free_port()
+    proc = start_server({**os.environ, "OMP_NUM_THREADS": "1", **env_overrides}, port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 @pytest.fixture(scope="module")
 def app_url(app_assets):
-    port = free_port()
-    env = {**os.environ, "CROSSMODAL_ASSETS": str(app_assets), "OMP_NUM_THREADS": "1"}
-    proc = start_server(env, port)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with serving(CROSSMODAL_ASSETS=str(app_assets)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -220,15 +230,8 @@ def untrained_app(tmp_path_factory):
     io.save_dataset(make_synthetic_av(n_train=240, n_test=120, n_classes=4, dims=(16, 32), seed=3, name="tiny-c"),
                     root / "datasets" / "tiny_c.npz")
     home = tmp_path_factory.mktemp("untrained_home")
-    port = free_port()
-    env = {**os.environ, "CROSSMODAL_ASSETS": str(root), "CROSSMODAL_HOME": str(home), "OMP_NUM_THREADS": "1"}
-    proc = start_server(env, port)
-    yield f"http://127.0.0.1:{port}", home
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with serving(CROSSMODAL_ASSETS=str(root), CROSSMODAL_HOME=str(home)) as url:
+        yield url, home
 
 
 def test_train_missing_models_button_trains_and_fills_the_explorer(untrained_app, chromium_page):
