@@ -11,8 +11,17 @@ Every write goes to a temporary file in the destination folder, is flushed and f
 then renamed over the target (``os.replace`` is atomic on POSIX), so a crash or a bad
 input never leaves a truncated artifact or destroys the previous good one.
 
+Temporary files and folders are named ``.<target>.cmtmp-<pid>-<random><suffix>``: hidden
+(listings skip them, :func:`is_temporary` says so) and tagged with the writer's process id, so
+:func:`clean_stale_temporaries` can remove what a killed writer left without touching a write
+still in progress in another process.
+
 Cache keys are short SHA-256 digests of a canonical JSON of (dataset, model, parameters),
 so the same request always maps to the same file.
+
+Names read from files, uploads or URLs never become paths as they are: every path built from
+such a name goes through :func:`slug` (or :func:`child_path`, which also proves the result
+stays under its root).
 """
 
 from __future__ import annotations
@@ -22,7 +31,10 @@ import hashlib
 import io
 import json
 import os
+import re
+import shutil
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -46,7 +58,13 @@ def datasets_dir() -> Path:
 
 
 def results_dir() -> Path:
+    """The committed reference results (``assets/results``): written only when asked by ``--out``."""
     return assets_dir() / "results"
+
+
+def user_results_dir() -> Path:
+    """Results of the user's own ``evaluate`` runs (in the cache, never over committed files)."""
+    return cache_dir() / "results"
 
 
 def models_dir() -> Path:
@@ -59,6 +77,59 @@ def projections_dir() -> Path:
 
 def audio_cache_dir() -> Path:
     return cache_dir() / "audio"
+
+
+def uploads_dir() -> Path:
+    return cache_dir() / "uploads"
+
+
+# ---------------------------------------------------------------------- untrusted names
+_SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+SLUG_MAX_LENGTH = 80
+
+
+def slug(name: Any, max_length: int = SLUG_MAX_LENGTH) -> str:
+    """A file-name-safe form of an untrusted ``name`` (one path component, never a path).
+
+    Keeps ASCII letters, digits, ``.``, ``_`` and ``-`` (accents are folded: ``"Lindenbäume"``
+    -> ``"Lindenbaume"``); every other run of characters (``/``, ``\\``, NUL, spaces, ...)
+    becomes ``-``; leading dots and dashes are dropped so the result is never ``.``, ``..`` or
+    hidden. When anything had to change, or the name is longer than ``max_length``, a short
+    digest of the original is appended so that distinct names keep distinct slugs.
+
+    >>> slug("music21_lyrics")
+    'music21_lyrics'
+    >>> slug("../../etc/passwd")[:11]
+    'etc-passwd-'
+    >>> "/" in slug("/abs/path") or slug("..").startswith(".")
+    False
+    """
+    text = str(name)
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    cleaned = _SLUG_UNSAFE.sub("-", folded).strip("-")
+    cleaned = re.sub(r"-{2,}", "-", cleaned).lstrip(".-")
+    cleaned = cleaned[: max(8, max_length - 9)].rstrip(".-")
+    if cleaned and cleaned == text and len(text) <= max_length:
+        return cleaned
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{cleaned}-{digest}" if cleaned else f"unnamed-{digest}"
+
+
+def child_path(root: str | os.PathLike, *names: Any, suffix: str = "") -> Path:
+    """``root / slug(name1) / ... / slug(nameN) + suffix``, checked to stay inside ``root``.
+
+    ``suffix`` is ours (``".json"``), never the user's. Raises ``ValueError`` if the result
+    would escape ``root`` (it cannot, by construction; the check guards future edits).
+    """
+    if not names:
+        raise ValueError("child_path needs at least one name")
+    root = Path(root)
+    parts = [slug(n) for n in names]
+    path = root.joinpath(*parts[:-1], parts[-1] + suffix)
+    resolved_root = root.resolve()
+    if resolved_root not in path.resolve().parents:
+        raise ValueError(f"refusing a path outside {root}: {path}")
+    return path
 
 
 # ---------------------------------------------------------------------- keys
@@ -90,7 +161,7 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(target), suffix=suffix or ".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -104,6 +175,59 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+_TEMP_TAG = ".cmtmp-"
+_TEMP_PID = re.compile(r"\.cmtmp-(\d+)-")
+
+
+def temporary_prefix(target: str | os.PathLike) -> str:
+    """Name prefix of a temporary file or folder written for ``target`` by this process."""
+    return f".{Path(target).name}{_TEMP_TAG}{os.getpid()}-"
+
+
+def is_temporary(path: str | os.PathLike) -> bool:
+    """True for a temporary file or folder of an unfinished (or killed) atomic write."""
+    return _TEMP_TAG in Path(path).name and Path(path).name.startswith(".")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def clean_stale_temporaries(*roots: str | os.PathLike) -> list[Path]:
+    """Remove temporaries under ``roots`` (recursively) whose writer process is gone.
+
+    Called when the app and the CLI start, so a killed write leaves nothing behind for long.
+    Returns what was removed. Temporaries of live processes (a write in progress) are kept.
+    """
+    removed: list[Path] = []
+    for root in roots or (cache_dir(), assets_dir()):
+        root = Path(root)
+        if not root.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in list(dirnames) + filenames:
+                match = _TEMP_PID.search(name)
+                if not (name.startswith(".") and match) or _pid_alive(int(match.group(1))):
+                    continue
+                path = Path(dirpath) / name
+                with contextlib.suppress(OSError):
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path)
+                        dirnames.remove(name)
+                    else:
+                        path.unlink()
+                    removed.append(path)
+    return removed
 
 
 def _current_umask() -> int:
