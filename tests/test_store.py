@@ -49,3 +49,69 @@ def test_read_json_names_the_file_on_bad_content(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="bad.json"):
         store.read_json(bad)
+
+
+# ---------------------------------------------------------------------- untrusted names
+HOSTILE_NAMES = ["..", ".", "../../x", "/etc/passwd", "a/b\\c", "nul\x00byte", "x" * 5000, "Lindenbäume ♪",
+                 "数据集", "", " ", "-rf", ".hidden", "con:", "a\nb"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_slug_is_one_safe_path_component(name):
+    s = store.slug(name)
+    assert s and len(s) <= store.SLUG_MAX_LENGTH
+    assert all(c.isascii() and (c.isalnum() or c in "._-") for c in s)
+    assert not s.startswith((".", "-"))
+    assert s not in (".", "..")
+
+
+def test_slug_keeps_plain_names_and_keeps_distinct_names_distinct():
+    assert store.slug("music21_lyrics") == "music21_lyrics"
+    assert store.slug("synthetic-vegas-small") == "synthetic-vegas-small"
+    slugs = {store.slug(n) for n in HOSTILE_NAMES + ["x", "etc-passwd", "x" * 4999]}
+    assert len(slugs) == len(HOSTILE_NAMES) + 3
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_child_path_never_leaves_its_root(tmp_path, name):
+    root = tmp_path / "store"
+    path = store.child_path(root, name, name, suffix=".json")
+    assert root.resolve() in path.resolve().parents
+    store.atomic_write_json(path, {"ok": True})
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written == [path]
+
+
+# ---------------------------------------------------------------------- temporaries of killed writes
+def test_temporaries_are_hidden_and_carry_the_writer_pid(tmp_path):
+    with store.atomic_path(tmp_path / "data.npz", suffix=".npz") as tmp:
+        assert tmp.name.startswith(".data.npz.cmtmp-")
+        assert f"-{os.getpid()}-" in tmp.name
+        assert store.is_temporary(tmp)
+        tmp.write_bytes(b"x")
+    assert not store.is_temporary(tmp_path / "data.npz")
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_clean_stale_temporaries_removes_only_those_of_dead_writers(tmp_path):
+    dead = _dead_pid()
+    stale_file = tmp_path / f".upload.npz.cmtmp-{dead}-abc.npz"
+    stale_dir = tmp_path / "sub" / f".music21_lyrics.cmtmp-{dead}-xyz"
+    live = tmp_path / f".other.json.cmtmp-{os.getpid()}-def.tmp"
+    plain = tmp_path / "upload.npz"
+    stale_dir.mkdir(parents=True)
+    (stale_dir / "dataset.npz").write_bytes(b"half")
+    for p in (stale_file, live, plain):
+        p.write_bytes(b"x")
+    removed = store.clean_stale_temporaries(tmp_path)
+    assert sorted(removed) == sorted([stale_file, stale_dir])
+    assert not stale_file.exists() and not stale_dir.exists()
+    assert live.exists() and plain.exists()
