@@ -56,8 +56,6 @@ def current_dataset() -> appdata.AppDataset | None:
             return None
     try:
         return _load(entry.id, _stamp(entry))
-    except ImportError as exc:
-        st.warning(f"This dataset needs a part that is not built yet: {exc}")
     except (OSError, ValueError, KeyError) as exc:
         st.error(f"Cannot open **{entry.label}**: {exc}")
     return None
@@ -119,7 +117,7 @@ def trained_models(app: appdata.AppDataset, label: str, pair: tuple[str, str]) -
         if set(pair) <= set(m.views):
             if m.name not in latest or m.info.get("trained_at", 0) > latest[m.name].info.get("trained_at", 0):
                 latest[m.name] = m
-    order = {n: i for i, n in enumerate(appdata.MODEL_LABELS)}
+    order = {n: i for i, n in enumerate(appdata.model_names())}
     return sorted(latest.values(), key=lambda m: order.get(m.name, 99))
 
 
@@ -142,15 +140,11 @@ def loaded(model: appdata.TrainedModel) -> appdata.TrainedModel:
 def train_button(app: appdata.AppDataset, label: str, pair: tuple[str, str], wanted=None,
                  key: str = "train_missing") -> bool:
     """A button that trains the missing models of ``wanted`` with a progress bar."""
-    problem = appdata.missing_piece("crossmodal_core.models.registry")
     wanted = appdata.default_models(app) if wanted is None else wanted
-    missing = appdata.missing_models(app, pair, label, wanted) if problem is None else list(wanted)
+    missing = appdata.missing_models(app, pair, label, wanted)
     if not missing:
         return False
-    names = ", ".join(appdata.MODEL_LABELS.get(m, m) for m in missing)
-    if problem:
-        st.warning(f"Training is not available yet: {problem}.")
-        return False
+    names = ", ".join(appdata.model_title(m) for m in missing)
     if st.button(f"Train missing models ({names})", key=key, type="primary"):
         bar = StreamlitProgress("starting")
         try:

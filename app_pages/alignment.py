@@ -29,7 +29,7 @@ work = c[0].selectbox("Song", work_ids, format_func=lambda w: appdata.work_title
 names = ["ugaar", "cca", "ccca", "tnn-ccca"]
 trained_names = [n for n in names if appdata.find_trained(app, n, ("sheet", "lyrics"), label) is not None]
 model_name = c[1].selectbox("Model", names, index=names.index(trained_names[0]) if trained_names else 0,
-                            format_func=appdata.MODEL_LABELS.get, key="alignment_model")
+                            format_func=appdata.model_title, key="alignment_model")
 rows = works[work]
 PAIRS = [("sheet", "lyrics"), ("sheet", "audio"), ("lyrics", "audio")]
 pairs = [p for p in PAIRS if all(v in appdata.flat_views(ds) for v in p)]
@@ -42,12 +42,9 @@ for p in pairs:
         models[p] = _shared.loaded(m)
 missing = [p for p in pairs if p not in models]
 if missing:
-    st.info(f"{appdata.MODEL_LABELS[model_name]} is not trained for "
+    st.info(f"{appdata.model_title(model_name)} is not trained for "
             + ", ".join(f"{a} ↔ {b}" for a, b in missing) + f" (label '{label}').")
-    problem = appdata.missing_piece("crossmodal_core.models.registry")
-    if problem:
-        st.warning(f"Training is not available yet: {problem}.")
-    elif st.button(f"Train {appdata.MODEL_LABELS[model_name]} for the missing pairs", type="primary"):
+    if st.button(f"Train {appdata.model_title(model_name)} for the missing pairs", type="primary"):
         bar = _shared.StreamlitProgress("starting")
         try:
             for i, p in enumerate(missing):
@@ -71,8 +68,6 @@ def wav(dataset_key: str, row: int):
 def player(dataset_key: str, row: int):
     try:
         return appdata.player_html(app, row)
-    except ImportError:
-        return None
     except Exception as exc:  # an unrenderable score must not break the page
         return f"<p>score not rendered: {exc}</p>"
 
@@ -80,7 +75,7 @@ def player(dataset_key: str, row: int):
 # ---------------------------------------------------------------- similarity matrices
 clicked = st.session_state.get("alignment_cell")
 if models:
-    st.subheader(f"Phrase-by-phrase similarity ({appdata.MODEL_LABELS[model_name]})")
+    st.subheader(f"Phrase-by-phrase similarity ({appdata.model_title(model_name)})")
     st.caption("Rows: phrases in the first modality; columns: in the second. The true pairs lie on the "
                "diagonal (outlined). A good model makes the diagonal the brightest cell of each row. "
                "Click a cell to play and show that pair.")

@@ -22,7 +22,7 @@ options = [appdata.ORIGINAL] + list(by_id)
 
 
 def option_name(option: str) -> str:
-    return appdata.MODEL_LABELS[appdata.ORIGINAL] if option == appdata.ORIGINAL else by_id[option].title
+    return appdata.ORIGINAL_TITLE if option == appdata.ORIGINAL else by_id[option].title
 
 
 if len(trained) < 2:

@@ -62,8 +62,7 @@ else:
     st.info(f"No model trained yet on this dataset for {pair[0]} ↔ {pair[1]} with label '{label}'.")
 _shared.train_button(app, label, pair)
 with st.expander("Train another model"):
-    others = [n for n in appdata.MODEL_LABELS if n != appdata.ORIGINAL]
-    choice = st.multiselect("Models", others, format_func=appdata.MODEL_LABELS.get, default=[])
+    choice = st.multiselect("Models", appdata.model_names(), format_func=appdata.model_title, default=[])
     if choice:
         _shared.train_button(app, label, pair, tuple(choice), key="train_chosen")
 
@@ -72,7 +71,8 @@ rows = appdata.load_results()
 if rows:
     table = appdata.poster_table(rows)
     st.dataframe(table, width="stretch")
-    st.caption("MAP (%) per direction, mean ± std over folds, from `assets/results/*.json` "
-               "(written by `python -m crossmodal_core evaluate`).")
+    st.caption("MAP (%) per direction, mean ± std over folds: the reference results committed in "
+               "`assets/results/`, and your own runs of `python -m crossmodal_core evaluate` "
+               "(columns marked *[your run]*).")
 else:
-    st.info("No results table yet: run `python -m crossmodal_core evaluate` to write `assets/results/*.json`.")
+    st.info("No results table yet: run `python -m crossmodal_core evaluate` to write one.")

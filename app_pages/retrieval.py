@@ -14,10 +14,6 @@ if app is None:
     st.stop()
 label = _shared.current_label(app)
 pair = _shared.current_pair(app)
-problem = appdata.missing_piece("crossmodal_core.retrieval") or appdata.missing_piece("crossmodal_core.metrics")
-if problem:
-    st.warning(f"Retrieval is not available yet: {problem}.")
-    st.stop()
 trained = [_shared.loaded(m) for m in _shared.trained_models(app, label, pair)]
 if not trained:
     st.info(f"No model is trained for {pair[0]} ↔ {pair[1]} with label '{label}' yet.")

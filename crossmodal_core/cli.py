@@ -4,7 +4,8 @@ Commands
 --------
 ``evaluate``     folds x models -> table on stdout, JSON + CSV results (see :mod:`crossmodal_core.evaluate`)
 ``build-music``  build the embedded music21 sheet / lyrics / audio dataset
-``train``        fit one model by name on a dataset and store it (``store.models_dir()``)
+``train``        fit one model by name on a dataset and store it in the model store
+                 (:mod:`crossmodal_core.models.trained`), where the app finds it
 ``project``      compute the 2-D maps (UMAP / PCA) the app's explorer shows, when missing
 ``prepare``      what ``make run`` calls: dataset, default models and projections, each only
                  when missing; a piece that fails is reported and the rest goes on
@@ -17,16 +18,25 @@ Examples::
     python -m crossmodal_core train --data synthetic-vegas --model ccca
     python -m crossmodal_core evaluate --data synthetic-vegas --models tnn-ccca --threads 1
 
-Every command takes ``--threads N`` (see :mod:`crossmodal_core.runtime`).
+Datasets are named by the ids of :mod:`crossmodal_core.data.catalog` (``music21``,
+``synthetic-vegas``, ``synthetic-vegas-small``, ``file:<name>``, ``upload:<name>``) or by a
+path the user types. Every command takes ``--threads N`` (see :mod:`crossmodal_core.runtime`)
+and ``--debug`` (before or after the command).
 
-Exit status: 0 on success, 1 when a model failed (the others' results are still written),
-2 on bad arguments or unreadable data.
+Outputs are checked before any work: never a directory, never the input dataset file, never
+an existing committed file under ``assets/`` unless ``--out`` names it. ``evaluate`` writes
+only when at least one model succeeded, by default to ``<cache>/results/``.
+
+Exit status: 0 on success; 1 when a model failed (the others' results are still written) or
+on an internal error; 2 on a user error (bad arguments, unreadable data, unknown model, a fit
+the data makes impossible). Errors are one line on stderr; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -36,6 +46,9 @@ from typing import Any, Sequence
 __all__ = ["main", "build_parser"]
 
 DEFAULT_MODELS = "cca,kcca,ccca,ckcca"
+DATA_HELP = ("dataset id: 'music21', 'synthetic-vegas', 'synthetic-vegas-small', 'file:<name>' (a file in "
+             "assets/datasets/), 'upload:<name>' (an uploaded file); or a path to a .npz/.h5 file "
+             "(our format or the VEGAS/AVE layout)")
 PREPARE_MODELS = ("ccca", "tnn-ccca", "ugaar", "cca")
 
 
@@ -84,9 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="evaluate models over folds; print the table, write JSON + CSV",
                         description="Evaluate models by class-level MAP (or, with --paired, instance-level "
                                     "Recall@K) over folds; print the table and write JSON + CSV.")
-    ev.add_argument("--data", required=True,
-                    help="dataset file (.npz/.h5, our format or the VEGAS/AVE layout), "
-                         "'synthetic-vegas', 'synthetic-vegas-small' or 'music21'")
+    ev.add_argument("--data", required=True, help=DATA_HELP)
     ev.add_argument("--models", default=DEFAULT_MODELS,
                     help=f"comma-separated model names (default {DEFAULT_MODELS}); "
                          "known: cca,kcca,ccca,ckcca,dcca,cdcca,tnn-ccca,contrastive,ugaar")
@@ -94,8 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="k for class-balanced k-fold (default: the dataset's folds, else its "
                          "train/test split, else 5)")
     ev.add_argument("--split", action="store_true", help="use the dataset's predefined train/test split")
-    ev.add_argument("--out", default=None, help="results JSON path (CSV written beside it); "
-                                               "default assets/results/<dataset>[-zeroshot|-paired].json")
+    ev.add_argument("--out", default=None, help="results JSON path (CSV written beside it); default "
+                                               "<cache>/results/<dataset>[-zeroshot|-paired].json "
+                                               "(the committed assets/results/ only when named here)")
     ev.add_argument("--views", default=None, help="comma-separated view names (default: the first two; "
                                                   "--paired: sheet,lyrics,audio when present)")
     ev.add_argument("--label", default=None, help="label set defining relevance (default: the dataset's)")
@@ -120,19 +132,20 @@ def build_parser() -> argparse.ArgumentParser:
     bm.add_argument("--jobs", type=_positive_int, default=2, help="worker processes (default 2)")
 
     tr = sub.add_parser("train", help="fit one model on a dataset and store it")
-    tr.add_argument("--data", required=True, help="as for evaluate")
+    tr.add_argument("--data", required=True, help=DATA_HELP)
     tr.add_argument("--model", required=True, help="model name (cca, ccca, tnn-ccca, ugaar, ...)")
     tr.add_argument("--views", default=None, help="comma-separated views (default: the model's, else the first two)")
     tr.add_argument("--label", default=None, help="label set for supervised models (default: the dataset's)")
     tr.add_argument("--rows", choices=("train", "all"), default="train",
-                    help="fit on the training split (default; all rows when there is no split) or all rows")
+                    help="fit on the training rows of the store's protocol (default: the dataset's split, "
+                         "else every fold but 0, else a seeded 80 %%) or on all rows")
     tr.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="model parameter (repeatable)")
-    tr.add_argument("--out", default=None, help="model file (.npz linear, .pt deep); default under the models dir")
+    tr.add_argument("--out", default=None, help="model file (.npz linear, .pt deep) instead of the model store "
+                                               "(default: the store, where the app finds it)")
     tr.add_argument("--seed", type=int, default=0, help="dataset seed for synthetic data")
 
     pj = sub.add_parser("project", help="compute the explorer's 2-D maps for trained models (when missing)")
-    pj.add_argument("--data", default=None, help="app dataset id ('music', 'synthetic:vegas-small', "
-                                                 "'file:PATH'); default: the first the app lists")
+    pj.add_argument("--data", default=None, help=DATA_HELP + "; default: the first the app lists")
     pj.add_argument("--method", choices=("umap", "pca"), default="umap")
     pj.add_argument("--pair", default=None, help="comma-separated two views (default: the app's first pair)")
     pj.add_argument("--label", default=None, help="label set (default: the dataset's)")
@@ -142,35 +155,90 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--jobs", type=_positive_int, default=2, help="worker processes for the dataset build")
     pr.add_argument("--limit", type=_positive_int, default=None, help="build the music dataset from this many works")
     pr.add_argument("--no-projections", action="store_true", help="skip the UMAP projections")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     for command in sub.choices.values():
+        # also accepted after the command; SUPPRESS keeps the global value when absent
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the traceback of an error")
         command.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                              help="cap BLAS / OpenMP / torch threads (default: every core; 1 is faster "
                                   "when other jobs share the cores)")
     return parser
 
 
-# ====================================================================== evaluate
-def _load_data(spec: str, seed: int = 0):
+# ====================================================================== datasets and outputs
+def _open(spec: str, seed: int = 0):
+    """A dataset by catalog id, or a path the user typed (``catalog.resolve(allow_path=True)``)."""
+    from crossmodal_core.data import catalog
     from crossmodal_core.data.dataset import DatasetError
-    from crossmodal_core.evaluate import resolve_dataset
 
     try:
-        return resolve_dataset(spec, seed=seed)
-    except (DatasetError, FileNotFoundError, ImportError) as exc:
+        return catalog.open_dataset(spec, seed=seed, allow_path=True)
+    except (DatasetError, FileNotFoundError) as exc:
         raise CLIError(f"cannot load --data {spec!r}: {exc}") from None
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from crossmodal_core import evaluate as ev
-    from crossmodal_core.models.registry import get_spec
+def _load_data(spec: str, seed: int = 0):
+    return _open(spec, seed).dataset
 
-    models = _csv_list(args.models)
-    if not models:
-        raise CLIError("--models is empty")
+
+def _resolve_models(names: Sequence[str]):
+    from crossmodal_core.models import registry
+
     try:
-        models = [get_spec(m).name for m in models]
+        return [registry.get_spec(m) for m in names]
     except KeyError as exc:
         raise CLIError(str(exc.args[0])) from None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def check_output(path: Path, *, explicit: bool, inputs: Sequence[Path] = (), what: str = "output") -> Path:
+    """Refuse an output path before any work is done: a directory, an input of this run (after
+    resolving both paths), an unwritable place, or -- unless the user named it (``explicit``)
+    -- an existing committed file under ``assets/``."""
+    path = Path(path)
+    if path.is_dir():
+        raise CLIError(f"{what} {path} is a directory; name a file")
+    resolved = path.resolve()
+    for source in inputs:
+        if source is not None and Path(source).exists() and Path(source).resolve() == resolved:
+            raise CLIError(f"{what} {path} is the input dataset file itself; refusing to overwrite it")
+    from crossmodal_core import store
+
+    if not explicit and path.exists() and _inside(path, store.assets_dir()):
+        raise CLIError(f"{what} {path} is a committed file under {store.assets_dir()}; "
+                       "name it with --out to overwrite it on purpose")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise CLIError(f"{what} {path} is not writable")
+    return path
+
+
+def _input_files(data) -> list[Path]:
+    entry = data.entry
+    if entry.path is None:
+        return []
+    return [entry.path / "dataset.npz"] if entry.path.is_dir() else [entry.path]
+
+
+# ====================================================================== evaluate
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from crossmodal_core import evaluate as ev
+    from crossmodal_core import store
+
+    names = _csv_list(args.models)
+    if not names:
+        raise CLIError("--models is empty")
+    models = [s.name for s in _resolve_models(names)]
     if args.split and args.folds is not None:
         raise CLIError("--split and --folds exclude each other")
     if args.zero_shot is not None and args.unseen_classes is not None:
@@ -185,7 +253,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise CLIError(f"--unseen-classes must be integers, got {args.unseen_classes!r}") from None
     if args.out is not None and Path(args.out).suffix.lower() != ".json":
         raise CLIError(f"--out must be a .json path (the CSV goes beside it), got {args.out}")
-    ds = _load_data(args.data)
+    data = _open(args.data)
+    ds = data.dataset
     views = _csv_list(args.views)
     for v in views or []:
         if v not in ds.views:
@@ -198,6 +267,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CLIError(f"--param: {exc}") from None
     mode = "split" if args.split else "auto"
     paired = args.paired or not ds.labels
+    zero_shot = args.zero_shot is not None or args.unseen_classes is not None
+    kind = "paired" if paired else ("zeroshot" if zero_shot else "")
+    inputs = _input_files(data)
+    if args.out:
+        out = check_output(Path(args.out), explicit=True, inputs=inputs, what="--out")
+    else:  # the user's own results, named by the (slugged) dataset name, never over assets/
+        out = store.child_path(store.user_results_dir(), ds.name + (f"-{kind}" if kind else ""), suffix=".json")
+    check_output(out.with_suffix(".csv"), explicit=bool(args.out), inputs=inputs, what="CSV")
     _log(f"dataset {ds.name}: {ds.n_items} items, views {ds.view_names}"
          + ("  [SYNTHETIC]" if ds.is_synthetic else ""))
     try:
@@ -205,31 +282,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             results = ev.evaluate_paired(ds, models, views=views, mode=mode, n_folds=args.folds, seed=args.seed,
                                          limit_train=args.limit_train, metric=args.metric, model_params=params,
                                          progress=not args.no_progress)
-            kind = "paired"
         else:
             results = ev.evaluate(ds, models, views=views, label=args.label, mode=mode, n_folds=args.folds,
                                   seed=args.seed, unseen_fraction=args.zero_shot, unseen_classes=unseen,
                                   limit_train=args.limit_train, metric=args.metric, model_params=params,
                                   progress=not args.no_progress)
-            kind = "zeroshot" if results["protocol"]["kind"] == "zero-shot" else ""
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    out = Path(args.out) if args.out else ev.default_results_path(ds, kind)
-    json_path, csv_path = ev.write_results(results, out)
-    print(ev.format_table(results))
-    _log(f"wrote {json_path} and {csv_path}")
     failed = {k: r["error"] for k, r in results["models"].items() if r.get("error")}
     for k, err in failed.items():
         _log(f"model {k} failed: {err}")
+    if len(failed) == len(results["models"]):
+        raise CLIError(f"no model succeeded on {ds.name!r}; nothing written")
+    json_path, csv_path = ev.write_results(results, out)
+    print(ev.format_table(results))
+    _log(f"wrote {json_path} and {csv_path}")
     return 1 if failed else 0
 
 
 # ====================================================================== build-music
 def cmd_build_music(args: argparse.Namespace) -> int:
-    try:
-        from crossmodal_core.data.music import build_music_dataset
-    except ImportError as exc:
-        raise CLIError(f"the music dataset builder is unavailable: {exc}") from None
+    from crossmodal_core.data.music import build_music_dataset
+
     start = time.perf_counter()
     ds = build_music_dataset(args.out, collections=_csv_list(args.collections), limit=args.limit, jobs=args.jobs)
     _log(f"built {getattr(ds, 'name', 'music dataset')}: {getattr(ds, 'n_items', '?')} items "
@@ -252,63 +326,76 @@ def _parse_params(items: Sequence[str]) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Fit one model into the model store (the app lists it), or into ``--out``."""
     import numpy as np
 
     from crossmodal_core import store
-    from crossmodal_core.models import registry
+    from crossmodal_core.models import registry, trained
 
-    try:
-        spec = registry.get_spec(args.model)
-    except KeyError as exc:
-        raise CLIError(str(exc.args[0])) from None
-    ds = _load_data(args.data, seed=args.seed)
-    views = _csv_list(args.views) or (list(spec.views) if spec.views else
-                                      [v for v in ds.view_names if ds.views[v].ndim == 2][:2])
+    spec = _resolve_models([args.model])[0]
+    data = _open(args.data, seed=args.seed)
+    ds = data.dataset
+    views = tuple(_csv_list(args.views) or trained.model_views(ds, spec.name))
     for v in views:
         if v not in ds.views:
             raise CLIError(f"dataset {ds.name!r} has no view {v!r}; views: {ds.view_names}")
+    if len(views) < 2:
+        raise CLIError(f"--views needs at least two views, got {list(views)}")
     label = args.label or ds.default_label
     if spec.supervised and label is None:
         raise CLIError(f"{spec.display} is supervised but dataset {ds.name!r} has no labels")
     if label is not None and label not in ds.labels:
         raise CLIError(f"dataset {ds.name!r} has no label set {label!r}; label sets: {ds.label_names}")
-    rows = np.arange(ds.n_items)
-    if args.rows == "train" and ds.split is not None:
-        rows = np.nonzero(ds.split == "train")[0]
-    params = _parse_params(args.param)
+    params = trained.model_params(ds, spec.name, views, _parse_params(args.param))
     try:
-        model = registry.make_model(spec.name, **params)
-    except (ImportError, TypeError, ValueError) as exc:
+        registry.make_model(spec, **params)  # bad parameters fail now, not after the fit
+    except TypeError as exc:
         raise CLIError(str(exc)) from None
-    y = ds.label(label)[rows] if spec.supervised else None
-    _log(f"training {spec.display} on {len(rows)} rows of {ds.name} (views {views})")
-    start = time.perf_counter()
-    model.fit([ds.views[v][rows] for v in views], y)
-    seconds = time.perf_counter() - start
-    out = Path(args.out) if args.out else registry.model_path(
-        spec.name, ds.name, {"views": views, "label": label, "rows": args.rows, **params})
-    extra = {"dataset": ds.name, "views": views, "label": label, "rows": args.rows,
-             "n_train": int(len(rows)), "fit_seconds": seconds, "params": params}
-    path = registry.save_model(model, out, name=spec.name, extra=extra)
-    store.atomic_write_json(Path(path).with_suffix(".info.json"), {"model": spec.name, "path": str(path), **extra})
+    inputs = _input_files(data)
+    if args.out:
+        out = check_output(Path(args.out), explicit=True, inputs=inputs, what="--out")
+        wanted = trained.state_filename(spec.name).rsplit(".", 1)[1]
+        if spec.family == "linear" and out.suffix != ".npz":
+            raise CLIError(f"--out: {spec.display} is stored as .npz, got {out}")
+        if out.suffix == ".json":
+            raise CLIError(f"--out: {out} must not end in .json; use .{wanted}")
+        info_path = out.with_suffix(".info.json")
+        check_output(info_path, explicit=False, inputs=inputs, what="info file")
+    else:
+        folder = trained.model_dir(data, spec.name, views, label, params, args.rows)
+        check_output(folder.parent / "probe", explicit=False, inputs=inputs, what="model store")
+    _log(f"training {spec.display} on {ds.name} (views {list(views)}, rows: {args.rows})")
+    try:
+        if args.out:
+            train_rows, _ = trained.split_indices(ds)
+            rows = np.arange(ds.n_items) if args.rows == "all" else train_rows
+            model, seconds = trained.fit_model(ds, spec.name, views, label, rows, params)
+        else:
+            stored = trained.train_and_store(data, spec.name, views[:2], label, params=params, rows=args.rows,
+                                             views=views)
+    except ValueError as exc:
+        raise CLIError(f"{spec.display} cannot be fitted on {ds.name!r}: {exc}") from None
+    if args.out:
+        extra = {"dataset": data.key, "dataset_id": data.entry.id, "views": list(views), "label": label,
+                 "rows": args.rows, "n_train": int(len(rows)), "fit_seconds": round(seconds, 2), "params": params}
+        path = registry.save_model(model, out, name=spec.name, extra=extra)
+        store.atomic_write_json(info_path, {"model": spec.name, "path": str(path), **extra})
+    else:
+        path = stored.path
+        seconds = stored.info["fit_seconds"]
     _log(f"{spec.display} fitted in {seconds:.1f} s; saved to {path}")
     print(path)
     return 0
 
 
-# ====================================================================== project / prepare (through the app's data layer)
+# ====================================================================== project / prepare (the app's data layer)
 def _app_dataset(dataset_id: str | None):
-    from crossmodal_core import appdata
+    from crossmodal_core.data import catalog
 
-    entries = appdata.list_datasets()
-    if not entries:
-        raise CLIError("no dataset is available")
+    entries = catalog.list_entries()
     if dataset_id is None:
         dataset_id = entries[0].id
-    try:
-        return appdata.load_dataset(dataset_id)
-    except KeyError:
-        raise CLIError(f"no app dataset {dataset_id!r}; available: {[e.id for e in entries]}") from None
+    return _open(dataset_id)
 
 
 def _progress_printer(prefix: str):
@@ -353,6 +440,9 @@ def cmd_project(args: argparse.Namespace) -> int:
     pair = tuple(_csv_list(args.pair) or appdata.view_pairs(app.dataset)[0])
     if len(pair) != 2:
         raise CLIError(f"--pair needs two views, got {pair}")
+    for v in pair:
+        if v not in app.dataset.views:
+            raise CLIError(f"dataset {app.name!r} has no view {v!r}; views: {app.dataset.view_names}")
     label = args.label or appdata.label_choices(app.dataset)[0]
     computed, present = _project_missing(app, pair, label, args.method)
     _log(f"[project] {computed} computed, {present} already present")
@@ -361,14 +451,15 @@ def cmd_project(args: argparse.Namespace) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Each step is skipped when its output exists and never stops the next step."""
-    from crossmodal_core import store
+    from crossmodal_core import appdata
+    from crossmodal_core.data import catalog
+    from crossmodal_core.models import registry
 
     problems: list[str] = []
-    music_dir = store.datasets_dir() / "music21_lyrics"
+    music_dir = catalog.music_dir()
 
     # 1. the default dataset
-    # build_info.json is written last by the builder: without it a build was interrupted
-    if all((music_dir / f).is_file() for f in ("dataset.npz", "fragments.json", "build_info.json")):
+    if catalog.is_built(music_dir):
         _log(f"[prepare] dataset: {music_dir} present, skipped")
     else:
         _log(f"[prepare] dataset: building the music dataset into {music_dir} (about 15 min on 2 cores)")
@@ -380,15 +471,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
             problems.append(f"music dataset: {type(exc).__name__}: {exc}")
             _log(f"[prepare] dataset: build failed ({type(exc).__name__}: {exc}); continuing without it")
 
-    # 2. default models, 3. projections -- through the app's data layer so the app finds them
-    try:
-        from crossmodal_core import appdata
-    except ImportError as exc:
-        _log(f"[prepare] the app data layer is unavailable ({exc}); models and projections skipped")
-        return 0
+    # 2. default models, 3. projections -- into the one model store, so the app finds them
     wanted = _csv_list(args.models) or []
-    datasets = [e.id for e in appdata.list_datasets() if e.kind in ("music", "synthetic")]
-    # the first dataset that opens (music, else the synthetic set) gets the default models
+    datasets = [e.id for e in catalog.list_entries() if e.kind == "music" or e.id == catalog.SYNTHETIC_SMALL_ID]
+    # the first dataset that opens (music, else the small synthetic set) gets the default models
     for dataset_id in datasets:
         try:
             app = appdata.load_dataset(dataset_id)
@@ -399,25 +485,23 @@ def cmd_prepare(args: argparse.Namespace) -> int:
             _log(f"[prepare] cannot open {dataset_id}: {type(exc).__name__}: {exc}; trying the next one")
             continue
         _log(f"[prepare] models on {dataset_id} ({pair[0]}/{pair[1]}, label {label!r})")
-        from crossmodal_core.models import registry
-
         for name in wanted:
             try:
-                registry.model_class(name)
+                spec = registry.get_spec(name)
+                registry.model_class(spec)
             except (KeyError, ImportError) as exc:
                 problems.append(f"model {name}: {exc}")
                 _log(f"[prepare] model {name}: unavailable ({exc}); skipped")
                 continue
-            if not appdata.missing_models(app, pair, label, [name]):
-                _log(f"[prepare] model {name}: already trained, skipped")
+            if not appdata.missing_models(app, pair, label, [spec.name]):
+                _log(f"[prepare] model {spec.name}: already trained, skipped")
                 continue
-            bar = _progress_printer(f"train {name}")
+            bar = _progress_printer(f"train {spec.name}")
             try:
-                appdata.train_model(app, name, pair, label, progress=bar)
+                appdata.train_model(app, spec.name, pair, label, progress=bar)
             except Exception as exc:  # noqa: BLE001 -- log and go on with the next model
-                problems.append(f"model {name}: {type(exc).__name__}: {exc}")
-                _log(f"[prepare] model {name}: training failed ({type(exc).__name__}: {exc})")
-                _log(traceback.format_exc(limit=3))
+                problems.append(f"model {spec.name}: {type(exc).__name__}: {exc}")
+                _log(f"[prepare] model {spec.name}: training failed ({type(exc).__name__}: {exc})")
             finally:
                 bar.close()
         if not args.no_projections:
@@ -445,21 +529,43 @@ COMMANDS = {
 }
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Exit status: 0 success; 1 a model failed (others written) or an
+    internal error; 2 a user error (bad argument, unreadable data, impossible fit), printed as
+    one line on stderr (``--debug``: with the traceback)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.threads is not None:
         from crossmodal_core.runtime import limit_threads
 
         limit_threads(args.threads)
+    prog = f"{parser.prog} {args.command}"
     try:
+        from crossmodal_core import store
+
+        store.clean_stale_temporaries()  # what killed writes left behind
         return COMMANDS[args.command](args)
-    except CLIError as exc:
-        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 -- one readable line; the traceback only with --debug
+        from crossmodal_core.data.dataset import DatasetError
+        from crossmodal_core.models.registry import ModelUnavailableError
+
+        if args.debug:
+            traceback.print_exc()
+        user_error = isinstance(exc, (CLIError, DatasetError, ModelUnavailableError))
+        if user_error:
+            print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+            return 2
+        print(f"{prog}: internal error: {type(exc).__name__}: {_one_line(exc)}"
+              + ("" if args.debug else " (run with --debug for the traceback)"), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +57,6 @@ __all__ = [
     "available_models",
     "save_model",
     "load_model",
-    "model_path",
 ]
 
 
@@ -120,8 +118,11 @@ _ALIASES = {
 }
 
 
-def get_spec(name: str) -> ModelSpec:
-    """The :class:`ModelSpec` for ``name`` (case-insensitive; display names accepted too)."""
+def get_spec(name: "str | ModelSpec") -> ModelSpec:
+    """The :class:`ModelSpec` for ``name`` (case-insensitive; display names accepted too; a
+    :class:`ModelSpec` is returned as it is, so callers resolve a name once and pass the spec)."""
+    if isinstance(name, ModelSpec):
+        return name
     key = str(name).strip().lower()
     key = _ALIASES.get(key, key)
     if key not in MODELS:
@@ -132,7 +133,7 @@ def get_spec(name: str) -> ModelSpec:
     return MODELS[key]
 
 
-def display_name(name: str) -> str:
+def display_name(name: "str | ModelSpec") -> str:
     """The poster's spelling: ``"tnn-ccca" -> "TNN-C-CCA"``."""
     return get_spec(name).display
 
@@ -141,23 +142,11 @@ def is_supervised(name: str) -> bool:
     return get_spec(name).supervised
 
 
-def _find_class(module_name: str, class_name: str) -> type:
-    module = importlib.import_module(module_name)
-    if hasattr(module, class_name):
-        return getattr(module, class_name)
-    # The package may not re-export it (yet): look in its submodules.
-    for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
-        sub = importlib.import_module(f"{module_name}.{info.name}")
-        if hasattr(sub, class_name) and isinstance(getattr(sub, class_name), type):
-            return getattr(sub, class_name)
-    raise AttributeError(f"{module_name} defines no {class_name}")
-
-
-def model_class(name: str) -> type:
+def model_class(name: "str | ModelSpec") -> type:
     """Import and return the estimator class of ``name`` (raises :class:`ModelUnavailableError`)."""
     spec = get_spec(name)
     try:
-        return _find_class(spec.module, spec.class_name)
+        return getattr(importlib.import_module(spec.module), spec.class_name)
     except (ImportError, AttributeError, SyntaxError) as exc:
         raise ModelUnavailableError(
             f"model {spec.name!r} ({spec.display}) is unavailable: cannot import "
@@ -165,10 +154,10 @@ def model_class(name: str) -> type:
         ) from exc
 
 
-def make_model(name: str, **params: Any):
+def make_model(name: "str | ModelSpec", **params: Any):
     """A fresh, unfitted estimator for ``name`` with the paper defaults updated by ``params``."""
     spec = get_spec(name)
-    cls = model_class(spec.name)
+    cls = model_class(spec)
     merged = {**spec.defaults, **params}
     try:
         return cls(**merged)
@@ -192,14 +181,6 @@ def available_models() -> dict[str, str | None]:
 _LINEAR_FORMAT = "crossmodal.linear-estimator"
 _LINEAR_VERSION = 1
 _ALLOWED_MODULE_PREFIXES = ("crossmodal_core.", "sklearn.")
-
-
-def model_path(name: str, dataset: str, params: dict | None = None, root: Path | None = None) -> Path:
-    """Where :func:`save_model` puts a model trained on ``dataset`` (stable cache key)."""
-    spec = get_spec(name)
-    suffix = ".pt" if spec.family == "deep" else ".npz"
-    key = store.cache_key(spec.name, dataset, params or {})
-    return Path(root or store.models_dir()) / f"{dataset}__{spec.name}__{key}{suffix}"
 
 
 def _is_torch_model(model: Any) -> bool:

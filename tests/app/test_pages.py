@@ -12,7 +12,7 @@ import pytest
 
 from crossmodal_core import appdata
 
-AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
+from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGES = ["app_pages/home.py", "app_pages/explorer.py", "app_pages/retrieval.py", "app_pages/alignment.py"]
@@ -34,6 +34,7 @@ def run_page(page: str, dataset_id: str | None = None, **state) -> AppTest:
         at.switch_page(page)
         at.run()
     assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
     return at
 
 
@@ -101,7 +102,6 @@ def trained_ids(dataset_id: str) -> list[str]:
 
 
 def test_explorer_panel_model_changes_the_map(app_assets):
-    pytest.importorskip("crossmodal_core.models.registry")
     at = run_page("app_pages/explorer.py", tiny_ids()[0], explorer_method="pca")
     ids = trained_ids(tiny_ids()[0])
     assert len(ids) >= 2
@@ -132,8 +132,6 @@ def top_results(at: AppTest) -> list[tuple]:
 
 
 def test_retrieval_changes_with_query_and_model(app_assets):
-    pytest.importorskip("crossmodal_core.models.registry")
-    pytest.importorskip("crossmodal_core.retrieval")
     at = run_page("app_pages/retrieval.py", tiny_ids()[0])
     first = top_results(at)
     assert len(first) == 10
@@ -161,7 +159,6 @@ def test_retrieval_changes_with_query_and_model(app_assets):
 
 
 def test_retrieval_search_filters_the_query_list(app_assets):
-    pytest.importorskip("crossmodal_core.retrieval")
     at = run_page("app_pages/retrieval.py", tiny_ids()[0])
     n_all = len(at.selectbox(key="retrieval_query_list").options)
     at.text_input(key="retrieval_search").input("class 2").run()

@@ -8,7 +8,6 @@ import pytest
 from crossmodal_core import store
 from crossmodal_core.models import registry
 
-pytest.importorskip("crossmodal_core.models.linear")
 pytestmark = pytest.mark.filterwarnings("ignore:(Cluster)?CCA.*exceeds:UserWarning")
 
 
@@ -79,8 +78,21 @@ def test_unfitted_model_is_not_saved(tmp_path):
         registry.save_model(registry.make_model("cca"), tmp_path / "m.npz")
 
 
-def test_model_path_is_stable(tmp_path):
-    a = registry.model_path("ccca", "vegas", {"reg": 1}, root=tmp_path)
-    assert a == registry.model_path("ccca", "vegas", {"reg": 1}, root=tmp_path)
-    assert a != registry.model_path("ccca", "vegas", {"reg": 2}, root=tmp_path)
-    assert a.suffix == ".npz" and registry.model_path("tnn-ccca", "vegas", root=tmp_path).suffix == ".pt"
+def test_class_is_the_named_attribute_of_the_spec_module(monkeypatch):
+    """No search of submodules: ``spec.module`` must export ``spec.class_name`` itself."""
+    from crossmodal_core.models import linear
+
+    assert registry.model_class("ccca") is linear.ClusterCCA
+    spec = registry.ModelSpec("hidden", "Hidden", "crossmodal_core.models", "TNNClusterCCA", False, "deep")
+    monkeypatch.setitem(registry.MODELS, "hidden", spec)
+    with pytest.raises(registry.ModelUnavailableError, match="crossmodal_core.models.TNNClusterCCA"):
+        registry.model_class("hidden")
+
+
+def test_a_spec_resolves_to_itself_and_carries_views_and_defaults():
+    spec = registry.get_spec("tnn-ccca")
+    assert registry.get_spec(spec) is spec and registry.display_name(spec) == "TNN-C-CCA"
+    assert registry.get_spec("cca").defaults == {"n_components": 10, "reg": 1e-3}
+    assert {registry.get_spec(n).family for n in registry.MODEL_NAMES} == {"linear", "deep"}
+    model = registry.make_model(registry.get_spec("cca"), n_components=3)
+    assert model.get_params()["n_components"] == 3

@@ -1,0 +1,159 @@
+"""What the explorer and the retrieval page draw: 2-D panels of the shared space (stored
+projections, :mod:`crossmodal_core.projection`) and one model's retrieval over the test items."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from crossmodal_core import projection as proj
+from crossmodal_core.data.catalog import LoadedDataset as AppDataset, ProgressCallback
+from crossmodal_core.models.trained import TrainedModel, labels_for, load_embeddings, split_indices
+from crossmodal_core.appdata.models import ORIGINAL, ORIGINAL_TITLE
+
+__all__ = ["PanelData", "panel_matrices", "panel_projection", "compute_panel_projection", "RetrievalView",
+           "retrieval_view", "query_results", "all_query_ap", "error_analysis", "pr_curve",
+           "segment_similarity_matrix"]
+
+
+@dataclass
+class PanelData:
+    """What the explorer draws for one panel: 2-D points of the two modalities."""
+
+    title: str
+    method: str
+    coords: list[np.ndarray]  # per modality, (n_points, 2)
+    rows: np.ndarray  # dataset rows of the points
+    joint: bool
+    stored: bool  # False when PCA was computed on the fly because the UMAP is missing
+
+
+def panel_matrices(app: AppDataset, model: TrainedModel | None, pair: tuple[str, str]) -> list[np.ndarray]:
+    """Test-row matrices of the two modalities for a panel (raw features when ``model`` is None)."""
+    _, test = split_indices(app.dataset)
+    if model is None:
+        return [app.dataset.views[v][test] for v in pair]
+    emb = load_embeddings(model)
+    return [emb[v][test] for v in pair]
+
+
+def _panel_ids(app: AppDataset, model: TrainedModel | None, pair: tuple[str, str]) -> tuple[str, str]:
+    model_id = f"{ORIGINAL}:{'-'.join(pair)}" if model is None else f"{model.id}:{'-'.join(pair)}"
+    return app.key, model_id
+
+
+def panel_projection(app: AppDataset, model: TrainedModel | None, pair: tuple[str, str], method: str,
+                     label_name: str) -> PanelData | None:
+    """The stored projection of a panel; for PCA compute it (instant) when missing; for UMAP
+    return ``None`` when missing (never computed on load)."""
+    ds_id, model_id = _panel_ids(app, model, pair)
+    stored = proj.load_projection(ds_id, model_id, method)
+    fresh = False
+    if stored is None:
+        if method != "pca":
+            return None
+        stored = proj.get_or_compute_projection(ds_id, model_id, panel_matrices(app, model, pair), "pca",
+                                                labels=_test_labels(app, label_name))
+        fresh = True
+    _, test = split_indices(app.dataset)
+    title = ORIGINAL_TITLE if model is None else model.title
+    return PanelData(title, method, stored.coords, test[stored.index], stored.joint, not fresh)
+
+
+def _test_labels(app: AppDataset, label_name: str) -> np.ndarray:
+    labels, _ = labels_for(app.dataset, label_name)
+    return labels[split_indices(app.dataset)[1]]
+
+
+def compute_panel_projection(app: AppDataset, model: TrainedModel | None, pair: tuple[str, str], method: str,
+                             label_name: str, progress: ProgressCallback | None = None) -> None:
+    ds_id, model_id = _panel_ids(app, model, pair)
+    proj.get_or_compute_projection(ds_id, model_id, panel_matrices(app, model, pair), method,
+                                   labels=_test_labels(app, label_name), progress=progress)
+
+
+# ====================================================================== retrieval
+@dataclass
+class RetrievalView:
+    """Test-set embeddings of one model for one direction (queries -> gallery)."""
+
+    model: TrainedModel
+    query_view: str
+    gallery_view: str
+    rows: np.ndarray  # dataset rows of the test items (queries and gallery share them)
+    queries: np.ndarray
+    gallery: np.ndarray
+    labels: np.ndarray  # relevance labels of the test items
+
+
+def retrieval_view(app: AppDataset, model: TrainedModel, query_view: str, gallery_view: str,
+                   label_name: str) -> RetrievalView:
+    _, test = split_indices(app.dataset)
+    emb = load_embeddings(model)
+    labels, _ = labels_for(app.dataset, label_name)
+    return RetrievalView(model, query_view, gallery_view, test, emb[query_view][test], emb[gallery_view][test],
+                         labels[test])
+
+
+def query_results(rv: RetrievalView, query_pos: int, k: int = 10) -> dict[str, Any]:
+    """Top-``k`` of one query (position in the test rows): gallery rows, scores, relevance,
+    the query's AP and the rank of its true pair."""
+    from crossmodal_core.retrieval import query_report
+
+    rep = query_report(int(query_pos), rv.queries, rv.gallery, rv.labels, rv.labels, k=min(k, len(rv.gallery)),
+                       paired=True)
+    idx = np.asarray(rep.indices)
+    return {
+        "positions": idx,
+        "rows": rv.rows[idx],
+        "scores": np.asarray(rep.scores),
+        "relevant": np.asarray(rep.relevant),
+        "is_pair": idx == query_pos,
+        "ap": float(rep.ap),
+        "pair_rank": int(rep.pair_rank),
+        "n_relevant": int(rep.n_relevant),
+    }
+
+
+def all_query_ap(rv: RetrievalView) -> np.ndarray:
+    from crossmodal_core import metrics
+
+    return np.asarray(metrics.average_precision(rv.queries, rv.gallery, rv.labels, rv.labels))
+
+
+def error_analysis(rv: RetrievalView, class_names: list[str], n_worst: int = 10) -> dict[str, Any]:
+    """Worst queries by AP, per-class AP and the top-1 class confusion matrix (classes
+    present among the test items only)."""
+    from crossmodal_core import metrics
+    from crossmodal_core.retrieval import top1_confusion, worst_queries
+
+    ap = all_query_ap(rv)
+    classes, codes = np.unique(rv.labels, return_inverse=True)
+    per_class = metrics.per_class_average_precision(ap, rv.labels)
+    confusion = top1_confusion(rv.queries, rv.gallery, codes, codes, len(classes))
+    return {
+        "ap": ap, "map": float(np.nanmean(ap)), "worst": worst_queries(ap, n_worst),
+        "per_class": {class_names[int(c)]: float(v) for c, v in per_class.items()},
+        "confusion": np.asarray(confusion), "confusion_classes": [class_names[int(c)] for c in classes],
+    }
+
+
+def pr_curve(rv: RetrievalView, n_points: int = 11) -> tuple[np.ndarray, np.ndarray]:
+    from crossmodal_core import metrics
+
+    r, p = metrics.precision_recall_curve(rv.queries, rv.gallery, rv.labels, rv.labels, n_points=n_points)
+    return np.asarray(r), np.asarray(p)
+
+
+def segment_similarity_matrix(app: AppDataset, model: TrainedModel, rows: Sequence[int],
+                              view_a: str, view_b: str) -> np.ndarray:
+    """Cosine similarity ``(len(rows), len(rows))`` between the ``view_a`` embeddings of the
+    segments ``rows`` (e.g. the phrases of one song) and their ``view_b`` embeddings; the
+    diagonal holds the true pairs."""
+    from crossmodal_core.alignment import segment_similarity
+
+    emb = load_embeddings(model)
+    rows = np.asarray(rows, dtype=int)
+    return np.asarray(segment_similarity(emb[view_a][rows], emb[view_b][rows]))

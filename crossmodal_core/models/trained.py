@@ -1,0 +1,299 @@
+"""The one model store: trained models, keyed the same way from the CLI, the app and a notebook.
+
+Layout (under :func:`crossmodal_core.store.models_dir`)::
+
+    <cache>/models/<dataset key>/<model>__<views>__<key>/
+        embeddings.npz   one (n_items, k) float32 array per view, every item of the dataset
+        model.npz        the fitted estimator (linear: pickle-free .npz; deep: model.pt + model.json)
+        info.json        name, views, label, parameters, rows, test MAP, fit seconds, ...
+
+``<dataset key>`` is :attr:`crossmodal_core.data.catalog.LoadedDataset.key` (it changes when
+the dataset's content changes), ``<key>`` a digest of (dataset key, model, views, label,
+parameters, rows). Every component goes through :func:`crossmodal_core.store.child_path`.
+
+A model folder is written complete into a hidden temporary folder beside its place, then
+renamed into place, so a reader (or a writer killed at any point) sees the previous model or
+none, never half of one; a killed writer's temporary is removed by
+:func:`crossmodal_core.store.clean_stale_temporaries`.
+
+Evaluation protocol of a stored model (what the app scores): the dataset's own ``split`` when
+it has both parts, else fold 0 of ``folds`` as test, else a seeded 80/20 split
+(:func:`split_indices`). Models are fitted on the train rows (``rows="all"``: every row).
+Relevance is the chosen label set, or the true pair only for the pseudo label
+:data:`PAIR_LABEL`.
+
+In a notebook::
+
+    from crossmodal_core.data import catalog
+    from crossmodal_core.models import trained
+    ds = catalog.open_dataset("synthetic-vegas-small")
+    m = trained.train_and_store(ds, "ccca", ("audio", "visual"), "class")
+    trained.list_trained(ds)            # what `python -m crossmodal_core train` and the app stored too
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from crossmodal_core import store
+from crossmodal_core.data.catalog import LoadedDataset
+from crossmodal_core.data.dataset import CrossModalDataset
+from crossmodal_core.models import registry
+
+__all__ = [
+    "PAIR_LABEL", "TrainedModel", "store_root", "split_indices", "labels_for", "flat_views", "model_views",
+    "model_params", "model_dir", "list_trained", "find_trained", "load_embeddings", "load_model_object",
+    "train_and_store", "fit_model",
+]
+
+ProgressCallback = Callable[[float, str], None]
+
+#: pseudo label set: each item is its own class, so only the true pair is relevant
+PAIR_LABEL = "pair (true pair only)"
+INFO_FILE = "info.json"
+EMBEDDINGS_FILE = "embeddings.npz"
+
+
+def _noop(fraction: float, message: str) -> None:
+    pass
+
+
+@dataclass
+class TrainedModel:
+    """A stored model: embeddings of every item for each of its views."""
+
+    name: str
+    views: tuple[str, ...]
+    label_name: str | None
+    embeddings: dict[str, np.ndarray]
+    info: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def id(self) -> str:
+        return self.path.name if self.path else f"{self.name}__{'-'.join(self.views)}"
+
+    @property
+    def title(self) -> str:
+        try:
+            return registry.display_name(self.name)
+        except KeyError:
+            return self.name
+
+
+# ---------------------------------------------------------------------- protocol
+def split_indices(ds: CrossModalDataset, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(train rows, test rows)`` of the store's protocol (see the module docstring)."""
+    n = ds.n_items
+    if ds.split is not None and (ds.split == "test").any() and (ds.split == "train").any():
+        return np.nonzero(ds.split == "train")[0], np.nonzero(ds.split == "test")[0]
+    if ds.folds is not None and (ds.folds == 0).any() and (ds.folds > 0).any():
+        return np.nonzero(ds.folds > 0)[0], np.nonzero(ds.folds == 0)[0]
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = max(1, n // 5)
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+def labels_for(ds: CrossModalDataset, label_name: str | None) -> tuple[np.ndarray, list[str]]:
+    """``(labels (n,), class names)`` for a label choice (:data:`PAIR_LABEL` or None: item ids)."""
+    if label_name is None or label_name == PAIR_LABEL:
+        return np.arange(ds.n_items), [str(i) for i in ds.item_ids]
+    return ds.label(label_name), ds.class_names[label_name]
+
+
+def flat_views(ds: CrossModalDataset) -> list[str]:
+    """Views usable by the pair models (2-D ones)."""
+    return [v for v in ds.view_names if ds.views[v].ndim == 2]
+
+
+def model_views(ds: CrossModalDataset, name: str, pair: Sequence[str] | None = None) -> tuple[str, ...]:
+    """Views a model trains on: the registry's ``ModelSpec.views`` when the dataset has them
+    all (UGAAR: sheet, lyrics, audio), else ``pair`` (default: the first two flat views)."""
+    spec = registry.get_spec(name)
+    flat = flat_views(ds)
+    if spec.views and all(v in flat for v in spec.views):
+        return tuple(spec.views)
+    return tuple(pair) if pair else tuple(flat[:2])
+
+
+def model_params(ds: CrossModalDataset, name: str, views: Sequence[str],
+                 overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Parameters a stored model is trained with, beyond the registry defaults: the default
+    ``n_components`` capped by the smallest view width, then ``overrides``."""
+    defaults = registry.get_spec(name).defaults
+    widths = [ds.views[v].shape[-1] for v in views]
+    params: dict[str, Any] = {}
+    if defaults.get("n_components"):
+        params["n_components"] = int(min(defaults["n_components"], *widths))
+    params.update(overrides or {})
+    return params
+
+
+# ---------------------------------------------------------------------- locations
+def store_root(data: LoadedDataset) -> Path:
+    return store.child_path(store.models_dir(), data.key)
+
+
+def model_dir(data: LoadedDataset, name: str, views: Sequence[str], label_name: str | None,
+              params: Mapping[str, Any], rows: str = "train") -> Path:
+    spec = registry.get_spec(name)
+    key = store.cache_key(data.key, spec.name, list(views), label_name, dict(params), rows, length=10)
+    return store.child_path(store.models_dir(), data.key, f"{spec.name}__{'-'.join(views)}__{key}")
+
+
+def list_trained(data: LoadedDataset, label_name: str | None = None) -> list[TrainedModel]:
+    """Models stored for this dataset (any label set unless ``label_name`` is given)."""
+    root = store_root(data)
+    out: list[TrainedModel] = []
+    if not root.is_dir():
+        return out
+    for folder in sorted(root.iterdir()):
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue  # temporaries of unfinished writes are hidden
+        info_path, emb_path = folder / INFO_FILE, folder / EMBEDDINGS_FILE
+        if not (info_path.is_file() and emb_path.is_file()):
+            continue
+        try:
+            info = store.read_json(info_path)
+            model = TrainedModel(str(info["name"]), tuple(info["views"]), info.get("label_name"), {}, info, folder)
+        except (ValueError, KeyError, TypeError):
+            continue
+        if label_name is not None and model.label_name != label_name:
+            continue
+        out.append(model)
+    return out
+
+
+def find_trained(data: LoadedDataset, name: str, pair: Sequence[str], label_name: str | None) -> TrainedModel | None:
+    """The newest stored model ``name`` covering both views of ``pair``, or ``None``."""
+    name = registry.get_spec(name).name
+    hits = [m for m in list_trained(data, label_name) if m.name == name and set(pair) <= set(m.views)]
+    return max(hits, key=lambda m: m.info.get("trained_at", 0)) if hits else None
+
+
+def load_embeddings(model: TrainedModel) -> dict[str, np.ndarray]:
+    if model.embeddings:
+        return model.embeddings
+    with np.load(model.path / EMBEDDINGS_FILE, allow_pickle=False) as z:
+        model.embeddings = {v: z[v] for v in model.views}
+    return model.embeddings
+
+
+def load_model_object(model: TrainedModel) -> Any:
+    """The fitted estimator (for embedding new inputs, e.g. alignment segments)."""
+    state = model.info.get("state_file")
+    if not state or store.slug(state) != state or not (model.path / state).is_file():
+        raise ValueError(f"model {model.id} has no stored state; retrain it")
+    return registry.load_model(model.path / state)
+
+
+# ---------------------------------------------------------------------- training
+def _accepts(fn: Callable, arg: str) -> bool:
+    try:
+        return arg in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def fit_model(ds: CrossModalDataset, name: str, views: Sequence[str], label_name: str | None, rows: np.ndarray,
+              params: Mapping[str, Any], progress: ProgressCallback | None = None) -> tuple[Any, float]:
+    """Fit a fresh ``name`` on ``rows``; returns ``(model, fit seconds)``. A ``ValueError``
+    means the data cannot fit this model (the message says why)."""
+    progress = progress or _noop
+    spec = registry.get_spec(name)
+    model = registry.make_model(spec, **params)
+    y = labels_for(ds, label_name)[0][rows] if spec.supervised else None
+    fit_args: dict[str, Any] = {}
+    if _accepts(model.fit, "callback"):
+        def callback(state: dict) -> None:
+            epoch, total = state.get("epoch", 0), max(1, state.get("n_epochs", 1))
+            progress(0.05 + 0.85 * epoch / total,
+                     f"{spec.display}: epoch {epoch}/{total}, loss {state.get('loss', float('nan')):.4g}")
+        fit_args["callback"] = callback
+    progress(0.02, f"training {spec.display} on {len(rows)} items")
+    start = time.perf_counter()
+    model.fit([np.asarray(ds.views[v][rows], dtype=np.float32) for v in views], y, **fit_args)
+    return model, time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _atomic_dir(target: Path):
+    """Yield a hidden temporary folder beside ``target``; on success it replaces ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=store.temporary_prefix(target), suffix=".new", dir=target.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=store.temporary_prefix(target), suffix=".old", dir=target.parent))
+            os.replace(target, old / "previous")
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def state_filename(name: str) -> str:
+    return "model.pt" if registry.get_spec(name).family == "deep" else "model.npz"
+
+
+def train_and_store(data: LoadedDataset, name: str, pair: Sequence[str] | None = None,
+                    label_name: str | None = None, *, params: Mapping[str, Any] | None = None,
+                    rows: str = "train", views: Sequence[str] | None = None,
+                    progress: ProgressCallback | None = None) -> TrainedModel:
+    """Fit ``name`` on the train rows (``rows="all"``: every row), embed every item and store
+    the model; returns it. ``views`` default: :func:`model_views` of ``pair``; ``params``
+    override :func:`model_params`. ``label_name`` default: the dataset's default label."""
+    progress = progress or _noop
+    spec = registry.get_spec(name)
+    ds = data.dataset
+    views = tuple(views) if views else model_views(ds, spec.name, pair)
+    pair = tuple(pair) if pair else tuple(views[:2])
+    if label_name is None:
+        label_name = ds.default_label
+    full_params = model_params(ds, spec.name, views, params)
+    folder = model_dir(data, spec.name, views, label_name, full_params, rows)
+    train, test = split_indices(ds)
+    fit_rows = np.arange(ds.n_items) if rows == "all" else train
+    model, fit_seconds = fit_model(ds, spec.name, views, label_name, fit_rows, full_params, progress)
+    progress(0.92, "embedding every item")
+    embedded = model.transform([np.asarray(ds.views[v], dtype=np.float32) for v in views])
+    embeddings = {v: np.asarray(e, dtype=np.float32) for v, e in zip(views, embedded)}
+    labels, _ = labels_for(ds, label_name)
+    test_map = None
+    if len(test) and all(v in embeddings for v in pair):
+        from crossmodal_core.metrics import map_both_directions
+
+        test_map = [float(m) for m in map_both_directions(embeddings[pair[0]][test], embeddings[pair[1]][test],
+                                                          labels[test])]
+    state_file = state_filename(spec.name)
+    info = {"name": spec.name, "views": list(views), "label_name": label_name, "params": full_params,
+            "rows": rows, "dataset": data.key, "dataset_id": data.entry.id, "n_train": int(len(fit_rows)),
+            "n_test": int(len(test)), "fit_seconds": round(fit_seconds, 2), "trained_at": time.time(),
+            "state_file": state_file, "test_map": test_map, "test_map_pair": list(pair)}
+    with _atomic_dir(folder) as tmp:
+        store.atomic_save_npz(tmp / EMBEDDINGS_FILE, **embeddings)
+        registry.save_model(model, tmp / state_file, name=spec.name,
+                            extra={"dataset": data.key, "views": list(views), "label": label_name})
+        store.atomic_write_json(tmp / INFO_FILE, info)
+    progress(1.0, f"{spec.display} trained in {fit_seconds:.1f} s")
+    return TrainedModel(spec.name, views, label_name, embeddings, info, folder)

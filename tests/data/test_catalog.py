@@ -1,0 +1,90 @@
+"""The one dataset resolver: ids, aliases, what is listed, what never resolves."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from crossmodal_core import store
+from crossmodal_core.data import catalog
+from crossmodal_core.data.io import save_dataset
+from crossmodal_core.data.synthetic import make_synthetic_av
+
+
+@pytest.fixture
+def folders(tmp_path, monkeypatch):
+    assets, home = tmp_path / "assets", tmp_path / "home"
+    monkeypatch.setenv("CROSSMODAL_ASSETS", str(assets))
+    monkeypatch.setenv("CROSSMODAL_HOME", str(home))
+    data = assets / "datasets"
+    data.mkdir(parents=True)
+    ds = make_synthetic_av(n_train=40, n_test=20, n_classes=3, dims=(4, 5), seed=0, name="tiny")
+    save_dataset(ds, data / "tiny.npz")
+    store.uploads_dir().mkdir(parents=True)
+    save_dataset(ds, store.uploads_dir() / "mine.h5")
+    return data
+
+
+def test_ids_of_every_kind(folders):
+    ids = [e.id for e in catalog.list_entries()]
+    assert ids == ["file:tiny.npz", "upload:mine.h5", "synthetic-vegas-small", "synthetic-vegas"]
+    music = folders / "music21_lyrics"
+    music.mkdir()
+    for name in catalog.BUILT_FILES[:-1]:
+        (music / name).write_text("x")
+    assert not catalog.is_built(music) and "music21" not in [e.id for e in catalog.list_entries()]
+    (music / "build_info.json").write_text("{}")  # written last by the builder
+    assert catalog.is_built(music) and catalog.list_entries()[0].id == "music21"
+
+
+def test_aliases_keep_the_old_spellings(folders):
+    assert catalog.find_entry("synthetic:vegas-small").id == "synthetic-vegas-small"
+    assert catalog.find_entry("synthetic").id == "synthetic-vegas"
+    assert catalog.canonical_id("music") == catalog.canonical_id("music21_lyrics") == "music21"
+    old = catalog.find_entry(f"file:{folders / 'tiny.npz'}")  # the app's old file:PATH ids
+    assert old.id == "file:tiny.npz"
+    assert catalog.SYNTHETIC_SIZES["synthetic-vegas-small"] != catalog.SYNTHETIC_SIZES["synthetic-vegas"]
+
+
+@pytest.mark.parametrize("spec", ["file:../assets/datasets/tiny.npz", "file:/etc/passwd", "file:..",
+                                  "upload:../../x.npz", "file:.hidden.npz", "nope", "/etc/passwd"])
+def test_ids_never_name_an_arbitrary_path(folders, spec):
+    with pytest.raises(catalog.UnknownDatasetError, match="no dataset"):
+        catalog.find_entry(spec)
+
+
+def test_only_the_cli_may_open_a_typed_path(folders, tmp_path):
+    elsewhere = tmp_path / "elsewhere.npz"
+    save_dataset(make_synthetic_av(n_train=20, n_test=10, n_classes=2, dims=(3, 3), name="else"), elsewhere)
+    with pytest.raises(catalog.UnknownDatasetError):
+        catalog.open_dataset(str(elsewhere))
+    data = catalog.open_dataset(str(elsewhere), allow_path=True)
+    assert data.entry.kind == "path" and data.name == "else"
+    # the same file opened by id or by path gets the same key, so the model store is shared
+    by_path = catalog.open_dataset(str(folders / "tiny.npz"), allow_path=True)
+    assert by_path.key == catalog.open_dataset("file:tiny.npz").key
+
+
+def test_hidden_files_and_temporaries_are_never_listed(folders):
+    (folders / ".secret.npz").write_bytes(b"x")
+    stale = folders / (store.temporary_prefix(folders / "big.npz") + "abc.npz")
+    stale.write_bytes(b"half")
+    (folders / "notes.txt").write_text("not a dataset")
+    ids = [e.id for e in catalog.list_entries()]
+    assert ids[:2] == ["file:tiny.npz", "upload:mine.h5"] and not any("secret" in i or "cmtmp" in i for i in ids)
+    with pytest.raises(catalog.UnknownDatasetError):
+        catalog.find_entry(f"file:{stale.name}")
+
+
+def test_synthetic_sets_are_generated_once_with_distinct_names(folders, monkeypatch):
+    small = dict(catalog.SYNTHETIC_SIZES["synthetic-vegas-small"], n_train=30, n_test=10, dims=(3, 4))
+    monkeypatch.setitem(catalog.SYNTHETIC_SIZES, "synthetic-vegas-small", small)
+    entry = catalog.find_entry("synthetic-vegas-small")
+    assert not entry.path.exists()
+    first = catalog.open_dataset("synthetic-vegas-small")
+    assert entry.path.exists() and first.name == "synthetic-vegas-small" and first.dataset.is_synthetic
+    stamp = os.stat(entry.path).st_mtime_ns
+    again = catalog.open_dataset("synthetic:vegas-small")
+    assert os.stat(entry.path).st_mtime_ns == stamp and again.key == first.key
+    assert catalog.open_dataset("synthetic-vegas-small", seed=1).key != first.key
