@@ -30,6 +30,33 @@ class DatasetError(ValueError):
     """A dataset (or the file it came from) is malformed; the message names the problem."""
 
 
+def nonfinite_rows(arr: np.ndarray, block_bytes: int = 1 << 24) -> np.ndarray:
+    """Sorted indices of the rows (axis 0) of ``arr`` holding NaN or inf.
+
+    Scans blocks of rows of about ``block_bytes`` so no full-size mask is ever allocated;
+    integer and bool arrays are finite by construction and are not scanned.
+    """
+    arr = np.asarray(arr)
+    if arr.dtype.kind not in "fc" or arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if arr.ndim == 0:
+        return np.zeros(0 if np.isfinite(arr) else 1, dtype=np.int64)
+    row_bytes = max(arr[:1].nbytes, 1)
+    step = max(1, block_bytes // row_bytes)
+    found = []
+    for start in range(0, arr.shape[0], step):
+        block = arr[start: start + step]
+        ok = np.isfinite(block).reshape(len(block), -1).all(axis=1)
+        if not ok.all():
+            found.append(np.nonzero(~ok)[0] + start)
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
+def _rows(arr: np.ndarray) -> int:
+    """Row count of an array; a 0-d array has 0 rows (``len`` would raise)."""
+    return int(arr.shape[0]) if arr.ndim else 0
+
+
 @dataclass
 class CrossModalDataset:
     """Named views of the same items, with labels, ids and optional metadata.
@@ -63,7 +90,7 @@ class CrossModalDataset:
         self.class_names = {str(k): [str(c) for c in v] for k, v in self.class_names.items()}
         self.metadata = {str(k): np.asarray(v) for k, v in self.metadata.items()}
         if self.item_ids is None and self.views:
-            n = len(next(iter(self.views.values())))
+            n = _rows(next(iter(self.views.values())))
             self.item_ids = np.array([f"{self.name}-{i:06d}" for i in range(n)])
         if self.item_ids is not None:
             self.item_ids = np.asarray(self.item_ids).astype(str)
@@ -83,10 +110,11 @@ class CrossModalDataset:
         where = f"{source}: " if source else f"dataset {self.name!r}: "
         if not self.views:
             raise DatasetError(where + "no views")
-        n = self.n_items
         for vname, arr in self.views.items():
             if arr.ndim not in (2, 3):
                 raise DatasetError(where + f"view {vname!r} must be 2-D (n, d) or 3-D (n, T, d), got shape {arr.shape}")
+        n = self.n_items
+        for vname, arr in self.views.items():
             if arr.shape[0] != n:
                 raise DatasetError(
                     where + f"view {vname!r} has {arr.shape[0]} rows but view "
@@ -94,9 +122,8 @@ class CrossModalDataset:
                 )
             if not np.issubdtype(arr.dtype, np.number):
                 raise DatasetError(where + f"view {vname!r} is not numeric (dtype {arr.dtype})")
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                rows = np.unique(np.nonzero(bad)[0])
+            rows = nonfinite_rows(arr)
+            if len(rows):
                 raise DatasetError(
                     where + f"view {vname!r} contains NaN or inf in {len(rows)} row(s), "
                     f"first at row {int(rows[0])}"
@@ -119,11 +146,11 @@ class CrossModalDataset:
                     + (" ..." if len(empty) > 5 else "")
                 )
         for cname, col in self.metadata.items():
-            if len(col) != n:
-                raise DatasetError(where + f"metadata column {cname!r} has {len(col)} rows, expected {n}")
+            if _rows(col) != n:
+                raise DatasetError(where + f"metadata column {cname!r} has {_rows(col)} rows, expected {n}")
         if self.item_ids is not None:
-            if len(self.item_ids) != n:
-                raise DatasetError(where + f"item_ids has {len(self.item_ids)} rows, expected {n}")
+            if _rows(self.item_ids) != n:
+                raise DatasetError(where + f"item_ids has {_rows(self.item_ids)} rows, expected {n}")
             if len(np.unique(self.item_ids)) != n:
                 raise DatasetError(where + "item_ids are not unique")
         if self.folds is not None and self.folds.shape != (n,):

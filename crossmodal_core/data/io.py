@@ -58,9 +58,44 @@ the file.
 Errors
 ------
 Every problem raises :class:`~crossmodal_core.data.dataset.DatasetError` whose message
-starts with the file path: not an HDF5 / NPZ file, missing keys (the message lists the keys
-that *are* there), row counts that disagree, NaN / inf, a class without items, one-hot rows
-that do not sum to 1, unknown format versions.
+starts with the file path and names the key (NPZ member / HDF5 path) when there is one: not
+an HDF5 / NPZ file, missing keys (the message lists the keys that *are* there), row counts
+that disagree, NaN / inf, a class without items, one-hot rows that do not sum to 1, unknown
+format versions, and every failure while opening, reading or decoding (bad zip CRC, a
+truncated file, invalid UTF-8, HDF5 library errors). No other exception type leaves
+:func:`load_dataset` / :func:`load_vegas_layout` for anything a file contains.
+
+Safety: files are untrusted
+---------------------------
+A dataset file may come from anyone (the app accepts uploads), so the loaders refuse,
+*before reading the data concerned*:
+
+- **Other files.** HDF5 datasets with external storage (``Dataset.external``) or a virtual
+  layout (``Dataset.is_virtual``), and every HDF5 link that is not a hard link (external
+  links are never followed; soft links are refused too). h5py alone would read any file on
+  the server through them.
+- **Code.** Object / pickled arrays (an NPZ member whose ``.npy`` header says dtype
+  object; HDF5 references, variable-length non-text data), structured, opaque and complex
+  dtypes (only bool, int, float and text are read), and HDF5 filters other than the
+  built-in gzip / shuffle / fletcher32 / szip / nbit / scaleoffset / lzf (others would load
+  a plugin library).
+- **Memory.** A shape claim the file's bytes cannot back, or one over the memory budget.
+  NPZ: each member's ``.npy`` header is read first and ``prod(shape) * itemsize`` must fit
+  in the member's uncompressed size (``ZipInfo.file_size``, which ``zipfile`` also enforces
+  while inflating). HDF5: unfiltered data must be backed by its stored bytes
+  (``dataset.id.get_storage_size()``: unwritten data, i.e. fill values, is refused);
+  compressed data may not claim more than :data:`MAX_COMPRESSION_RATIO` (4096) bytes per
+  stored byte (claims under 1 MiB are exempt; a compressed chunk counts whole). All arrays
+  of one file together may claim at most the **budget** :data:`MAX_LOAD_BYTES` (8 GiB, or
+  half the physical memory when that is less), overridden by the environment variable
+  ``CROSSMODAL_MAX_LOAD_BYTES`` (bytes, or ``512M`` / ``16G``). Decoded text counts 4
+  bytes per character.
+
+The HDF5 C library can crash or loop on a corrupt file, so HDF5 files are parsed in a
+forked child process (POSIX) that sends the checked arrays back through a pipe (raw bytes
+plus a JSON header; no pickle). A crash or a run past ``HDF5_READ_TIMEOUT_S`` (120 s plus
+one second per 20 MB; ``CROSSMODAL_HDF5_TIMEOUT_S`` overrides) is a ``DatasetError``.
+``CROSSMODAL_HDF5_ISOLATION=0`` reads in-process (debugging only).
 """
 
 from __future__ import annotations
@@ -75,9 +110,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from crossmodal_core import store
-from crossmodal_core.data.dataset import CrossModalDataset, DatasetError
+from crossmodal_core.data.dataset import CrossModalDataset, DatasetError, nonfinite_rows
 
 __all__ = [
+    "MAX_LOAD_BYTES",
+    "max_load_bytes",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "DatasetError",
@@ -158,30 +195,47 @@ def dataset_to_arrays(ds: CrossModalDataset, source: str = "dataset") -> dict[st
     return arrays
 
 
+def _int_scalar(value: Any, path: Path, key: str) -> int:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu" or arr.size != 1:
+        raise DatasetError(f"{path}: {key!r} must be a single integer, got {arr.dtype} of shape {arr.shape}")
+    return int(arr.reshape(-1)[0])
+
+
 def _arrays_to_dataset(arrays: Mapping[str, Any], path: Path) -> CrossModalDataset:
     """Inverse of :func:`dataset_to_arrays` (``arrays`` may be lazy, e.g. an NpzFile)."""
     keys = list(arrays.keys())
-    version = int(np.asarray(arrays["format_version"])) if "format_version" in keys else None
+    version = _int_scalar(arrays["format_version"], path, "format_version") if "format_version" in keys else None
     if version != FORMAT_VERSION:
         raise DatasetError(f"{path}: unsupported {FORMAT_NAME} version {version}; this code reads {FORMAT_VERSION}")
 
     def grouped(prefix: str) -> dict[str, np.ndarray]:
         found = {k[len(prefix):]: np.asarray(arrays[k]) for k in keys if k.startswith(prefix)}
         order_key = f"order/{prefix.rstrip('/')}"
-        order = [str(n) for n in np.asarray(arrays[order_key]).tolist()] if order_key in keys else []
+        order = [str(n) for n in np.asarray(arrays[order_key]).reshape(-1).tolist()] if order_key in keys else []
         ranked = [n for n in order if n in found] + [n for n in found if n not in order]
         return {n: found[n] for n in ranked}
 
     views = grouped("view/")
     labels = grouped("label/")
-    class_names = {k: [str(c) for c in v.tolist()] for k, v in grouped("class_names/").items()}
+    for lname, lab in labels.items():
+        if lab.dtype.kind not in "iu":
+            raise DatasetError(f"{path}: 'label/{lname}' must hold integer class indices, got dtype {lab.dtype}")
+    class_names = {k: [str(c) for c in v.reshape(-1).tolist()] for k, v in grouped("class_names/").items()}
     missing_names = sorted(set(labels) - set(class_names))
     if missing_names:
         raise DatasetError(f"{path}: label set(s) {missing_names} have no class_names/<name> entry")
     try:
-        info = json.loads(str(np.asarray(arrays["info"]))) if "info" in keys else {}
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: 'info' is not valid JSON ({exc})") from None
+        info = json.loads(_text_scalar(arrays["info"], path, "info")) if "info" in keys else {}
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, DatasetError):
+            raise
+        raise DatasetError(f"{path}: 'info' is not valid JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(info, dict):
+        raise DatasetError(f"{path}: 'info' must be a JSON object, got {type(info).__name__}")
+    folds = np.asarray(arrays["folds"]) if "folds" in keys else None
+    if folds is not None and folds.dtype.kind not in "iu":
+        raise DatasetError(f"{path}: 'folds' must hold integers, got dtype {folds.dtype}")
     try:
         ds = CrossModalDataset(
             views=views,
@@ -189,9 +243,9 @@ def _arrays_to_dataset(arrays: Mapping[str, Any], path: Path) -> CrossModalDatas
             class_names=class_names,
             item_ids=np.asarray(arrays["item_ids"]) if "item_ids" in keys else None,
             metadata=grouped("meta/"),
-            folds=np.asarray(arrays["folds"]) if "folds" in keys else None,
+            folds=folds,
             split=np.asarray(arrays["split"]) if "split" in keys else None,
-            name=str(np.asarray(arrays["name"])) if "name" in keys else path.stem,
+            name=_text_scalar(arrays["name"], path, "name") if "name" in keys else path.stem,
             info=info,
         )
     except DatasetError as exc:
@@ -673,6 +727,9 @@ def _read_hdf5_isolated(path: Path, budget: _Budget) -> tuple[dict[str, np.ndarr
         try:
             os.close(rfd)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            import faulthandler
+
+            faulthandler.disable()  # a crash is reported by the parent as a DatasetError
             _hdf5_child(path, budget, wfd)
         except BaseException:  # noqa: BLE001
             code = 1
@@ -843,6 +900,8 @@ def _decode_labels(raw: np.ndarray, key: str, path: Path) -> tuple[np.ndarray, i
         raise DatasetError(f"{path}: labels {key!r} must be integer class indices or one-hot rows, got dtype {lab.dtype}")
     if len(lab) and lab.min() < 0:
         raise DatasetError(f"{path}: labels {key!r} hold negative class indices")
+    if len(lab) and lab.max() >= 2**62:  # would wrap (uint64) or overflow (float) as int64
+        raise DatasetError(f"{path}: labels {key!r} hold the class index {lab.max()}, far beyond any class count")
     return lab.astype(np.int64), None, False
 
 
@@ -859,7 +918,24 @@ def load_vegas_layout(path: str | Path, name: str | None = None) -> CrossModalDa
 
 
 def _vegas_from_arrays(arrays: dict[str, np.ndarray], path: Path, name: str | None = None) -> CrossModalDataset:
+    """The VEGAS/AVE layout read from ``arrays`` (feature arrays are popped as they are used)."""
     lower_to_key = {k.lower(): k for k in arrays}
+    parts = _vegas_split_keys(arrays, lower_to_key, path)
+    codes: dict[str, np.ndarray] = {}
+    n_columns: set[int] = set()
+    onehot_any = False
+    for split, keys in parts.items():
+        n_rows = _vegas_check_features(arrays, keys, path)
+        codes[split], ncols, onehot = _vegas_split_labels(arrays, keys, split, n_rows, path)
+        n_columns |= ncols
+        onehot_any |= onehot
+    codes, class_names = _vegas_resolve_classes(codes, n_columns, arrays, lower_to_key, path)
+    return _vegas_assemble(arrays, lower_to_key, parts, codes, class_names, onehot_any, path, name)
+
+
+def _vegas_split_keys(arrays: Mapping[str, np.ndarray], lower_to_key: dict[str, str],
+                      path: Path) -> dict[str, dict[str, Any]]:
+    """``split -> {"audio": key, "visual": key, "labels": {...}}`` for train, (val,) test."""
     present = sorted(arrays)
 
     def missing(what: str) -> DatasetError:
@@ -882,66 +958,82 @@ def _vegas_from_arrays(arrays: dict[str, np.ndarray], path: Path, name: str | No
         if lab_keys is None:
             raise missing(f"no labels for the {split} split (e.g. '{split}_labels' or 'lab_{split}')")
         parts[split] = {"audio": a_key, "visual": v_key, "labels": lab_keys}
+    return parts
 
-    decoded: dict[str, np.ndarray] = {}
+
+def _vegas_check_features(arrays: Mapping[str, np.ndarray], keys: Mapping[str, Any], path: Path) -> int:
+    """Check one split's audio / visual arrays (2-D or 3-D, numeric, finite, paired); return rows."""
+    audio, visual = np.asarray(arrays[keys["audio"]]), np.asarray(arrays[keys["visual"]])
+    for key, arr in ((keys["audio"], audio), (keys["visual"], visual)):
+        if arr.ndim not in (2, 3):
+            raise DatasetError(f"{path}: {key!r} must be (n, d) or (n, T, d), got shape {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.number):
+            raise DatasetError(f"{path}: {key!r} is not numeric (dtype {arr.dtype})")
+        rows = nonfinite_rows(arr)
+        if len(rows):
+            raise DatasetError(f"{path}: {key!r} contains NaN or inf in {len(rows)} row(s), first at row {int(rows[0])}")
+    if len(audio) != len(visual):
+        raise DatasetError(
+            f"{path}: {keys['audio']!r} has {len(audio)} rows but {keys['visual']!r} has "
+            f"{len(visual)}: audio and visual rows must be paired clips"
+        )
+    return len(audio)
+
+
+def _vegas_split_labels(arrays: Mapping[str, np.ndarray], keys: Mapping[str, Any], split: str, n_rows: int,
+                        path: Path) -> tuple[np.ndarray, set[int], bool]:
+    """One split's class codes (shared, or per modality and equal row by row), one-hot widths, one-hot?"""
+    labs: dict[str, np.ndarray] = {}
     n_columns: set[int] = set()
     onehot_any = False
-    for split, keys in parts.items():
-        audio, visual = np.asarray(arrays[keys["audio"]]), np.asarray(arrays[keys["visual"]])
-        for key, arr in ((keys["audio"], audio), (keys["visual"], visual)):
-            if arr.ndim not in (2, 3):
-                raise DatasetError(f"{path}: {key!r} must be (n, d) or (n, T, d), got shape {arr.shape}")
-            if not np.issubdtype(arr.dtype, np.number):
-                raise DatasetError(f"{path}: {key!r} is not numeric (dtype {arr.dtype})")
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                rows = np.unique(np.nonzero(bad)[0])
-                raise DatasetError(f"{path}: {key!r} contains NaN or inf in {len(rows)} row(s), first at row {int(rows[0])}")
-        if len(audio) != len(visual):
-            raise DatasetError(
-                f"{path}: {keys['audio']!r} has {len(audio)} rows but {keys['visual']!r} has "
-                f"{len(visual)}: audio and visual rows must be paired clips"
-            )
-        labs = {}
-        for which, key in keys["labels"].items():
-            codes, ncol, onehot = _decode_labels(arrays[key], key, path)
-            onehot_any |= onehot
-            if ncol is not None:
-                n_columns.add(ncol)
-            if len(codes) != len(audio):
-                raise DatasetError(f"{path}: labels {key!r} have {len(codes)} rows but {keys['audio']!r} has {len(audio)}")
-            labs[which] = codes
-        if "shared" not in labs:
-            diff = np.nonzero(labs["audio"] != labs["visual"])[0]
-            if len(diff):
-                raise DatasetError(
-                    f"{path}: audio and visual labels of the {split} split differ in {len(diff)} row(s), "
-                    f"first at row {int(diff[0])}: rows must be paired clips of the same class"
-                )
-            labs = {"shared": labs["audio"]}
-        parts[split]["arrays"] = (audio, visual, labs["shared"])
-        decoded[split] = labs["shared"]
+    for which, key in keys["labels"].items():
+        codes, ncol, onehot = _decode_labels(arrays[key], key, path)
+        onehot_any |= onehot
+        if ncol is not None:
+            n_columns.add(ncol)
+        if len(codes) != n_rows:
+            raise DatasetError(f"{path}: labels {key!r} have {len(codes)} rows but {keys['audio']!r} has {n_rows}")
+        labs[which] = codes
+    if "shared" in labs:
+        return labs["shared"], n_columns, onehot_any
+    diff = np.nonzero(labs["audio"] != labs["visual"])[0]
+    if len(diff):
+        raise DatasetError(
+            f"{path}: audio and visual labels of the {split} split differ in {len(diff)} row(s), "
+            f"first at row {int(diff[0])}: rows must be paired clips of the same class"
+        )
+    return labs["audio"], n_columns, onehot_any
 
+
+def _vegas_resolve_classes(codes: dict[str, np.ndarray], n_columns: set[int], arrays: Mapping[str, np.ndarray],
+                           lower_to_key: dict[str, str], path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Class names (from the file, or ``class_<i>``), 1-based codes made 0-based, every class used.
+
+    The number of classes comes from the one-hot width, else the class names, else the
+    largest code; with no names and no 0 code the codes are read as 1-based.
+    """
     if len(n_columns) > 1:
         raise DatasetError(f"{path}: one-hot label arrays disagree on the number of classes: {sorted(n_columns)}")
-    all_codes = np.concatenate([decoded[s] for s in parts])
-
+    all_codes = np.concatenate(list(codes.values()))
     names_key = _find_key(lower_to_key, ["class_names", "classes", "label_names", "categories"])
+    class_names = None
     if names_key is not None:
         class_names = [str(c) for c in np.asarray(arrays[names_key]).reshape(-1).tolist()]
-    else:
-        class_names = None
     if n_columns:
-        n_classes = n_columns.pop()
+        n_classes = next(iter(n_columns))
     elif class_names is not None:
         n_classes = len(class_names)
     else:
         if len(all_codes) and all_codes.min() == 1:  # 1-based class numbers (MATLAB-style files)
-            for s in decoded:
-                decoded[s] = decoded[s] - 1
+            codes = {s: c - 1 for s, c in codes.items()}
             all_codes = all_codes - 1
-            parts = {s: {**p, "arrays": (p["arrays"][0], p["arrays"][1], decoded[s])} for s, p in parts.items()}
-        n_classes = int(all_codes.max()) + 1 if len(all_codes) else 0
+        top = int(all_codes.max()) if len(all_codes) else -1
+        if top >= len(all_codes):  # more classes than items: some class is empty (and names would not fit)
+            raise DatasetError(
+                f"{path}: labels hold class index {top} but there are only {len(all_codes)} items, "
+                "so some classes have no item"
+            )
+        n_classes = top + 1
     if class_names is None:
         class_names = [f"class_{i}" for i in range(n_classes)]
     if len(class_names) != n_classes:
@@ -955,37 +1047,48 @@ def _vegas_from_arrays(arrays: dict[str, np.ndarray], path: Path, name: str | No
             f"{path}: {len(empty)} class(es) have no item in any split: {empty[:10]}"
             + (" ..." if len(empty) > 10 else "")
         )
+    return codes, class_names
 
-    # Assemble: train (+val) rows first, then test.
+
+def _vegas_item_ids(arrays: Mapping[str, np.ndarray], lower_to_key: dict[str, str], split: str, n_rows: int,
+                    path: Path) -> np.ndarray:
+    id_key = _find_key(lower_to_key, [f"{split}_ids", f"ids_{split}", f"{split}_id", f"id_{split}"])
+    if id_key is None:
+        return np.array([f"{split}-{i:06d}" for i in range(n_rows)])
+    ids = np.asarray(arrays[id_key]).astype(str).reshape(-1)
+    if len(ids) != n_rows:
+        raise DatasetError(f"{path}: {id_key!r} has {len(ids)} rows but the {split} features have {n_rows}")
+    return ids
+
+
+def _vegas_view(chunks: list[np.ndarray]) -> np.ndarray:
+    """Concatenate one modality's splits in one copy (non-float input becomes float32)."""
+    dtype = np.result_type(*chunks)
+    if not np.issubdtype(dtype, np.floating):
+        dtype = np.dtype(np.float32)
+    return np.concatenate(chunks, axis=0, dtype=dtype)
+
+
+def _vegas_assemble(arrays: dict[str, np.ndarray], lower_to_key: dict[str, str], parts: dict[str, dict[str, Any]],
+                    codes: dict[str, np.ndarray], class_names: list[str], onehot_any: bool, path: Path,
+                    name: str | None) -> CrossModalDataset:
+    """Train (+val) rows first, then test; views, ids, split and ``source_split`` columns."""
     order = [s for s in ("train", "val", "test") if s in parts]
-    audio_parts, visual_parts, labels, split_col, source_split, ids = [], [], [], [], [], []
-    shapes: dict[str, set] = {"audio": set(), "visual": set()}
+    split_col, source_split, ids = [], [], []
     for s in order:
-        a, v, y = parts[s]["arrays"]
-        shapes["audio"].add(a.shape[1:])
-        shapes["visual"].add(v.shape[1:])
-        audio_parts.append(a)
-        visual_parts.append(v)
-        labels.append(y)
-        split_col += ["test" if s == "test" else "train"] * len(a)
-        source_split += [s] * len(a)
-        id_key = _find_key(lower_to_key, [f"{s}_ids", f"ids_{s}", f"{s}_id", f"id_{s}"])
-        if id_key is not None:
-            part_ids = np.asarray(arrays[id_key]).astype(str).reshape(-1)
-            if len(part_ids) != len(a):
-                raise DatasetError(f"{path}: {id_key!r} has {len(part_ids)} rows but the {s} features have {len(a)}")
-            ids.append(part_ids)
-        else:
-            ids.append(np.array([f"{s}-{i:06d}" for i in range(len(a))]))
-    for modality, shp in shapes.items():
-        if len(shp) > 1:
-            raise DatasetError(f"{path}: {modality} features have different shapes across splits: {sorted(shp)}")
-
+        n_rows = len(codes[s])
+        split_col += ["test" if s == "test" else "train"] * n_rows
+        source_split += [s] * n_rows
+        ids.append(_vegas_item_ids(arrays, lower_to_key, s, n_rows, path))
     views: dict[str, np.ndarray] = {}
-    for modality, chunks in (("audio", audio_parts), ("visual", visual_parts)):
-        arr = np.concatenate(chunks, axis=0)
-        if not np.issubdtype(arr.dtype, np.floating):
-            arr = arr.astype(np.float32)
+    for modality in ("audio", "visual"):
+        keys = [parts[s][modality] for s in order]
+        shapes = {np.shape(arrays[k])[1:] for k in keys}
+        if len(shapes) > 1:
+            raise DatasetError(f"{path}: {modality} features have different shapes across splits: {sorted(shapes)}")
+        arr = _vegas_view([np.asarray(arrays[k]) for k in keys])
+        for k in keys:  # the file's copy is no longer needed once concatenated
+            arrays.pop(k, None)
         if arr.ndim == 3:
             views[modality] = arr.mean(axis=1, dtype=np.float64).astype(arr.dtype)
             views[f"{modality}_seq"] = arr
@@ -1008,7 +1111,7 @@ def _vegas_from_arrays(arrays: dict[str, np.ndarray], path: Path, name: str | No
     try:
         return CrossModalDataset(
             views=views,
-            labels={"class": np.concatenate(labels)},
+            labels={"class": np.concatenate([codes[s] for s in order])},
             class_names={"class": class_names},
             item_ids=item_ids,
             metadata=metadata,
