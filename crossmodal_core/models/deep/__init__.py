@@ -13,6 +13,7 @@ from crossmodal_core.models.deep.dcca import DCCA, ClusterDCCA
 from crossmodal_core.models.deep.tnn import TNNClusterCCA
 from crossmodal_core.models.deep.towers import make_tower
 from crossmodal_core.models.deep.training import TrainingDivergedError, fit_loop, resolve_device, seeded
+from crossmodal_core.models.deep.ugaar import UGAAR
 
 __all__ = [
     "CheckpointError",
@@ -22,16 +23,10 @@ __all__ = [
     "TNNClusterCCA",
     "TorchCrossModalEstimator",
     "TrainingDivergedError",
+    "UGAAR",
     "fit_loop",
     "make_tower",
     "resolve_device",
     "seeded",
 ]
 
-try:  # UGAAR is written alongside (helper UGAAR); export it once it exists
-    from crossmodal_core.models.deep.ugaar import UGAAR  # noqa: F401
-
-    __all__.append("UGAAR")
-except ModuleNotFoundError as exc:  # pragma: no cover - until ugaar.py lands
-    if exc.name != "crossmodal_core.models.deep.ugaar":
-        raise

@@ -25,13 +25,14 @@ import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from crossmodal_core.models.base import CrossModalEstimator, check_labels, check_views
+from crossmodal_core.models.deep.towers import make_towers
 from crossmodal_core.models.deep.training import (
     TrainingResult,
     fit_loop,
@@ -39,10 +40,12 @@ from crossmodal_core.models.deep.training import (
     resolve_seed,
     validation_map,
 )
+from crossmodal_core.models.preprocessing import fit_standardizer, standardize
 from crossmodal_core.store import atomic_path, atomic_write_json
 
 __all__ = ["TorchCrossModalEstimator", "CheckpointError", "FitInputs", "check_array_shape",
-           "linear_stage_state", "set_linear_stage_state"]
+           "check_positive_int", "cluster_components", "fit_standardizer", "linear_stage_state",
+           "project", "set_linear_stage_state", "standardize", "standardize_views"]
 
 CHECKPOINT_FORMAT = "crossmodal.torch-estimator"
 CHECKPOINT_VERSION = 1
@@ -97,8 +100,7 @@ class TorchCrossModalEstimator(CrossModalEstimator):
         return {}
 
     def _set_numpy_state(self, arrays: dict[str, np.ndarray]) -> None:
-        if arrays:
-            raise CheckpointError(f"unexpected arrays in a {type(self).__name__} checkpoint: {sorted(arrays)}")
+        self._reject_unexpected_arrays(arrays)
 
     def _fitted_meta(self) -> dict[str, Any]:
         return {}
@@ -129,12 +131,61 @@ class TorchCrossModalEstimator(CrossModalEstimator):
                 val_y = check_labels(validation[1], val_views[0].shape[0], required=True, min_classes=1)
         for name in ("epochs", "batch_size"):
             value = getattr(self, name, None)
-            if value is not None and (int(value) != value or value < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            if value is not None:
+                check_positive_int(name, value)
         if getattr(self, "lr", 1.0) <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         return FitInputs(views, y, val_views, val_y, resolve_seed(getattr(self, "random_state", None)),
                          resolve_device(getattr(self, "device", "cpu")))
+
+    def _begin_fit(self, inputs: FitInputs, forget: Sequence[str] = ("module_",)) -> None:
+        """Drop the previous fit's attributes ``forget`` (a failed fit must not leave a stale
+        half-model behind) and record ``n_features_in_`` and ``device_`` of this fit."""
+        for attr in forget:
+            if hasattr(self, attr):
+                delattr(self, attr)
+        self.n_features_in_ = [v.shape[1] for v in inputs.views]
+        self.device_ = inputs.device
+
+    # ------------------------------------------------------------------ shared building blocks
+    def _towers(self, in_features: Mapping[str, int], out_features: int, **options: Any) -> nn.ModuleDict:
+        """One tower per named input width with this estimator's ``hidden``, ``activation``,
+        ``dropout`` and ``batch_norm`` (see :func:`~crossmodal_core.models.deep.towers.make_tower`)."""
+        return make_towers(in_features, hidden=tuple(self.hidden), out_features=int(out_features),
+                           activation=self.activation, dropout=float(self.dropout),
+                           batch_norm=bool(self.batch_norm), **options)
+
+    def _run_towers(self, towers: nn.ModuleDict, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """``inputs[i]`` through the ``i``-th tower of ``towers`` (see :meth:`_run`)."""
+        return [self._run(net, x) for net, x in zip(towers.values(), inputs)]
+
+    def _fit_input_scaling(self, views: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Fit ``input_means_`` / ``input_scales_`` on the training views; return them standardised."""
+        self.input_means_, self.input_scales_ = fit_standardizer(views)
+        return self._scaled_inputs(views)
+
+    def _scaled_inputs(self, views: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The views standardised with the fitted ``input_means_`` / ``input_scales_`` (float32)."""
+        return standardize_views(views, self.input_means_, self.input_scales_)
+
+    def _input_scaling_state(self) -> dict[str, np.ndarray]:
+        """Checkpoint arrays ``input.means.<i>`` / ``input.scales.<i>`` of the input standardisation."""
+        state = {}
+        for i, (m, s) in enumerate(zip(self.input_means_, self.input_scales_)):
+            state[f"input.means.{i}"], state[f"input.scales.{i}"] = m, s
+        return state
+
+    def _set_input_scaling_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Read back :meth:`_input_scaling_state`, checking the shapes against ``n_features_in_``."""
+        dims = list(enumerate(self.n_features_in_))
+        self.input_means_ = [check_array_shape(arrays, f"input.means.{i}", (d,)) for i, d in dims]
+        self.input_scales_ = [check_array_shape(arrays, f"input.scales.{i}", (d,)) for i, d in dims]
+
+    def _reject_unexpected_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """A checkpoint holding arrays this model does not write is not one of its checkpoints."""
+        extra = set(arrays) - set(self._numpy_state())
+        if extra:
+            raise CheckpointError(f"unexpected arrays in a {type(self).__name__} checkpoint: {sorted(extra)}")
 
     def _make_validate(self, inputs: FitInputs) -> Callable[[], tuple[float, float]] | None:
         """``validate()`` computing (view0->view1, view1->view0) MAP of the current weights."""
@@ -353,15 +404,27 @@ def project(x: np.ndarray, weights: np.ndarray, means: np.ndarray) -> np.ndarray
     return ((x - means.astype(np.float32)) @ weights.astype(np.float32)).astype(np.float32, copy=False)
 
 
-def fit_standardizer(views: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per-feature means and standard deviations (constant features get scale 1)."""
-    means = [v.mean(0, dtype=np.float64) for v in views]
-    scales = []
-    for v in views:
-        sd = v.std(0, dtype=np.float64)
-        scales.append(np.where(sd > 1e-8 * max(float(sd.max(initial=0.0)), 1e-30), sd, 1.0))
-    return means, scales
+def standardize_views(views: Sequence[np.ndarray], means: Sequence[np.ndarray],
+                      scales: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """:func:`~crossmodal_core.models.preprocessing.standardize` of each view with its own
+    statistics (from :func:`~crossmodal_core.models.preprocessing.fit_standardizer`)."""
+    return [standardize(v, m, s) for v, m, s in zip(views, means, scales)]
 
 
-def standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    return ((x - mean) / scale).astype(np.float32, copy=False)
+def check_positive_int(name: str, value: Any, strict: bool = False) -> None:
+    """Raise ``ValueError`` unless ``value`` is a whole number >= 1.
+
+    ``strict`` also rejects floats (``3.0``) and bools: only ``int`` / NumPy integers pass.
+    """
+    if strict:
+        ok = not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
+    else:
+        ok = int(value) == value and value >= 1
+    if not ok:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def cluster_components(n_components: int, y: np.ndarray) -> int:
+    """``min(n_components, classes - 1)``: Cluster-CCA's cross-covariance over same-class pairs
+    has rank at most ``classes - 1``, so no more components are useful."""
+    return min(int(n_components), int(np.unique(y).size) - 1)

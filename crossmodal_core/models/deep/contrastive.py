@@ -21,15 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from crossmodal_core.models.deep._base import (
-    CheckpointError,
-    TorchCrossModalEstimator,
-    check_array_shape,
-    fit_standardizer,
-    standardize,
-)
+from crossmodal_core.models.deep._base import TorchCrossModalEstimator, check_positive_int
 from crossmodal_core.models.deep.losses import info_nce_loss, supervised_contrastive_loss
-from crossmodal_core.models.deep.towers import make_tower
 from crossmodal_core.models.deep.training import seeded
 
 __all__ = ["ContrastiveAligner"]
@@ -89,21 +82,18 @@ class ContrastiveAligner(TorchCrossModalEstimator):
         self.progress = progress
 
     def _check_params(self) -> None:
-        if int(self.n_components) != self.n_components or self.n_components < 1:
-            raise ValueError(f"n_components must be a positive integer, got {self.n_components!r}")
+        check_positive_int("n_components", self.n_components)
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.infonce_weight < 0 or self.supcon_weight < 0 or self.infonce_weight + self.supcon_weight == 0:
             raise ValueError("infonce_weight and supcon_weight must be >= 0 and not both 0")
 
     def _build_module(self) -> nn.Module:
-        kw = dict(hidden=tuple(self.hidden), out_features=int(self.n_components), activation=self.activation,
-                  dropout=float(self.dropout), batch_norm=bool(self.batch_norm), normalize=True)
-        return nn.ModuleDict({f"view{i}": make_tower(d, **kw) for i, d in enumerate(self.n_features_in_)})
+        return self._towers({f"view{i}": d for i, d in enumerate(self.n_features_in_)}, self.n_components,
+                            normalize=True)
 
     def _transform_arrays(self, views: list[np.ndarray]) -> list[np.ndarray]:
-        return [self._run(self.module_[f"view{i}"], standardize(v, m, s))
-                for i, (v, m, s) in enumerate(zip(views, self.input_means_, self.input_scales_))]
+        return self._run_towers(self.module_, self._scaled_inputs(views))
 
     def fit(self, views: Sequence[np.ndarray], y: np.ndarray | None = None,
             validation: tuple | None = None, callback: Callable[[dict[str, Any]], Any] | None = None
@@ -121,13 +111,8 @@ class ContrastiveAligner(TorchCrossModalEstimator):
         inputs = self._prepare_fit(views, y, validation)
         if inputs.y is None and self.infonce_weight == 0:
             raise ValueError("supcon_weight alone needs labels y; pass y or set infonce_weight > 0")
-        if hasattr(self, "module_"):
-            del self.module_
-        self.n_features_in_ = [v.shape[1] for v in inputs.views]
-        self.device_ = inputs.device
-        self.input_means_, self.input_scales_ = fit_standardizer(inputs.views)
-        x0, x1 = (torch.as_tensor(standardize(v, m, s), device=inputs.device)
-                  for v, m, s in zip(inputs.views, self.input_means_, self.input_scales_))
+        self._begin_fit(inputs)
+        x0, x1 = (torch.as_tensor(x, device=inputs.device) for x in self._fit_input_scaling(inputs.views))
         labels = None if inputs.y is None else torch.as_tensor(inputs.y, device=inputs.device)
         use_supcon = labels is not None and self.supcon_weight > 0
         with seeded(inputs.seed, inputs.device) as generator:
@@ -159,14 +144,8 @@ class ContrastiveAligner(TorchCrossModalEstimator):
         return self
 
     def _numpy_state(self) -> dict[str, np.ndarray]:
-        state = {}
-        for i, (m, s) in enumerate(zip(self.input_means_, self.input_scales_)):
-            state[f"input.means.{i}"], state[f"input.scales.{i}"] = m, s
-        return state
+        return self._input_scaling_state()
 
     def _set_numpy_state(self, arrays: dict[str, np.ndarray]) -> None:
-        self.input_means_ = [check_array_shape(arrays, f"input.means.{i}", (d,)) for i, d in enumerate(self.n_features_in_)]
-        self.input_scales_ = [check_array_shape(arrays, f"input.scales.{i}", (d,)) for i, d in enumerate(self.n_features_in_)]
-        extra = set(arrays) - set(self._numpy_state())
-        if extra:
-            raise CheckpointError(f"unexpected arrays in a ContrastiveAligner checkpoint: {sorted(extra)}")
+        self._set_input_scaling_state(arrays)
+        self._reject_unexpected_arrays(arrays)

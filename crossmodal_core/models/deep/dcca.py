@@ -26,17 +26,15 @@ import torch
 from torch import nn
 
 from crossmodal_core.models.deep._base import (
-    CheckpointError,
     TorchCrossModalEstimator,
     check_array_shape,
-    fit_standardizer,
+    check_positive_int,
+    cluster_components,
     linear_stage_state,
     project,
     set_linear_stage_state,
-    standardize,
 )
 from crossmodal_core.models.deep.losses import cluster_dcca_loss, dcca_loss
-from crossmodal_core.models.deep.towers import make_tower
 from crossmodal_core.models.deep.training import seeded
 
 __all__ = ["DCCA", "ClusterDCCA"]
@@ -104,21 +102,17 @@ class DCCA(TorchCrossModalEstimator):
         return int(self.n_components if self.out_features is None else self.out_features)
 
     def _check_params(self) -> None:
-        if int(self.n_components) != self.n_components or self.n_components < 1:
-            raise ValueError(f"n_components must be a positive integer, got {self.n_components!r}")
+        check_positive_int("n_components", self.n_components)
         if self.n_components > self._out_features():
             raise ValueError(f"n_components ({self.n_components}) cannot exceed out_features ({self._out_features()})")
         if self.reg < 0 or self.eps < 0:
             raise ValueError(f"reg and eps must be >= 0, got reg={self.reg}, eps={self.eps}")
 
     def _build_module(self) -> nn.Module:
-        kw = dict(hidden=tuple(self.hidden), out_features=self._out_features(), activation=self.activation,
-                  dropout=float(self.dropout), batch_norm=bool(self.batch_norm))
-        return nn.ModuleDict({f"view{i}": make_tower(d, **kw) for i, d in enumerate(self.n_features_in_)})
+        return self._towers({f"view{i}": d for i, d in enumerate(self.n_features_in_)}, self._out_features())
 
     def _outputs(self, views: list[np.ndarray]) -> list[np.ndarray]:
-        return [self._run(self.module_[f"view{i}"], standardize(v, m, s))
-                for i, (v, m, s) in enumerate(zip(views, self.input_means_, self.input_scales_))]
+        return self._run_towers(self.module_, self._scaled_inputs(views))
 
     def _transform_arrays(self, views: list[np.ndarray]) -> list[np.ndarray]:
         out = self._outputs(views)
@@ -153,15 +147,9 @@ class DCCA(TorchCrossModalEstimator):
         """
         self._check_params()
         inputs = self._prepare_fit(views, y if self._uses_labels else None, validation)
-        for attr in ("module_", "weights_", "means_"):
-            if hasattr(self, attr):
-                delattr(self, attr)
-        self.n_features_in_ = [v.shape[1] for v in inputs.views]
-        self.device_ = inputs.device
+        self._begin_fit(inputs, forget=("module_", "weights_", "means_"))
         self.n_components_ = self._effective_components(inputs.y)
-        self.input_means_, self.input_scales_ = fit_standardizer(inputs.views)
-        x0, x1 = (torch.as_tensor(standardize(v, m, s), device=inputs.device)
-                  for v, m, s in zip(inputs.views, self.input_means_, self.input_scales_))
+        x0, x1 = (torch.as_tensor(x, device=inputs.device) for x in self._fit_input_scaling(inputs.views))
         labels = None if inputs.y is None else torch.as_tensor(inputs.y, device=inputs.device)
         n = x0.shape[0]
         batch_size = min(int(self.batch_size), n)
@@ -195,19 +183,15 @@ class DCCA(TorchCrossModalEstimator):
     def _numpy_state(self) -> dict[str, np.ndarray]:
         state = linear_stage_state("cca", self.weights_, self.means_)
         state["cca.correlations"] = self.canonical_correlations_
-        for i, (m, s) in enumerate(zip(self.input_means_, self.input_scales_)):
-            state[f"input.means.{i}"], state[f"input.scales.{i}"] = m, s
+        state.update(self._input_scaling_state())
         return state
 
     def _set_numpy_state(self, arrays: dict[str, np.ndarray]) -> None:
         o, k = self._out_features(), self.n_components_
         self.weights_, self.means_ = set_linear_stage_state(arrays, "cca", [o, o], k)
         self.canonical_correlations_ = check_array_shape(arrays, "cca.correlations", (k,))
-        self.input_means_ = [check_array_shape(arrays, f"input.means.{i}", (d,)) for i, d in enumerate(self.n_features_in_)]
-        self.input_scales_ = [check_array_shape(arrays, f"input.scales.{i}", (d,)) for i, d in enumerate(self.n_features_in_)]
-        extra = set(arrays) - set(self._numpy_state())
-        if extra:
-            raise CheckpointError(f"unexpected arrays in a {type(self).__name__} checkpoint: {sorted(extra)}")
+        self._set_input_scaling_state(arrays)
+        self._reject_unexpected_arrays(arrays)
 
 
 class ClusterDCCA(DCCA):
@@ -221,7 +205,7 @@ class ClusterDCCA(DCCA):
     _uses_labels = True
 
     def _effective_components(self, y: np.ndarray | None) -> int:
-        return max(1, min(int(self.n_components), int(np.unique(y).size) - 1))
+        return max(1, cluster_components(self.n_components, y))
 
     def _batch_loss(self, h0: torch.Tensor, h1: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return cluster_dcca_loss(h0, h1, labels, n_components=self.n_components_, reg=self.reg, eps=self.eps)

@@ -24,9 +24,18 @@ Contrastive
     :func:`info_nce_loss`: symmetric InfoNCE (CLIP) over row-paired embeddings.
     :func:`supervised_contrastive_loss`: cross-modal supervised contrastive loss (Khosla et al.
     2020), every other-modality item of the anchor's class is a positive.
+
+Adversarial alignment (UGAAR)
+    :func:`alignment_loss`: summed per-branch MSE to the CCA targets.
+    :func:`discriminator_loss`: binary cross-entropy of a (conditional) discriminator, real
+    against one or more weighted kinds of fake, with one-sided label smoothing.
+    :func:`generator_adversarial_loss`: the non-saturating generator loss.
+    :func:`r1_penalty`: the R1 gradient penalty on real inputs (Mescheder et al. 2018).
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +53,10 @@ __all__ = [
     "cluster_dcca_loss",
     "info_nce_loss",
     "supervised_contrastive_loss",
+    "alignment_loss",
+    "discriminator_loss",
+    "generator_adversarial_loss",
+    "r1_penalty",
 ]
 
 REDUCTIONS = ("mean", "mean_nonzero", "sum", "none")
@@ -227,3 +240,81 @@ def supervised_contrastive_loss(za: torch.Tensor, zb: torch.Tensor, labels_a: to
     logits = _logits(za, zb, temperature, normalize)
     positive = (labels_a.unsqueeze(1) == labels_b.unsqueeze(0)).to(logits.dtype)
     return 0.5 * (_supcon_direction(logits, positive) + _supcon_direction(logits.T, positive.T))
+
+
+# ----------------------------------------------------------------------------- adversarial (UGAAR)
+def alignment_loss(embeddings: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Sum over branches of the mean squared error between an embedding and its target.
+
+    Parameters
+    ----------
+    embeddings, targets : sequences of ``(batch, k)`` tensors, paired element-wise
+
+    Returns
+    -------
+    0-d tensor: ``sum_b mean_{i,j} (e_b[i, j] - t_b[i, j])^2``
+    """
+    if len(embeddings) != len(targets):
+        raise ValueError("alignment_loss needs one target per embedding")
+    return sum(F.mse_loss(e, t) for e, t in zip(embeddings, targets))
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: Sequence[torch.Tensor],
+                       fake_weights: Sequence[float] | None = None, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Binary cross-entropy of the discriminator: real -> ``1 - label_smoothing``, fake -> 0.
+
+    Parameters
+    ----------
+    real_logits : (n,) tensor
+        Discriminator logits of real inputs.
+    fake_logits : sequence of (n_f,) tensors
+        Several kinds of fake input (generated pairs, mismatched real pairs), each averaged on
+        its own.
+    fake_weights : sequence of float or None
+        Weight of each kind (default 1 each); a weight of 0 drops that term.
+    label_smoothing : float in [0, 0.5)
+        One-sided label smoothing of the real target (Salimans et al. 2016).
+
+    Returns
+    -------
+    0-d tensor: ``BCE(real, 1 - s) + sum_f w_f BCE(fake_f, 0)``
+    """
+    if not 0.0 <= label_smoothing < 0.5:
+        raise ValueError(f"label_smoothing must be in [0, 0.5), got {label_smoothing}")
+    fake_weights = [1.0] * len(fake_logits) if fake_weights is None else list(fake_weights)
+    real_target = torch.full_like(real_logits, 1.0 - label_smoothing)
+    loss = F.binary_cross_entropy_with_logits(real_logits, real_target)
+    for logits, w in zip(fake_logits, fake_weights):
+        if w:
+            loss = loss + w * F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
+    return loss
+
+
+def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss ``-mean log sigmoid(D(fake))`` (Goodfellow et al. 2014).
+
+    Parameters
+    ----------
+    fake_logits : (n,) tensor, discriminator logits of generated inputs
+
+    Returns
+    -------
+    0-d tensor
+    """
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor) -> torch.Tensor:
+    """R1 penalty ``mean_i ||d D(x_i) / d x_i||^2 / 2`` on real inputs (Mescheder et al. 2018).
+
+    Parameters
+    ----------
+    real_logits : (n,) tensor, ``D(real_inputs)``
+    real_inputs : (n, d) tensor with ``requires_grad=True`` that ``real_logits`` depends on
+
+    Returns
+    -------
+    0-d tensor (differentiable: the gradient graph is kept for the penalty's own backward)
+    """
+    (grad,) = torch.autograd.grad(real_logits.sum(), real_inputs, create_graph=True)
+    return 0.5 * grad.pow(2).sum(dim=1).mean()

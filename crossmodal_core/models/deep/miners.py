@@ -11,13 +11,17 @@ Miners never back-propagate (they read ``dist`` detached).
 - ``"batch-hard"`` (Hermans et al. 2017): per anchor, its farthest positive and nearest
   negative (anchors lacking either are skipped).
 - ``"semi-hard"`` (Schroff et al. 2015): every triplet with ``d(a,p) < d(a,n) < d(a,p) + margin``.
+
+:func:`derangement` draws the mismatched pairs of a batch (item ``i`` paired with another
+item's partner) that UGAAR's matching-aware discriminator sees as fakes.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["MINERS", "batch_all_triplets", "batch_hard_triplets", "semi_hard_triplets", "mine_triplets"]
+__all__ = ["MINERS", "batch_all_triplets", "batch_hard_triplets", "semi_hard_triplets", "mine_triplets",
+           "derangement"]
 
 MINERS = ("batch-all", "batch-hard", "semi-hard")
 
@@ -74,3 +78,20 @@ def mine_triplets(strategy: str, dist: torch.Tensor, labels_a: torch.Tensor, lab
     if strategy == "semi-hard":
         return semi_hard_triplets(dist, labels_a, labels_v, margin)
     raise ValueError(f"mining must be one of {MINERS}, got {strategy!r}")
+
+
+def derangement(n: int, generator: torch.Generator) -> torch.Tensor:
+    """A random permutation of ``0..n-1`` with no fixed point (``n >= 2``): a cyclic shift of
+    a random order, so item ``i`` is always paired with another item.
+
+    Returns
+    -------
+    (n,) int64 tensor ``p`` with ``p[i] != i``
+    """
+    if n < 2:
+        raise ValueError("a derangement needs at least 2 items")
+    order = torch.randperm(n, generator=generator)
+    shift = int(torch.randint(1, n, (1,), generator=generator))
+    out = torch.empty(n, dtype=torch.long)
+    out[order] = order[(torch.arange(n) + shift) % n]
+    return out

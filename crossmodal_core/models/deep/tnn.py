@@ -24,19 +24,17 @@ import torch
 from torch import nn
 
 from crossmodal_core.models.deep._base import (
-    CheckpointError,
     TorchCrossModalEstimator,
-    fit_standardizer,
+    check_array_shape,
+    check_positive_int,
+    cluster_components,
     linear_stage_state,
     project,
     set_linear_stage_state,
-    standardize,
-    check_array_shape,
 )
 from crossmodal_core.models.deep.distances import DISTANCES, pairwise_distance
 from crossmodal_core.models.deep.losses import REDUCTIONS, triplet_loss_from_distances
 from crossmodal_core.models.deep.miners import MINERS, mine_triplets
-from crossmodal_core.models.deep.towers import make_tower
 from crossmodal_core.models.deep.training import seeded
 
 __all__ = ["TNNClusterCCA"]
@@ -47,7 +45,7 @@ ORDERS = ("ccca-first", "network-first")
 def _fit_cluster_cca(views: list[np.ndarray], y: np.ndarray, n_components: int, variant: str, reg, beta: float):
     from crossmodal_core.models.linear import ClusterCCA
 
-    k = min(int(n_components), int(np.unique(y).size) - 1) if variant == "paper" else int(n_components)
+    k = cluster_components(n_components, y) if variant == "paper" else int(n_components)
     model = ClusterCCA(n_components=k, reg=reg, variant=variant, beta=beta)
     model.fit(views, y)
     return model
@@ -139,8 +137,7 @@ class TNNClusterCCA(TorchCrossModalEstimator):
             raise ValueError(f"reduction must be one of {[r for r in REDUCTIONS if r != 'none']}, got {self.reduction!r}")
         if not self.margin > 0:
             raise ValueError(f"margin must be > 0, got {self.margin}")
-        if int(self.n_components) != self.n_components or self.n_components < 1:
-            raise ValueError(f"n_components must be a positive integer, got {self.n_components!r}")
+        check_positive_int("n_components", self.n_components)
 
     def _branch_inputs(self) -> list[int]:
         if self.order == "ccca-first":
@@ -148,19 +145,16 @@ class TNNClusterCCA(TorchCrossModalEstimator):
         return list(self.n_features_in_)
 
     def _build_module(self) -> nn.Module:
-        dims = self._branch_inputs()
-        kw = dict(hidden=tuple(self.hidden), out_features=int(self.embedding_dim), activation=self.activation,
-                  dropout=float(self.dropout), batch_norm=bool(self.batch_norm))
-        return nn.ModuleDict({"anchor": make_tower(dims[0], **kw), "item": make_tower(dims[1], **kw)})
+        return self._towers(dict(zip(("anchor", "item"), self._branch_inputs())), self.embedding_dim)
 
     # ------------------------------------------------------------------ stages
     def _network_inputs(self, views: list[np.ndarray]) -> list[np.ndarray]:
         if self.order == "ccca-first":
             return [project(v, w, m) for v, w, m in zip(views, self.ccca_weights_, self.ccca_means_)]
-        return [standardize(v, m, s) for v, m, s in zip(views, self.input_means_, self.input_scales_)]
+        return self._scaled_inputs(views)
 
     def _network_outputs(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return [self._run(self.module_["anchor"], inputs[0]), self._run(self.module_["item"], inputs[1])]
+        return self._run_towers(self.module_, inputs)
 
     def _transform_arrays(self, views: list[np.ndarray]) -> list[np.ndarray]:
         out = self._network_outputs(self._network_inputs(views))
@@ -185,19 +179,16 @@ class TNNClusterCCA(TorchCrossModalEstimator):
         """
         self._check_params()
         inputs = self._prepare_fit(views, y, validation)
-        for attr in ("module_", "ccca_weights_", "ccca_means_", "input_means_", "input_scales_"):
-            if hasattr(self, attr):
-                delattr(self, attr)
-        self.n_features_in_ = [v.shape[1] for v in inputs.views]
-        self.device_ = inputs.device
+        self._begin_fit(inputs, forget=("module_", "ccca_weights_", "ccca_means_", "input_means_", "input_scales_"))
         if self.order == "ccca-first":
             ccca = _fit_cluster_cca(inputs.views, inputs.y, self.n_components, self.ccca_variant,
                                     self.ccca_reg, self.ccca_beta)
             self._set_ccca(ccca)
+            network_inputs = self._network_inputs(inputs.views)
         else:
-            self.input_means_, self.input_scales_ = fit_standardizer(inputs.views)
+            network_inputs = self._fit_input_scaling(inputs.views)
             self.n_components_ = min(int(self.n_components), int(self.embedding_dim))
-        xa, xv = (torch.as_tensor(a, device=inputs.device) for a in self._network_inputs(inputs.views))
+        xa, xv = (torch.as_tensor(a, device=inputs.device) for a in network_inputs)
         labels = torch.as_tensor(inputs.y, device=inputs.device)
 
         with seeded(inputs.seed, inputs.device) as generator:
@@ -239,8 +230,7 @@ class TNNClusterCCA(TorchCrossModalEstimator):
         state = linear_stage_state("ccca", self.ccca_weights_, self.ccca_means_)
         state["ccca.correlations"] = self.canonical_correlations_
         if self.order == "network-first":
-            for i, (m, s) in enumerate(zip(self.input_means_, self.input_scales_)):
-                state[f"input.means.{i}"], state[f"input.scales.{i}"] = m, s
+            state.update(self._input_scaling_state())
         return state
 
     def _set_numpy_state(self, arrays: dict[str, np.ndarray]) -> None:
@@ -249,10 +239,7 @@ class TNNClusterCCA(TorchCrossModalEstimator):
             dims = self.n_features_in_
         else:
             dims = [int(self.embedding_dim)] * 2
-            self.input_means_ = [check_array_shape(arrays, f"input.means.{i}", (d,)) for i, d in enumerate(self.n_features_in_)]
-            self.input_scales_ = [check_array_shape(arrays, f"input.scales.{i}", (d,)) for i, d in enumerate(self.n_features_in_)]
+            self._set_input_scaling_state(arrays)
         self.ccca_weights_, self.ccca_means_ = set_linear_stage_state(arrays, "ccca", dims, k)
         self.canonical_correlations_ = check_array_shape(arrays, "ccca.correlations", (k,))
-        extra = set(arrays) - set(self._numpy_state())
-        if extra:
-            raise CheckpointError(f"unexpected arrays in a TNNClusterCCA checkpoint: {sorted(extra)}")
+        self._reject_unexpected_arrays(arrays)

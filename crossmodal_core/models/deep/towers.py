@@ -10,12 +10,12 @@ branch ``10 -> 100 -> 100 -> 100 -> 10`` with tanh and dropout 0.1 is::
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "make_tower", "L2Normalize"]
+__all__ = ["ACTIVATIONS", "make_tower", "make_towers", "L2Normalize"]
 
 #: activation names accepted by :func:`make_tower`
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -104,3 +104,12 @@ def make_tower(
     if normalize:
         layers.append(L2Normalize())
     return nn.Sequential(*layers)
+
+
+def make_towers(in_features: Mapping[str, int], **tower_options: Any) -> nn.ModuleDict:
+    """One :func:`make_tower` per named input width, all with the same ``tower_options``.
+
+    ``make_towers({"view0": 128, "view1": 1024}, hidden=(256,), out_features=10)`` gives a
+    ``ModuleDict`` whose towers are built (and so initialised) in the order of ``in_features``.
+    """
+    return nn.ModuleDict({name: make_tower(int(d), **tower_options) for name, d in in_features.items()})

@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from crossmodal_core.metrics import map_both_directions
+
 __all__ = [
     "TrainingDivergedError",
     "TrainingResult",
@@ -139,31 +141,10 @@ def minibatches(n_samples: int, batch_size: int, generator: torch.Generator | No
     return batches
 
 
-def _map_fallback(x: np.ndarray, y: np.ndarray, labels_x: np.ndarray, labels_y: np.ndarray) -> float:
-    """Cosine-similarity MAP of queries ``x`` against gallery ``y`` (R = all relevant items)."""
-    xn = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    yn = y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
-    aps = []
-    for start in range(0, len(x), 1024):
-        sim = xn[start:start + 1024] @ yn.T
-        order = np.argsort(-sim, axis=1, kind="stable")
-        rel = labels_y[order] == labels_x[start:start + 1024, None]
-        hits = np.cumsum(rel, axis=1)
-        ranks = np.arange(1, rel.shape[1] + 1)
-        n_rel = rel.sum(axis=1)
-        ap = (rel * hits / ranks).sum(axis=1) / np.maximum(n_rel, 1)
-        aps.append(np.where(n_rel > 0, ap, np.nan))
-    return float(np.nanmean(np.concatenate(aps)))
-
-
 def validation_map(x: np.ndarray, y: np.ndarray, labels_x: np.ndarray,
                    labels_y: np.ndarray | None = None) -> tuple[float, float]:
     """(x->y, y->x) cosine MAP, via :func:`crossmodal_core.metrics.map_both_directions`."""
     labels_y = labels_x if labels_y is None else labels_y
-    try:
-        from crossmodal_core.metrics import map_both_directions
-    except ImportError:  # the metrics module is written in parallel; keep training usable
-        return (_map_fallback(x, y, labels_x, labels_y), _map_fallback(y, x, labels_y, labels_x))
     xy, yx = map_both_directions(x, y, labels_x, labels_y, metric="cosine")
     return float(xy), float(yx)
 

@@ -93,20 +93,30 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from crossmodal_core.models.base import check_views
-from crossmodal_core.models.deep._base import CheckpointError, FitInputs, TorchCrossModalEstimator, check_array_shape
-from crossmodal_core.models.deep.towers import make_tower
+from crossmodal_core.models.deep._base import (
+    CheckpointError,
+    FitInputs,
+    TorchCrossModalEstimator,
+    check_array_shape,
+    check_positive_int,
+    fit_standardizer,
+    standardize,
+    standardize_views,
+)
+from crossmodal_core.models.deep.losses import (
+    alignment_loss,
+    discriminator_loss,
+    generator_adversarial_loss,
+    r1_penalty,
+)
+from crossmodal_core.models.deep.miners import derangement
+from crossmodal_core.models.deep.towers import make_tower, make_towers
 from crossmodal_core.models.deep.training import TrainingDivergedError, seeded, validation_map
 
 __all__ = [
     "UGAAR",
     "UGAARNetwork",
     "VIEW_NAMES",
-    "alignment_loss",
-    "discriminator_loss",
-    "generator_adversarial_loss",
-    "r1_penalty",
-    "derangement",
     "three_view_variates",
     "GROUND_TRUTHS",
 ]
@@ -151,67 +161,6 @@ def three_view_variates(views: Sequence[np.ndarray], n_components: int, reg: flo
     return [x @ np.linalg.solve(c, x.T @ g / n) for x, c in zip(xs, covs)]
 
 
-# ----------------------------------------------------------------------------- losses
-def alignment_loss(embeddings: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Sum over branches of the mean squared error between an embedding and its CCA target.
-
-    Parameters
-    ----------
-    embeddings, targets : sequences of ``(batch, k)`` tensors, paired element-wise
-
-    Returns
-    -------
-    scalar tensor: ``sum_b mean_{i,j} (e_b[i, j] - t_b[i, j])^2``
-    """
-    if len(embeddings) != len(targets):
-        raise ValueError("alignment_loss needs one target per embedding")
-    return sum(F.mse_loss(e, t) for e, t in zip(embeddings, targets))
-
-
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: Sequence[torch.Tensor],
-                       fake_weights: Sequence[float] | None = None, label_smoothing: float = 0.0) -> torch.Tensor:
-    """Binary cross-entropy of the discriminator: real -> ``1 - label_smoothing``, fake -> 0.
-
-    ``fake_logits`` may hold several kinds of fake input (generated pairs, mismatched real
-    pairs), each averaged on its own and weighted by ``fake_weights`` (default 1 each).
-    """
-    if not 0.0 <= label_smoothing < 0.5:
-        raise ValueError(f"label_smoothing must be in [0, 0.5), got {label_smoothing}")
-    fake_weights = [1.0] * len(fake_logits) if fake_weights is None else list(fake_weights)
-    real_target = torch.full_like(real_logits, 1.0 - label_smoothing)
-    loss = F.binary_cross_entropy_with_logits(real_logits, real_target)
-    for logits, w in zip(fake_logits, fake_weights):
-        if w:
-            loss = loss + w * F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
-    return loss
-
-
-def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """Non-saturating generator loss ``-mean log sigmoid(D(fake))`` (Goodfellow et al. 2014)."""
-    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-
-
-def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor) -> torch.Tensor:
-    """R1 penalty ``mean_i ||d D(x_i) / d x_i||^2 / 2`` on real inputs (Mescheder et al. 2018).
-
-    ``real_inputs`` must have ``requires_grad=True`` and ``real_logits`` must depend on it.
-    """
-    (grad,) = torch.autograd.grad(real_logits.sum(), real_inputs, create_graph=True)
-    return 0.5 * grad.pow(2).sum(dim=1).mean()
-
-
-def derangement(n: int, generator: torch.Generator) -> torch.Tensor:
-    """A random permutation of ``0..n-1`` with no fixed point (``n >= 2``): a cyclic shift of
-    a random order, so item ``i`` is always paired with another item."""
-    if n < 2:
-        raise ValueError("a derangement needs at least 2 items")
-    order = torch.randperm(n, generator=generator)
-    shift = int(torch.randint(1, n, (1,), generator=generator))
-    out = torch.empty(n, dtype=torch.long)
-    out[order] = order[(torch.arange(n) + shift) % n]
-    return out
-
-
 # ----------------------------------------------------------------------------- network
 class UGAARNetwork(nn.Module):
     """Three branches, a lyric-conditioned pair generator and a conditional pair discriminator.
@@ -229,10 +178,8 @@ class UGAARNetwork(nn.Module):
         k = int(n_components)
         self.n_components = k
         self.noise_dim = int(noise_dim)
-        self.branches = nn.ModuleDict({
-            name: make_tower(in_dims[name], hidden_dims, k, activation=activation, dropout=dropout)
-            for name in VIEW_NAMES
-        })
+        self.branches = make_towers({name: in_dims[name] for name in VIEW_NAMES}, hidden=hidden_dims,
+                                    out_features=k, activation=activation, dropout=dropout)
         # G and D use leaky ReLU and no dropout: the usual GAN practice (sparse gradients and
         # train/eval mismatch destabilise the game).
         self.generator = make_tower(k + self.noise_dim, generator_hidden, 2 * k, activation="leaky_relu")
@@ -246,8 +193,6 @@ class UGAARNetwork(nn.Module):
 
     def discriminate(self, condition: torch.Tensor, pair: torch.Tensor) -> torch.Tensor:
         return self.discriminator(torch.cat([condition, pair], dim=1)).squeeze(1)
-
-
 
 
 # ----------------------------------------------------------------------------- estimator
@@ -355,9 +300,7 @@ class UGAAR(TorchCrossModalEstimator):
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
         for name in ("n_components", "noise_dim", "d_steps", "epochs", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            check_positive_int(name, getattr(self, name), strict=True)
         if self.batch_size < 2:
             raise ValueError("batch_size must be at least 2 (the discriminator pairs items within a batch)")
         for name in ("cca_reg", "align_weight", "adv_weight", "recon_weight", "consistency_weight",
@@ -388,10 +331,10 @@ class UGAAR(TorchCrossModalEstimator):
                             float(self.dropout), self.activation)
 
     def _standardise(self, views: Sequence[np.ndarray]) -> list[np.ndarray]:
-        return [((v - m) / s).astype(np.float32) for v, m, s in zip(views, self.means_, self.scales_)]
+        return standardize_views(views, self.means_, self.scales_)
 
     def _transform_arrays(self, views: list[np.ndarray]) -> list[np.ndarray]:
-        return [self._run(self.module_.branches[name], v) for name, v in zip(VIEW_NAMES, self._standardise(views))]
+        return self._run_towers(self.module_.branches, self._standardise(views))
 
     def _numpy_state(self) -> dict[str, np.ndarray]:
         state = {f"{kind}_{name}": np.asarray(arr, dtype=np.float64)
@@ -451,16 +394,9 @@ class UGAAR(TorchCrossModalEstimator):
             raise ValueError(f"n_components={k} exceeds the sheet ({dims[0]}) or audio ({dims[2]}) feature dimension")
         if k >= n:
             raise ValueError(f"n_components={k} must be smaller than the number of items ({n})")
-        for attr in ("module_", "history_"):
-            if hasattr(self, attr):
-                delattr(self, attr)
-
-        self.n_features_in_ = dims
-        self.device_ = inputs.device
-        self.means_ = [v.astype(np.float64).mean(axis=0) for v in views]
-        stds = [v.astype(np.float64).std(axis=0) for v in views]
+        self._begin_fit(inputs, forget=("module_", "history_"))
         # a constant feature gets scale 1 so it stays 0 instead of becoming inf/NaN
-        self.scales_ = [np.where(s_ > 1e-8, s_, 1.0) for s_ in stds]
+        self.means_, self.scales_ = fit_standardizer(views)
         sheet, lyrics, audio = self._standardise(views)
 
         # ground truth: per-view canonical variates of audio and sheet, unit variance per component
@@ -568,13 +504,10 @@ class UGAAR(TorchCrossModalEstimator):
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
         net = self.module_
         k = int(self.n_components)
-        cond = torch.as_tensor(self._run(net.branches["lyrics"], self._lyrics_standardised(lyr)))
+        cond = torch.as_tensor(self._run(net.branches["lyrics"], standardize(lyr, self.means_[1], self.scales_[1])))
         g = torch.Generator().manual_seed(int(random_state))
         net.eval()
         with torch.no_grad():
             out = [net.generate(cond.to(self.device_), torch.randn(len(lyr), net.noise_dim, generator=g).to(self.device_))
                    for _ in range(int(n_samples))]
         return torch.stack(out, dim=1).reshape(len(lyr), int(n_samples), 2, k).cpu().numpy().astype(np.float64)
-
-    def _lyrics_standardised(self, lyrics: np.ndarray) -> np.ndarray:
-        return ((lyrics - self.means_[1]) / self.scales_[1]).astype(np.float32)

@@ -44,16 +44,31 @@ def test_batch_hard_picks_hardest_positive_and_negative(batch):
         assert k == neg[int(np.argmin(d[i, neg]))]
 
 
-def test_semi_hard_condition_brute_force(batch):
+def test_semi_hard_matches_independent_brute_force(batch):
+    """Enumerate anchors, positives and negatives with plain loops over float32 distances
+    (the miner's precision) and keep d(a,p) < d(a,n) < d(a,p) + margin."""
     dist, la, lv = batch
-    margin = 0.2
-    d = dist.numpy()
-    want = {(i, j, k) for i, j, k in itertools.product(range(9), range(11), range(11))
-            if lv[j] == la[i] and lv[k] != la[i] and d[i, j] < d[i, k] < d[i, j] + margin}
-    got = semi_hard_triplets(dist, la, lv, margin)
-    assert _as_set(got) == want and len(want) > 0
-    for i, j, k in want:
-        assert d[i, j] < d[i, k] < d[i, j] + margin
+    margin = np.float32(0.2)
+    d = dist.numpy().astype(np.float32)
+    labels_a, labels_v = la.tolist(), lv.tolist()
+    want, too_hard, too_easy = set(), 0, 0
+    for i, label in enumerate(labels_a):
+        positives = [j for j, lab in enumerate(labels_v) if lab == label]
+        negatives = [k for k, lab in enumerate(labels_v) if lab != label]
+        for j in positives:
+            for k in negatives:
+                if not d[i, k] > d[i, j]:
+                    too_hard += 1
+                elif not d[i, k] < d[i, j] + margin:
+                    too_easy += 1
+                else:
+                    want.add((i, j, k))
+    got = semi_hard_triplets(dist, la, lv, float(margin))
+    assert len(got[0]) == len(want)  # no triplet twice
+    assert _as_set(got) == want
+    # the batch exercises both exclusions, so returning every valid triplet would fail
+    assert want and too_hard and too_easy
+    assert len(want) < len(batch_all_triplets(dist, la, lv)[0])
 
 
 def test_dispatch_and_errors(batch):

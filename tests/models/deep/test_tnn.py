@@ -63,7 +63,7 @@ def test_network_first_order(data):
     assert m.ccca_weights_[0].shape == (6, 3)
 
 
-def test_validation_callback_and_early_stopping(data):
+def test_validation_callback_and_patience_rule(data):
     views, y, test_views, y_test = data
     records = []
     m = _small(epochs=6, patience=1).fit(views, y, validation=(test_views, y_test), callback=records.append)
@@ -71,11 +71,30 @@ def test_validation_callback_and_early_stopping(data):
     maps = [h["val_map"] for h in m.history_]
     assert all(0 <= s <= 1 for s in maps)
     assert m.best_epoch_ == 1 + int(np.argmax(maps))
-    if m.stopped_early_:
-        assert len(maps) == m.best_epoch_ + 1
+    # patience 1: training stops after the first epoch that does not beat every earlier one
+    no_gain = [e for e in range(1, len(maps)) if maps[e] <= max(maps[:e])]
+    assert m.stopped_early_ == bool(no_gain)
+    assert len(maps) == (no_gain[0] + 1 if no_gain else 6)
     # the restored weights are the best epoch's: re-scoring them gives that epoch's MAP
     xy, yx = validation_map(*m.transform(test_views), y_test)
     assert 0.5 * (xy + yx) == pytest.approx(max(maps), abs=1e-6)
+
+
+def test_early_stopping_on_a_validation_score_that_cannot_improve(data):
+    """One class in the validation split: every gallery item is relevant, so validation MAP is
+    exactly 1 after every epoch. Epoch 1 is the best, epoch 2 brings no gain, patience 1 stops
+    there, and the weights are rolled back to epoch 1's: those of a 1-epoch fit."""
+    views, y, test_views, _ = data
+    one_class = np.zeros(len(test_views[0]), dtype=np.int64)
+    m = _small(epochs=6, patience=1).fit(views, y, validation=(test_views, one_class))
+    assert [h["val_map"] for h in m.history_] == [1.0, 1.0]
+    assert m.stopped_early_ and m.best_epoch_ == 1
+    one_epoch = _small(epochs=1).fit(views, y)
+    two_epochs = _small(epochs=2).fit(views, y)
+    for got, want, later in zip(m.transform(test_views), one_epoch.transform(test_views),
+                                two_epochs.transform(test_views)):
+        np.testing.assert_array_equal(got, want)
+        assert not np.array_equal(got, later)  # epoch 2 did change the weights: the rollback is real
 
 
 def test_learns_better_than_chance(data):

@@ -10,15 +10,15 @@ import torch
 from crossmodal_core.alignment import VIEW_NAMES, evaluate_alignment, evaluate_cca_on_pairs
 from crossmodal_core.models.base import NotFittedError
 from crossmodal_core.models.deep._base import CheckpointError, TorchCrossModalEstimator
-from crossmodal_core.models.deep.training import TrainingDivergedError
-from crossmodal_core.models.deep.ugaar import (
-    UGAAR,
+from crossmodal_core.models.deep.losses import (
     alignment_loss,
-    derangement,
     discriminator_loss,
     generator_adversarial_loss,
     r1_penalty,
 )
+from crossmodal_core.models.deep.miners import derangement
+from crossmodal_core.models.deep.training import TrainingDivergedError
+from crossmodal_core.models.deep.ugaar import UGAAR
 
 N_TRAIN, N_TEST = 240, 120
 DIMS = (24, 30, 20)  # sheet, lyrics, audio
