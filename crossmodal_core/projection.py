@@ -204,7 +204,9 @@ def projection_key(dataset: str, model: str, method: str, params: dict[str, Any]
 
 
 def projection_path(dataset: str, model: str, method: str, params: dict[str, Any] | None = None) -> Path:
-    return store.projections_dir() / f"{projection_key(dataset, model, method, params)}.npz"
+    """``<projections>/<key>.npz``: ``dataset`` and ``model`` (possibly read from files) only
+    enter the digest, and the name goes through :func:`store.child_path`, never as a path."""
+    return store.child_path(store.projections_dir(), projection_key(dataset, model, method, params), suffix=".npz")
 
 
 def save_projection(path: str | Path, projection: Projection) -> Path:

@@ -112,3 +112,12 @@ def test_umap_keeps_separated_classes_apart(rng):
     from sklearn.neighbors import KNeighborsClassifier
 
     assert cross_val_score(KNeighborsClassifier(5), xy, lab, cv=4).mean() > 0.95
+
+
+@pytest.mark.parametrize("name", ["../../x", "/abs/path", "a\x00b", "é" * 5000])
+def test_projection_path_of_any_name_stays_in_the_projections_dir(name):
+    from crossmodal_core import store
+
+    path = proj.projection_path(name, name, "pca")
+    assert path.parent == store.projections_dir() and path.suffix == ".npz"
+    assert all(c in "0123456789abcdef" for c in path.stem)
