@@ -34,7 +34,7 @@ import re
 import threading
 from typing import Any
 
-from .data.music.fragment import Fragment
+from .notes import Fragment
 
 DEFAULT_WIDTH = 1800
 ID_SEED = 1

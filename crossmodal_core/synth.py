@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from . import store
-from .data.music.fragment import Fragment, Note
+from .notes import Fragment, Note
 
 DEFAULT_SAMPLE_RATE = 22050
 DEFAULT_PROGRAM = 52  # General MIDI "Choir Aahs"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from crossmodal_core import render, synth
-from crossmodal_core.data.music.fragment import Fragment, Note
+from crossmodal_core.notes import Fragment, Note
 
 
 def _bach_phrase():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from crossmodal_core import store, synth
-from crossmodal_core.data.music.fragment import Fragment, Note
+from crossmodal_core.notes import Fragment, Note
 
 SR = 22050
 

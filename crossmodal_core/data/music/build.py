@@ -57,7 +57,7 @@ from crossmodal_core.data.dataset import CrossModalDataset, DatasetError
 from crossmodal_core.data.music import corpus as corpus_mod
 from crossmodal_core.data.music import phrases as phrases_mod
 from crossmodal_core.data.music.corpus import ScoreRef, corpus_root, find_lyric_scores
-from crossmodal_core.data.music.fragment import Fragment
+from crossmodal_core.notes import Fragment
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +89,11 @@ def _code_fingerprint() -> str:
     """Digest of the source of every step that shapes a shard (an edit invalidates caches)."""
     import crossmodal_core.features.audio as audio_mod
     import crossmodal_core.features.sheet as sheet_mod
+    import crossmodal_core.notes as notes_mod
     import crossmodal_core.synth as synth_mod
-    from crossmodal_core.data.music import fragment as fragment_mod
 
     h = hashlib.sha256()
-    for mod in (corpus_mod, phrases_mod, fragment_mod, synth_mod, audio_mod, sheet_mod):
+    for mod in (corpus_mod, phrases_mod, notes_mod, synth_mod, audio_mod, sheet_mod):
         h.update(Path(mod.__file__).read_bytes())
     h.update(f"sr={SAMPLE_RATE};seg={N_SEGMENTS}".encode())
     return h.hexdigest()[:16]

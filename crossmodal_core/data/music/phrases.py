@@ -46,7 +46,7 @@ from crossmodal_core.data.music.corpus import (
     score_composer,
     score_title,
 )
-from crossmodal_core.data.music.fragment import Fragment, Note
+from crossmodal_core.notes import Fragment, Note
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from crossmodal_core.data.music.build import (  # noqa: E402
     work_groups,
 )
 from crossmodal_core.data.music.corpus import ScoreRef, find_lyric_scores  # noqa: E402
-from crossmodal_core.data.music.fragment import Fragment, Note  # noqa: E402
+from crossmodal_core.notes import Fragment, Note  # noqa: E402
 from crossmodal_core.store import assets_dir  # noqa: E402
 
 WORKS = ["bach/bwv269", "bach/bwv10.7", "trecento/PMFC_12_22-Benedicamus PMFC12.22",
