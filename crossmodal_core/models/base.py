@@ -8,11 +8,20 @@
   space. Views may have different row counts at transform time (each is projected alone).
 - Fitted state lives in attributes ending with ``_``; calling ``transform`` before ``fit``
   raises ``sklearn.exceptions.NotFittedError``.
+- ``fit`` warns (one ``UserWarning`` per view, see :func:`warn_if_constant`) when a view is
+  constant, i.e. every one of its features has zero variance over the training rows: such a
+  view carries nothing to correlate. A view with only some constant columns is fine, and
+  ``transform`` / ``score`` never warn. Every subclass's ``fit`` gets this check from
+  :class:`CrossModalEstimator` (``__init_subclass__`` wraps it), once per outermost call, so a
+  model fitting an inner model (KCCA's inner CCA, a deep model's final CCA) warns once.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import functools
+import threading
+import warnings
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -20,7 +29,64 @@ from sklearn.exceptions import NotFittedError
 
 from crossmodal_core.data.dataset import check_views
 
-__all__ = ["CrossModalEstimator", "NotFittedError", "check_views", "check_labels"]
+__all__ = ["CrossModalEstimator", "NotFittedError", "check_views", "check_labels", "warn_if_constant"]
+
+
+def warn_if_constant(views: Sequence[np.ndarray] | Mapping[str, np.ndarray], what: str = "views",
+                     stacklevel: int = 2) -> list[int]:
+    """Warn once per constant view (every feature zero-variance over the rows); return their indices.
+
+    A view is constant when it has at least 2 rows and at least one feature and each column
+    holds a single value (exactly: ``min == max``). Views that are not 2-D numeric arrays are
+    skipped silently (the estimator's own validation reports them). ``stacklevel`` counts as in
+    :func:`warnings.warn` but from the caller of this function: the default 2 points the
+    warning at the line that called the caller (the user's ``model.fit(...)``).
+    """
+    if isinstance(views, Mapping):
+        views = list(views.values())
+    if isinstance(views, np.ndarray) or views is None:
+        return []
+    constant = []
+    for i, v in enumerate(views):
+        if v is None:
+            continue
+        try:
+            a = np.asarray(v)
+        except (ValueError, TypeError):
+            continue
+        if a.ndim != 2 or a.shape[0] < 2 or a.shape[1] == 0 or a.dtype.kind not in "biuf":
+            continue
+        if np.array_equal(a.min(axis=0), a.max(axis=0)):  # NaN never compares equal: not reported
+            constant.append(i)
+            warnings.warn(
+                f"{what}[{i}] is constant: each of its {a.shape[1]} features has zero variance over the "
+                f"{a.shape[0]} rows, so this view carries no information to correlate (check how its "
+                "features were extracted)",
+                UserWarning,
+                stacklevel=stacklevel + 1,
+            )
+    return constant
+
+
+_fit_state = threading.local()
+
+
+def _warn_constant_on_fit(fit: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap an estimator's ``fit`` so the outermost call warns about constant views first."""
+
+    @functools.wraps(fit)
+    def wrapper(self, *args: Any, **kwargs: Any) -> Any:
+        depth = getattr(_fit_state, "depth", 0)
+        if depth == 0:
+            warn_if_constant(args[0] if args else kwargs.get("views"), stacklevel=2)
+        _fit_state.depth = depth + 1
+        try:
+            return fit(self, *args, **kwargs)
+        finally:
+            _fit_state.depth = depth
+
+    wrapper._warns_constant = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 class CrossModalEstimator(BaseEstimator):
@@ -30,6 +96,12 @@ class CrossModalEstimator(BaseEstimator):
     n_views: int | None = 2
     #: whether ``fit`` needs ``y``
     requires_labels: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fit = cls.__dict__.get("fit")
+        if fit is not None and callable(fit) and not getattr(fit, "_warns_constant", False):
+            cls.fit = _warn_constant_on_fit(fit)
 
     def fit(self, views: Sequence[np.ndarray], y: np.ndarray | None = None):  # pragma: no cover
         raise NotImplementedError
