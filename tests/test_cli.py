@@ -117,7 +117,6 @@ def test_build_music_delegates(monkeypatch, tmp_path):
 def test_prepare_survives_a_failing_piece_and_skips_what_exists(monkeypatch, tmp_path, capsys):
     """The music build fails: prepare says so, trains on the synthetic set, and a second run
     skips the trained model."""
-    pytest.importorskip("crossmodal_core.appdata")
     import crossmodal_core.data.music as music
 
     monkeypatch.setenv("CROSSMODAL_ASSETS", str(tmp_path / "assets"))
@@ -146,7 +145,6 @@ def test_module_entry_point_runs():
 
 @pytest.mark.slow
 def test_prepare_skips_a_built_dataset_and_falls_back_when_it_cannot_open(monkeypatch, tmp_path, capsys):
-    pytest.importorskip("crossmodal_core.appdata")
     import crossmodal_core.data.music as music
 
     monkeypatch.setenv("CROSSMODAL_ASSETS", str(tmp_path / "assets"))
@@ -177,3 +175,145 @@ def test_every_command_takes_threads_and_applies_it_first(data_file, tmp_path, m
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
         assert "--threads" in err and "expected a positive integer, got 0" in err, err
+
+
+# ---------------------------------------------------------------- one model store, checked outputs
+def test_train_stores_where_the_app_looks(data_file, capsys):
+    from crossmodal_core.data import catalog
+    from crossmodal_core.models import trained
+
+    assert cli.main(["train", "--data", str(data_file), "--model", "cca"]) == 0
+    path = capsys.readouterr().out.strip()
+    data = catalog.open_dataset(str(data_file), allow_path=True)
+    stored = trained.list_trained(data)
+    assert [str(m.path) for m in stored] == [path]
+    model = stored[0]
+    assert model.name == "cca" and model.views == ("audio", "visual") and model.label_name == "class"
+    assert trained.find_trained(data, "cca", ("visual", "audio"), "class") is not None
+    assert model.info["n_train"] == 300 and len(model.info["test_map"]) == 2
+    emb = trained.load_embeddings(model)
+    assert emb["audio"].shape[0] == data.dataset.n_items
+    assert type(trained.load_model_object(model)).__name__ == "CCA"
+
+
+def test_train_refuses_to_overwrite_its_input_or_a_directory(data_file, tmp_path, capsys):
+    before = data_file.read_bytes()
+    for out in (str(data_file), str(data_file.parent / "." / data_file.name)):
+        assert cli.main(["train", "--data", str(data_file), "--model", "cca", "--out", out]) == 2
+        assert "is the input dataset file itself" in capsys.readouterr().err
+    assert data_file.read_bytes() == before
+    assert cli.main(["train", "--data", str(data_file), "--model", "cca", "--out", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert cli.main(["train", "--data", str(data_file), "--model", "cca", "--out", str(tmp_path / "m.pt")]) == 2
+    assert "stored as .npz" in capsys.readouterr().err
+
+
+def test_train_never_writes_over_committed_assets_unless_named(data_file, tmp_path, monkeypatch, capsys):
+    assets = tmp_path / "assets"
+    monkeypatch.setenv("CROSSMODAL_ASSETS", str(assets))
+    (assets / "models").mkdir(parents=True)
+    committed = assets / "models" / "m.info.json"
+    committed.write_text("committed")
+    rc = cli.main(["train", "--data", str(data_file), "--model", "cca", "--out", str(assets / "models" / "m.npz")])
+    assert rc == 2 and "committed file" in capsys.readouterr().err
+    assert committed.read_text() == "committed" and not (assets / "models" / "m.npz").exists()
+
+
+def one_class_file(tmp_path):
+    """A readable dataset no supervised CCA can fit: every item has the same class."""
+    from crossmodal_core.data.dataset import CrossModalDataset
+
+    rng = np.random.default_rng(3)
+    ds = CrossModalDataset(views={"audio": rng.standard_normal((90, 4)), "visual": rng.standard_normal((90, 5))},
+                           labels={"class": np.zeros(90, dtype=np.int64)}, class_names={"class": ["only"]},
+                           split=np.array(["train"] * 60 + ["test"] * 30), name="one-class")
+    return save_dataset(ds, tmp_path / "one-class.npz")
+
+
+def test_evaluate_writes_nothing_when_every_model_failed(tmp_path, monkeypatch, capsys):
+    from crossmodal_core import store
+
+    monkeypatch.setenv("CROSSMODAL_HOME", str(tmp_path / "home"))
+    path = one_class_file(tmp_path)
+    rc = cli.main(["evaluate", "--data", str(path), "--models", "ccca", "--folds", "2", "--no-progress"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "no model succeeded" in err and "nothing written" in err and "Traceback" not in err
+    assert not store.user_results_dir().exists() or not list(store.user_results_dir().iterdir())
+
+
+def test_evaluate_writes_the_users_results_not_the_committed_ones(data_file, tmp_path, monkeypatch, capsys):
+    from crossmodal_core import store
+
+    assets, home = tmp_path / "assets", tmp_path / "home"
+    monkeypatch.setenv("CROSSMODAL_ASSETS", str(assets))
+    monkeypatch.setenv("CROSSMODAL_HOME", str(home))
+    (assets / "results").mkdir(parents=True)
+    committed = assets / "results" / "cli-syn.json"
+    committed.write_text("{}")
+    assert cli.main(["evaluate", "--data", str(data_file), "--models", "cca", "--folds", "2", "--no-progress"]) == 0
+    assert committed.read_text() == "{}"
+    assert (store.user_results_dir() / "cli-syn.json").is_file()
+    assert (store.user_results_dir() / "cli-syn.csv").is_file()
+    # naming the committed file is the user's explicit choice
+    assert cli.main(["evaluate", "--data", str(data_file), "--models", "cca", "--folds", "2", "--no-progress",
+                     "--out", str(committed)]) == 0
+    assert json.loads(committed.read_text())["models"]["cca"]["error"] is None
+
+
+# ---------------------------------------------------------------- one line per user error, exit 2
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "nope"], "unknown model 'nope'"),
+    (["--model", "cca", "--param", "no_such=1"], "bad parameters for model 'cca'"),
+    (["--model", "cca", "--param", "n_components=0"], "CCA cannot be fitted on 'cli-syn': n_components must be"),
+    (["--model", "cca", "--views", "audio,sheet"], "has no view 'sheet'"),
+])
+def test_train_user_errors_are_one_line(data_file, capsys, argv, message):
+    assert cli.main(["train", "--data", str(data_file), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert len(errors) == 1 and message in errors[0] and "Traceback" not in err, err
+
+
+def test_impossible_fit_and_bad_file_are_one_line(tmp_path, capsys):
+    path = one_class_file(tmp_path)
+    assert cli.main(["train", "--data", str(path), "--model", "ccca"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("python -m crossmodal_core train: error: C-CCA cannot be fitted on 'one-class'")
+    assert not any("Traceback" in line for line in err)
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK not a zip")
+    assert cli.main(["train", "--data", str(bad), "--model", "cca"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "bad.npz" in err and len(err.splitlines()) == 1
+    assert cli.main(["evaluate", "--data", "file:../../etc/passwd"]) == 2
+    assert "no dataset" in capsys.readouterr().err
+
+
+def test_internal_errors_say_how_to_see_the_traceback(data_file, monkeypatch, capsys):
+    from crossmodal_core.models import trained
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(trained, "train_and_store", broken)
+    assert cli.main(["train", "--data", str(data_file), "--model", "cca"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines()[-1] == ("python -m crossmodal_core train: internal error: RuntimeError: a bug "
+                                    "(run with --debug for the traceback)")
+    assert "Traceback" not in err
+    for argv in (["--debug", "train"], ["train", "--debug"]):
+        assert cli.main([*argv, "--data", str(data_file), "--model", "cca"]) == 1
+        err = capsys.readouterr().err
+        assert "Traceback (most recent call last)" in err and "RuntimeError: a bug" in err
+    assert cli.main(["--debug", "train", "--data", str(data_file), "--model", "nope"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_the_cli_cleans_stale_temporaries_when_it_starts(data_file, monkeypatch):
+    from crossmodal_core import store
+
+    calls = []
+    monkeypatch.setattr(store, "clean_stale_temporaries", lambda *roots: calls.append(roots) or [])
+    assert cli.main(["train", "--data", str(data_file), "--model", "cca"]) == 0
+    assert calls == [()]
