@@ -8,38 +8,45 @@ Conventions
 - A *direction* ``"q->g"`` ranks the whole gallery of modality ``g`` for every query of
   modality ``q``; the six directions are :data:`DIRECTIONS`.
 - Ranks are 1-based (:func:`crossmodal_core.metrics.pair_ranks`, cosine similarity by default,
-  ties broken by gallery index). Reported per direction: ``R@1``, ``R@5``, ``R@10`` (fraction of
-  queries whose pair is within the top K), ``MRR`` (mean of 1/rank; equals the instance-level
-  MAP since each query has one relevant item), ``median_rank`` and ``n`` (number of queries).
-  ``"mean"`` averages each metric over the six directions.
-- The *CCA-on-pairs* baseline fits one linear CCA per pair of views (sheet-lyrics,
-  sheet-audio, lyrics-audio) on the training rows and evaluates each pair's two directions in
-  that pair's own CCA space (so, unlike UGAAR, it has three different shared spaces).
+  ties broken by gallery index). Reported per direction, by
+  :func:`crossmodal_core.metrics.rank_summary` (the package's one spelling of the paired
+  metrics, :data:`METRIC_NAMES`): ``R@1``, ``R@5``, ``R@10`` (fraction of queries whose pair is
+  within the top K), ``MRR`` (mean of 1/rank; equals the instance-level MAP since each query
+  has one relevant item), ``median_rank`` and ``n`` (number of queries). ``"mean"`` averages
+  each metric over the six directions.
+- The *CCA-on-pairs* baseline (:class:`PairCCA`) fits one linear CCA per pair of views
+  (sheet-lyrics, sheet-audio, lyrics-audio) on standardised training rows and evaluates each
+  pair's two directions in that pair's own CCA space (so, unlike UGAAR, it has three
+  different shared spaces).
 - Every fitted statistic (standardisation, CCA, networks) comes from the training rows only.
+- Cross-validation is :func:`crossmodal_core.evaluate.evaluate_paired` (the one paired
+  engine); :func:`run_alignment_evaluation` runs it for UGAAR and CCA-on-pairs and writes the
+  alignment report (``assets/results/<dataset>_alignment*.json``): per method ``per_fold``
+  (one :func:`evaluate_alignment`-style dict per fold), and ``mean`` / ``std`` over folds by
+  :func:`crossmodal_core.report.summarise` (mean and **sample** std, ``ddof=1``).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from crossmodal_core import metrics
+from crossmodal_core.models.base import CrossModalEstimator
+from crossmodal_core.report import format_alignment_table, summarise
 
 __all__ = [
     "VIEW_NAMES",
     "DIRECTIONS",
     "METRIC_NAMES",
     "direction_ranks",
-    "ranks_summary",
     "evaluate_alignment",
-    "standardise",
+    "PairCCA",
     "evaluate_cca_on_pairs",
-    "ugaar_method",
-    "cca_on_pairs_method",
-    "cross_validate_alignment",
+    "alignment_report",
     "format_alignment_table",
     "alignment_results_path",
     "run_alignment_evaluation",
@@ -54,10 +61,8 @@ DIRECTIONS: tuple[tuple[str, str], ...] = (
     ("sheet", "audio"), ("audio", "sheet"),
     ("lyrics", "audio"), ("audio", "lyrics"),
 )
-RECALL_KS: tuple[int, ...] = (1, 5, 10)
-METRIC_NAMES: tuple[str, ...] = tuple(f"R@{k}" for k in RECALL_KS) + ("MRR", "median_rank")
-
-EvalMethod = Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]], dict]
+RECALL_KS: tuple[int, ...] = metrics.RECALL_KS
+METRIC_NAMES: tuple[str, ...] = metrics.PAIRED_METRICS
 
 
 def _direction_key(q: str, g: str) -> str:
@@ -86,16 +91,6 @@ def _check_embeddings(embeddings: Mapping[str, np.ndarray], names: Sequence[str]
                              "rows must be paired")
     if n < 1:
         raise ValueError(f"{what} have no rows")
-    return out
-
-
-def ranks_summary(ranks: np.ndarray) -> dict[str, float]:
-    """``R@1/5/10``, ``MRR``, ``median_rank`` and ``n`` of 1-based pair ranks ``(n,)``."""
-    ranks = np.asarray(ranks)
-    out = {f"R@{k}": float(metrics.recall_at_k(ranks, k)) for k in RECALL_KS}
-    out["MRR"] = float(metrics.mrr(ranks))
-    out["median_rank"] = float(metrics.median_rank(ranks))
-    out["n"] = int(ranks.shape[0])
     return out
 
 
@@ -143,158 +138,121 @@ def evaluate_alignment(embeddings: Mapping[str, np.ndarray], metric: str = "cosi
     ``R@5``, ``R@10``, ``MRR``, ``median_rank``, ``n``.
     """
     ranks = direction_ranks(embeddings, metric=metric)
-    out = {key: ranks_summary(r) for key, r in ranks.items()}
+    out = {key: metrics.rank_summary(r) for key, r in ranks.items()}
     out["mean"] = _mean_summary([out[_direction_key(q, g)] for q, g in DIRECTIONS])
     return out
 
 
-# ----------------------------------------------------------------------------- baselines / CV
-def standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    """Z-score ``train`` and ``others`` with the training mean / std (constant features: std 1)."""
-    train = np.asarray(train, dtype=np.float64)
-    mean = train.mean(axis=0)
-    std = train.std(axis=0)
-    std = np.where(std > 1e-8, std, 1.0)
-    return [(np.asarray(a, dtype=np.float64) - mean) / std for a in (train, *others)]
+# ----------------------------------------------------------------------------- baseline
+class PairCCA(CrossModalEstimator):
+    """The CCA-on-pairs baseline for one pair of views: z-score each view with its training
+    statistics (:func:`crossmodal_core.models.preprocessing.standardise`: ``ddof=0``, constant
+    features scale 1; in float64), then ridge CCA with ``min(n_components, d_1, d_2)``
+    components. :func:`~crossmodal_core.evaluate.evaluate_paired` fits one per pair of views.
+    """
+
+    n_views = 2
+
+    def __init__(self, n_components: int = 10, reg: float = 1e-3):
+        self.n_components = n_components
+        self.reg = reg
+
+    def fit(self, views, y=None):
+        from crossmodal_core.models.linear import CCA
+        from crossmodal_core.models.preprocessing import fit_standardizer, standardise
+
+        views = [np.asarray(v) for v in views]
+        if len(views) != 2:
+            raise ValueError(f"PairCCA takes two views, got {len(views)}")
+        self.means_, self.scales_ = fit_standardizer(views)
+        scaled = [standardise(v)[0] for v in views]
+        k = min(int(self.n_components), views[0].shape[1], views[1].shape[1])
+        self.cca_ = CCA(n_components=k, reg=self.reg).fit(scaled)
+        return self
+
+    def transform(self, views):
+        self._check_fitted("cca_")
+        scaled = [(np.asarray(v, dtype=np.float64) - m) / s for v, m, s in zip(views, self.means_, self.scales_)]
+        return self.cca_.transform(scaled)
+
+
+def _with_mean(per_direction: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """The six directions in :data:`DIRECTIONS` order plus ``"mean"`` (average over them)."""
+    ordered = {_direction_key(q, g): dict(per_direction[_direction_key(q, g)]) for q, g in DIRECTIONS}
+    values = list(ordered.values())
+    mean = {m: float(np.mean([d[m] for d in values])) for m in METRIC_NAMES}
+    mean["n"] = int(values[0]["n"])
+    ordered["mean"] = mean
+    return ordered
 
 
 def evaluate_cca_on_pairs(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray], n_components: int = 10,
                           reg: float = 1e-3, metric: str = "cosine") -> dict[str, dict[str, float]]:
-    """The CCA-on-pairs baseline: one linear CCA per pair of views, fitted on ``train``.
-
-    Each view is standardised with its training statistics; ``CCA(n_components, reg)`` is
-    fitted on the training rows of (sheet, lyrics), (sheet, audio) and (lyrics, audio); both
-    directions of each pair are evaluated on ``test`` in that pair's CCA space.
+    """The CCA-on-pairs baseline on one train / test split (:class:`PairCCA` per pair of views,
+    through :func:`crossmodal_core.evaluate.paired_split_metrics`).
 
     Returns
     -------
     the same layout as :func:`evaluate_alignment`.
     """
-    from crossmodal_core.models.linear import CCA
+    from crossmodal_core.evaluate import paired_split_metrics
 
     tr = _check_embeddings(train, VIEW_NAMES, "train views")
     te = _check_embeddings(test, VIEW_NAMES, "test views")
     for name in VIEW_NAMES:
         if tr[name].shape[1] != te[name].shape[1]:
             raise ValueError(f"view {name!r} has {tr[name].shape[1]} features in train, {te[name].shape[1]} in test")
-    scaled = {name: standardise(tr[name], te[name]) for name in VIEW_NAMES}
-    out: dict[str, dict[str, float]] = {}
-    for a, b in (("sheet", "lyrics"), ("sheet", "audio"), ("lyrics", "audio")):
-        k = min(int(n_components), tr[a].shape[1], tr[b].shape[1])
-        cca = CCA(n_components=k, reg=reg).fit([scaled[a][0], scaled[b][0]])
-        za, zb = cca.transform([scaled[a][1], scaled[b][1]])
-        ranks = direction_ranks({a: za, b: zb}, metric=metric, directions=((a, b), (b, a)))
-        out.update({key: ranks_summary(r) for key, r in ranks.items()})
-    ordered = {_direction_key(q, g): out[_direction_key(q, g)] for q, g in DIRECTIONS}
-    ordered["mean"] = _mean_summary(list(ordered.values()))
-    return ordered
+    rec = paired_split_metrics(PairCCA(n_components, reg), tr, te, views=VIEW_NAMES, metric=metric)
+    return _with_mean(rec["metrics"]["test"])
 
 
-def ugaar_method(**params: Any) -> EvalMethod:
-    """An evaluation method (for :func:`cross_validate_alignment`) that fits
-    :class:`~crossmodal_core.models.deep.ugaar.UGAAR` with ``params`` on the training rows."""
-
-    def run(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray]) -> dict:
-        from crossmodal_core.models.deep.ugaar import UGAAR
-
-        model = UGAAR(**params).fit([train[n] for n in VIEW_NAMES])
-        z = model.transform([test[n] for n in VIEW_NAMES])
-        return evaluate_alignment(dict(zip(VIEW_NAMES, z)))
-
-    return run
-
-
-def cca_on_pairs_method(n_components: int = 10, reg: float = 1e-3) -> EvalMethod:
-    """The CCA-on-pairs baseline as an evaluation method (see :func:`evaluate_cca_on_pairs`)."""
-
-    def run(train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray]) -> dict:
-        return evaluate_cca_on_pairs(train, test, n_components=n_components, reg=reg)
-
-    return run
-
-
-def cross_validate_alignment(dataset, methods: Mapping[str, EvalMethod], folds: np.ndarray | None = None,
-                             view_names: Sequence[str] = VIEW_NAMES, progress: bool = True) -> dict[str, Any]:
-    """Train on all folds but one, evaluate on the held-out fold, for every fold and method.
+def alignment_report(results: Mapping[str, Mapping[str, Any]], dataset_name: str,
+                     view_names: Sequence[str] = VIEW_NAMES, params: Mapping[str, Any] | None = None,
+                     seconds: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """The alignment report of paired results documents (one per method).
 
     Parameters
     ----------
-    dataset : CrossModalDataset with 2-D views named ``view_names`` (mapped, in that order, to
-        sheet, lyrics, audio)
-    methods : dict name -> ``method(train_views, test_views) -> evaluate_alignment-style dict``
-        (e.g. :func:`ugaar_method`, :func:`cca_on_pairs_method`)
-    folds : (n,) int fold ids (default ``dataset.folds``; the music dataset's folds are split by
-        work so no work is in two folds); ``-1`` rows are never used
+    results : method name -> :func:`~crossmodal_core.evaluate.evaluate_paired` output on the
+        views sheet, lyrics, audio (one model each)
+    view_names : the dataset's names of the sheet, lyrics and audio views
+    params, seconds : per method, stored as given
 
     Returns
     -------
-    dict: ``"folds"`` (list of fold ids), ``"n_test"`` (list), and per method name
-    ``{"per_fold": [result per fold], "mean": {direction: {metric: mean over folds}},
-    "std": {direction: {metric: std over folds}}}``.
+    dict with ``dataset``, ``views``, ``protocol``, ``folds``, ``n_test``, ``methods`` (per
+    method: ``params``, ``mean``, ``std``, ``per_fold``, ``seconds``) and ``table`` (Markdown).
+    ``mean`` / ``std``: :func:`crossmodal_core.report.summarise` over folds (sample std).
     """
-    from tqdm.auto import tqdm
-
-    folds = dataset.folds if folds is None else np.asarray(folds)
-    if folds is None:
-        raise ValueError(f"dataset {dataset.name!r} has no folds; pass folds=")
-    folds = np.asarray(folds, dtype=np.int64)
-    if folds.shape != (dataset.n_items,):
-        raise ValueError(f"folds have shape {folds.shape}, expected ({dataset.n_items},)")
-    if len(view_names) != 3:
-        raise ValueError("view_names must name the sheet, lyrics and audio views (3 names)")
-    fold_ids = [int(f) for f in np.unique(folds) if f >= 0]
-    if len(fold_ids) < 2:
-        raise ValueError("cross-validation needs at least 2 folds")
-    data = {std: np.asarray(dataset.view(name)) for std, name in zip(VIEW_NAMES, view_names)}
-    for std, a in data.items():
-        if a.ndim != 2:
-            raise ValueError(f"view {std!r} must be 2-D (n, d) for alignment, got shape {a.shape}")
-    out: dict[str, Any] = {"folds": fold_ids, "n_test": []}
-    per_method: dict[str, list] = {name: [] for name in methods}
-    jobs = [(f, name) for f in fold_ids for name in methods]
-    bar = tqdm(jobs, desc="alignment CV", disable=not progress, leave=False)
-    for fold, name in bar:
-        bar.set_postfix(fold=fold, method=name)
-        test_idx = np.nonzero(folds == fold)[0]
-        train_idx = np.nonzero((folds != fold) & (folds >= 0))[0]
-        if name == next(iter(methods)):
-            out["n_test"].append(int(test_idx.size))
-        train = {k: v[train_idx] for k, v in data.items()}
-        test = {k: v[test_idx] for k, v in data.items()}
-        per_method[name].append(methods[name](train, test))
-    bar.close()
-    for name, results in per_method.items():
+    methods: dict[str, Any] = {}
+    first = next(iter(results.values()))
+    (record,) = first["models"].values()
+    for name, doc in results.items():
+        (rec,) = doc["models"].values()
+        if rec.get("error"):
+            raise RuntimeError(f"{name} failed: {rec['error']}")
+        per_fold = [_with_mean(f["metrics"]["test"]) for f in rec["folds"]]
         keys = [_direction_key(q, g) for q, g in DIRECTIONS] + ["mean"]
-        out[name] = {
-            "per_fold": results,
-            "mean": {k: {m: float(np.mean([r[k][m] for r in results])) for m in METRIC_NAMES} for k in keys},
-            "std": {k: {m: float(np.std([r[k][m] for r in results])) for m in METRIC_NAMES} for k in keys},
+        stats = {k: {m: summarise([r[k][m] for r in per_fold]) for m in METRIC_NAMES} for k in keys}
+        methods[name] = {
+            "params": dict((params or {}).get(name, {})),
+            "mean": {k: {m: v["mean"] for m, v in stats[k].items()} for k in keys},
+            "std": {k: {m: v["std"] for m, v in stats[k].items()} for k in keys},
+            "per_fold": per_fold,
+            "seconds": round(float((seconds or {}).get(name, 0.0)), 2),
         }
-    return out
-
-
-def format_alignment_table(results: Mapping[str, Mapping[str, Mapping[str, float]]],
-                           std: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None) -> str:
-    """A Markdown table: one row per (method, direction), columns R@1, R@5, R@10, MRR, median rank.
-
-    ``results`` maps method name -> :func:`evaluate_alignment`-style dict (e.g. the ``"mean"``
-    entry of each method in :func:`cross_validate_alignment`); ``std`` the matching spreads.
-    """
-    lines = ["| method | direction | R@1 | R@5 | R@10 | MRR | median rank |", "|---|---|---|---|---|---|---|"]
-    for method, res in results.items():
-        for key in [_direction_key(q, g) for q, g in DIRECTIONS] + ["mean"]:
-            if key not in res:
-                continue
-            cells = []
-            for m in METRIC_NAMES:
-                v = res[key][m]
-                s = None if std is None else std.get(method, {}).get(key, {}).get(m)
-                text = f"{v:.1f}" if m == "median_rank" else f"{v:.3f}"
-                if s is not None:
-                    text += f" ± {s:.1f}" if m == "median_rank" else f" ± {s:.3f}"
-                cells.append(text)
-            lines.append(f"| {method} | {key} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    report = {
+        "dataset": dataset_name,
+        "views": dict(zip(VIEW_NAMES, view_names)),
+        "protocol": ("train on all folds but one, test on the held-out fold (instance-level: the paired "
+                     "fragment is the only relevant item; cosine similarity); mean and std over folds"),
+        "folds": list(first.get("fold_ids", range(len(record["folds"])))),
+        "n_test": [int(f["n_test"]) for f in record["folds"]],
+        "methods": methods,
+    }
+    report["table"] = format_alignment_table({n: m["mean"] for n, m in methods.items()},
+                                             {n: m["std"] for n, m in methods.items()})
+    return report
 
 
 def _duplicate_group_sizes(view: np.ndarray) -> np.ndarray:
@@ -357,6 +315,10 @@ def run_alignment_evaluation(dataset, ugaar_params: Mapping[str, Any] | None = N
                              out: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
     """UGAAR against the CCA-on-pairs baseline with fold cross-validation; writes a JSON report.
 
+    Both methods run through :func:`crossmodal_core.evaluate.evaluate_paired` on the
+    dataset's folds (train on all folds but one, test on the held-out fold; ``-1`` rows are
+    never used), and :func:`alignment_report` lays the results out.
+
     Parameters
     ----------
     dataset : CrossModalDataset with sheet / lyrics / audio views (names in ``view_names``) and
@@ -365,47 +327,50 @@ def run_alignment_evaluation(dataset, ugaar_params: Mapping[str, Any] | None = N
         (default: its defaults with ``progress=False``)
     cca_params : ``n_components`` and ``reg`` of the baseline (default: UGAAR's ``n_components``
         and ``cca_reg``, so both see the same number of dimensions)
+    folds : ``(n,)`` fold ids (default ``dataset.folds``)
     out : JSON path (``None``: :func:`alignment_results_path` of the dataset name)
 
     Returns
     -------
-    dict with ``dataset``, ``protocol``, ``folds``, ``n_test``, ``methods`` (per method:
-    ``params``, ``mean``, ``std``, ``per_fold``, ``seconds``) and ``table`` (Markdown).
+    the report of :func:`alignment_report`, as written.
     """
+    from crossmodal_core.data.dataset import CrossModalDataset
+    from crossmodal_core.evaluate import evaluate_paired
     from crossmodal_core.models.deep.ugaar import UGAAR
     from crossmodal_core.store import atomic_write_json
+
+    folds = dataset.folds if folds is None else np.asarray(folds)
+    if folds is None:
+        raise ValueError(f"dataset {dataset.name!r} has no folds; pass folds=")
+    folds = np.asarray(folds, dtype=np.int64)
+    if folds.shape != (dataset.n_items,):
+        raise ValueError(f"folds have shape {folds.shape}, expected ({dataset.n_items},)")
+    if len(view_names) != 3:
+        raise ValueError("view_names must name the sheet, lyrics and audio views (3 names)")
+    fold_ids = [int(f) for f in np.unique(folds) if f >= 0]
+    if len(fold_ids) < 2 or fold_ids != list(range(len(fold_ids))):
+        raise ValueError(f"cross-validation needs fold ids 0..k-1 with k >= 2, got {fold_ids}")
+    views = {std: np.asarray(dataset.view(name)) for std, name in zip(VIEW_NAMES, view_names)}
+    for std, a in views.items():
+        if a.ndim != 2:
+            raise ValueError(f"view {std!r} must be 2-D (n, d) for alignment, got shape {a.shape}")
+    ds = CrossModalDataset(views=views, folds=folds, name=dataset.name)
 
     ugaar_params = {"progress": False, **dict(ugaar_params or {})}
     defaults = UGAAR(**ugaar_params).get_params()
     cca_params = {"n_components": defaults["n_components"], "reg": defaults["cca_reg"], **dict(cca_params or {})}
-    methods = {"UGAAR": ugaar_method(**ugaar_params), "CCA-on-pairs": cca_on_pairs_method(**cca_params)}
-    timings: dict[str, float] = {}
-
-    def timed(name: str, method: EvalMethod) -> EvalMethod:
-        def run(train, test):
-            t0 = time.perf_counter()
-            try:
-                return method(train, test)
-            finally:
-                timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
-        return run
-
-    cv = cross_validate_alignment(dataset, {k: timed(k, m) for k, m in methods.items()}, folds=folds,
-                                  view_names=view_names, progress=progress)
+    methods = {"UGAAR": ("ugaar", ugaar_params), "CCA-on-pairs": (PairCCA(**cca_params), None)}
+    results, seconds = {}, {}
+    for name, (model, params) in methods.items():
+        t0 = time.perf_counter()
+        results[name] = evaluate_paired(ds, {name: model}, views=list(VIEW_NAMES),
+                                        model_params={name: params} if params else None,
+                                        on_error="raise", progress=progress)
+        results[name]["fold_ids"] = fold_ids
+        seconds[name] = time.perf_counter() - t0
     params = {"UGAAR": {k: (list(v) if isinstance(v, tuple) else v) for k, v in defaults.items()},
               "CCA-on-pairs": cca_params}
-    report = {
-        "dataset": dataset.name,
-        "views": dict(zip(VIEW_NAMES, view_names)),
-        "protocol": ("train on all folds but one, test on the held-out fold (instance-level: the paired "
-                     "fragment is the only relevant item; cosine similarity); mean and std over folds"),
-        "folds": cv["folds"],
-        "n_test": cv["n_test"],
-        "methods": {name: {"params": params[name], "mean": cv[name]["mean"], "std": cv[name]["std"],
-                           "per_fold": cv[name]["per_fold"], "seconds": round(timings.get(name, 0.0), 2)}
-                    for name in methods},
-    }
-    report["table"] = format_alignment_table({n: cv[n]["mean"] for n in methods}, {n: cv[n]["std"] for n in methods})
+    report = alignment_report(results, dataset.name, view_names, params, seconds)
     atomic_write_json(Path(out) if out is not None else alignment_results_path(dataset.name), report)
     return report
 

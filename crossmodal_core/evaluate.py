@@ -22,28 +22,37 @@ Protocols
     views. Three-view models (UGAAR) are fitted once on all views; two-view models (the CCA
     baselines) are fitted once per pair of views.
 
-Class-level metrics per direction (``a->v`` = audio queries, visual gallery): MAP (AP over
-the whole gallery, :func:`crossmodal_core.metrics.mean_average_precision`), MRR@1 (share of
-queries whose top-1 item is relevant) and the 11-point precision-recall curve (mean over
-folds). Similarity: cosine unless ``metric`` says otherwise. Fit time is wall-clock seconds
-of ``fit`` alone. Summaries are mean and sample standard deviation (``ddof=1``) over folds;
-the std is ``0`` with a single fold.
+Metrics per direction (``a->v`` = audio queries, visual gallery), one spelling each:
+
+- class-level: ``map`` (AP over the whole gallery, R = all relevant items), ``mrr1`` (share
+  of queries whose top-1 item is relevant) and ``pr_recall`` / ``pr_precision`` (the 11-point
+  interpolated curve, mean over folds). :func:`class_metrics` computes all three from one
+  :class:`~crossmodal_core.retrieval.ScoredDirection`: the similarities are computed once per
+  direction and fold, and ranked once.
+- instance-level (paired): ``R@1``, ``R@5``, ``R@10``, ``MRR``, ``median_rank`` (and ``n``
+  per fold), :func:`crossmodal_core.metrics.rank_summary` (:data:`PAIRED_METRICS`). The
+  alignment reports of :mod:`crossmodal_core.alignment` use the same keys and this engine.
+
+Similarity: cosine unless ``metric`` says otherwise. Fit time is wall-clock seconds of
+``fit`` alone.
+
+Std convention: every summary over folds is :func:`crossmodal_core.report.summarise`, the
+mean and the **sample** standard deviation (``ddof=1``) of the finite per-fold values; the
+std is ``0`` with a single fold.
 
 Deep models that accept ``validation=`` get a class-balanced 10 % of their *training* rows as
 validation (early stopping); test rows are never used for anything but scoring.
 
-Results (``write_results``): one JSON document (atomic) with the protocol, per model per fold
-per subset per direction metrics and summaries, plus a flat ``rows`` list (one record per
-model and fold, columns such as ``map.audio->visual``) that tables and the app read; and a CSV
-beside it (same stem) with one line per (model, subset, direction, fold) and the summary
-lines (fold ``mean`` / ``std``).
+Results: one JSON-able document with the protocol, per model per fold per subset per
+direction metrics and summaries, plus a flat ``rows`` list (one record per model and fold,
+columns such as ``map.audio->visual`` or ``R@1.sheet->audio``) that tables and the app read.
+Files and tables are :mod:`crossmodal_core.report` (``write_results``, ``format_table``,
+``format_paired_table`` are re-exported here for existing callers).
 """
 
 from __future__ import annotations
 
-import csv
 import inspect
-import io
 import itertools
 import platform
 import sys
@@ -55,9 +64,18 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from crossmodal_core import store
+from crossmodal_core import metrics, store
 from crossmodal_core.data import splits as splits_mod
 from crossmodal_core.data.dataset import CrossModalDataset
+from crossmodal_core.metrics import PAIRED_METRICS, RECALL_KS
+from crossmodal_core.report import (  # re-exported: the tables and files live in crossmodal_core.report
+    CLASS_METRICS,
+    format_paired_table,
+    format_table,
+    summarise,
+    write_results,
+)
+from crossmodal_core.retrieval import ScoredDirection
 
 __all__ = [
     "Partition",
@@ -66,17 +84,17 @@ __all__ = [
     "evaluate_paired",
     "class_metrics",
     "paired_metrics",
+    "paired_split_metrics",
     "write_results",
     "format_table",
     "format_paired_table",
     "resolve_dataset",
     "default_results_path",
     "parse_model_params",
+    "PAIRED_METRICS",
+    "CLASS_METRICS",
+    "RECALL_KS",
 ]
-
-RECALL_KS = (1, 5, 10)
-PAIRED_METRICS = ("r1", "r5", "r10", "mrr", "median_rank")
-CLASS_METRICS = ("map", "mrr1")
 
 
 # ====================================================================== datasets
@@ -295,47 +313,34 @@ def parse_model_params(items: Sequence[str], model_names: Sequence[str]) -> dict
 
 
 # ====================================================================== metrics
-def class_metrics(queries: np.ndarray, gallery: np.ndarray, query_labels: np.ndarray,
-                  gallery_labels: np.ndarray, metric: str = "cosine",
-                  pr_points: int | None = 11) -> dict[str, Any]:
-    """MAP, MRR@1 and (optionally) the precision-recall curve of one direction."""
-    from crossmodal_core import metrics
+def class_metrics(queries: np.ndarray | ScoredDirection, gallery: np.ndarray | None = None,
+                  query_labels: np.ndarray | None = None, gallery_labels: np.ndarray | None = None,
+                  metric: str = "cosine", pr_points: int | None = 11) -> dict[str, Any]:
+    """MAP, MRR@1 and (optionally) the precision-recall curve of one direction.
 
-    out: dict[str, Any] = {
-        "map": float(metrics.mean_average_precision(queries, gallery, query_labels, gallery_labels, metric)),
-    }
-    first = metrics.first_relevant_ranks(queries, gallery, query_labels, gallery_labels, metric)
-    first = first[first > 0]
-    out["mrr1"] = float(metrics.mrr(first, cutoff=1)) if len(first) else float("nan")
+    Pass a :class:`~crossmodal_core.retrieval.ScoredDirection` (scores computed once, one
+    ranking pass for all three), or the arrays it is built from.
+    """
+    if isinstance(queries, ScoredDirection):
+        scored = queries
+    else:
+        scored = ScoredDirection(queries, gallery, query_labels, gallery_labels, metric, pr_points=pr_points)
+    out: dict[str, Any] = {"map": float(scored.mean_average_precision()), "mrr1": scored.mrr_at_1()}
     if pr_points:
-        recall, precision = metrics.precision_recall_curve(queries, gallery, query_labels, gallery_labels,
-                                                           metric=metric, n_points=pr_points)
+        recall, precision = scored.precision_recall_curve(pr_points)
         out["pr_recall"] = np.asarray(recall, dtype=float).tolist()
         out["pr_precision"] = np.asarray(precision, dtype=float).tolist()
     return out
 
 
 def paired_metrics(queries: np.ndarray, gallery: np.ndarray, metric: str = "cosine") -> dict[str, float]:
-    """Recall@1/5/10, MRR and median rank of the true pair (row i of both)."""
-    from crossmodal_core import metrics
-
-    ranks = metrics.pair_ranks(queries, gallery, metric)
-    out = {f"r{k}": float(metrics.recall_at_k(ranks, k)) for k in RECALL_KS}
-    out["mrr"] = float(metrics.mrr(ranks))
-    out["median_rank"] = float(metrics.median_rank(ranks))
-    return out
-
-
-def _summary(values: Sequence[float]) -> dict[str, float]:
-    arr = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
-    if len(arr) == 0:
-        return {"mean": float("nan"), "std": float("nan"), "n": 0}
-    std = float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
-    return {"mean": float(arr.mean()), "std": std, "n": int(len(arr))}
+    """``R@1``, ``R@5``, ``R@10``, ``MRR``, ``median_rank`` and ``n`` of the true pair (row i of
+    both), :func:`crossmodal_core.metrics.rank_summary` of :func:`~crossmodal_core.metrics.pair_ranks`."""
+    return metrics.rank_summary(metrics.pair_ranks(queries, gallery, metric))
 
 
 def _summarise(fold_records: list[dict[str, Any]], metric_names: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {"fit_seconds": _summary([f["fit_seconds"] for f in fold_records])}
+    out: dict[str, Any] = {"fit_seconds": summarise([f["fit_seconds"] for f in fold_records])}
     subsets: dict[str, dict[str, Any]] = {}
     for rec in fold_records:
         for subset, dirs in rec["metrics"].items():
@@ -344,7 +349,7 @@ def _summarise(fold_records: list[dict[str, Any]], metric_names: Sequence[str]) 
     for subset, dirs in subsets.items():
         for direction in dirs:
             per = [rec["metrics"].get(subset, {}).get(direction, {}) for rec in fold_records]
-            dirs[direction] = {m: _summary([p.get(m, float("nan")) for p in per]) for m in metric_names}
+            dirs[direction] = {m: summarise([p.get(m, float("nan")) for p in per]) for m in metric_names}
             curves = [p["pr_precision"] for p in per if "pr_precision" in p]
             if curves:
                 dirs[direction]["pr_recall"] = per[0]["pr_recall"]
@@ -574,7 +579,7 @@ def _flat_row(dataset: str, info: dict[str, Any], fold_rec: dict[str, Any]) -> d
         prefix = "" if subset == "test" else f"_{subset}"
         for direction, vals in dirs.items():
             for m, v in vals.items():
-                if m.startswith("pr_"):
+                if m.startswith("pr_") or m == "n":
                     continue
                 row[f"{m}{prefix}.{direction}"] = v
     return row
@@ -671,147 +676,48 @@ def _n_views_of(est: Any) -> int | None:
 
 def _run_paired_fold(model, params, xs, views, train, test, fold, limit_train, seed, metric) -> dict[str, Any]:
     train = _limit_rows(train, limit_train, seed, fold)
+    rec = paired_split_metrics(model, {v: xs[v][train] for v in views}, {v: xs[v][test] for v in views},
+                               views=views, params=params, metric=metric)
+    return {"fold": int(fold), **rec}
+
+
+def paired_split_metrics(model: Any, train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray],
+                         views: Sequence[str] | None = None, params: Mapping[str, Any] | None = None,
+                         metric: str = "cosine") -> dict[str, Any]:
+    """Fit ``model`` on the ``train`` views and score every direction between ``views`` on
+    ``test``: one fold of :func:`evaluate_paired`.
+
+    Parameters
+    ----------
+    model : registry name or unfitted estimator (cloned). A model taking ``len(views)``
+        views (or any number) is fitted once; a two-view model once per pair of views, each
+        pair's two directions scored in that pair's own space.
+    train, test : view name -> ``(n, d)`` array, rows paired
+    views : the views, in order (default: ``train``'s keys)
+
+    Returns
+    -------
+    ``{"n_train", "n_test", "fit_seconds", "metrics": {"test": {"q->g": paired_metrics}}}``.
+    """
+    views = list(views or train)
+    n_train, n_test = len(train[views[0]]), len(test[views[0]])
     probe = _build(model, params)
     n_views = _n_views_of(probe)
     embeddings: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     fit_seconds = 0.0
     if n_views is None or n_views == len(views):
-        fit_seconds += _fit(probe, [xs[v][train] for v in views], None, False, None, None)
-        z = [np.asarray(e, dtype=np.float32) for e in probe.transform([xs[v][test] for v in views])]
+        fit_seconds += _fit(probe, [train[v] for v in views], None, False, None, None)
+        z = [np.asarray(e, dtype=np.float32) for e in probe.transform([test[v] for v in views])]
         for i, j, _ in _direction_names(views):
             embeddings[(i, j)] = (z[i], z[j])
     elif n_views == 2:
         for i, j in itertools.combinations(range(len(views)), 2):
             est = _build(model, params)
-            fit_seconds += _fit(est, [xs[views[i]][train], xs[views[j]][train]], None, False, None, None)
-            zi, zj = (np.asarray(e, dtype=np.float32)
-                      for e in est.transform([xs[views[i]][test], xs[views[j]][test]]))
+            fit_seconds += _fit(est, [train[views[i]], train[views[j]]], None, False, None, None)
+            zi, zj = (np.asarray(e, dtype=np.float32) for e in est.transform([test[views[i]], test[views[j]]]))
             embeddings[(i, j)] = (zi, zj)
             embeddings[(j, i)] = (zj, zi)
     else:
         raise ValueError(f"the model takes {n_views} views but {len(views)} were chosen: {views}")
     out = {name: paired_metrics(*embeddings[(i, j)], metric=metric) for i, j, name in _direction_names(views)}
-    return {"fold": int(fold), "n_train": int(len(train)), "n_test": int(len(test)),
-            "fit_seconds": float(fit_seconds), "metrics": {"test": out}}
-
-
-# ====================================================================== output
-def _csv_text(results: dict[str, Any]) -> str:
-    paired = results["protocol"].get("kind") == "paired"
-    metric_names = list(PAIRED_METRICS if paired else CLASS_METRICS)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["dataset", "model", "display", "subset", "direction", "fold", *metric_names,
-                     "fit_seconds", "n_train", "n_test"])
-    for key, rec in results["models"].items():
-        for fold in rec["folds"]:
-            for subset, dirs in fold["metrics"].items():
-                for direction, vals in dirs.items():
-                    writer.writerow([results["dataset"], key, rec["display"], subset, direction, fold["fold"],
-                                     *[_fmt(vals.get(m)) for m in metric_names],
-                                     _fmt(fold["fit_seconds"]), fold["n_train"], fold["n_test"]])
-        summary = rec.get("summary")
-        if not summary:
-            continue
-        for stat in ("mean", "std"):
-            for subset, dirs in summary["metrics"].items():
-                for direction, vals in dirs.items():
-                    writer.writerow([results["dataset"], key, rec["display"], subset, direction, stat,
-                                     *[_fmt(vals[m][stat]) for m in metric_names],
-                                     _fmt(summary["fit_seconds"][stat]), "", ""])
-    return buf.getvalue()
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return repr(v) if np.isfinite(v) else "nan"
-    return str(v)
-
-
-def write_results(results: dict[str, Any], path: str | Path) -> tuple[Path, Path]:
-    """Write ``results`` as JSON at ``path`` and CSV beside it (same stem), both atomically."""
-    path = Path(path)
-    if path.suffix.lower() != ".json":
-        raise ValueError(f"results path must end in .json, got {path}")
-    store.atomic_write_json(path, results)
-    csv_path = path.with_suffix(".csv")
-    store.atomic_write_text(csv_path, _csv_text(results))
-    return path, csv_path
-
-
-def _abbrev(views: Sequence[str]) -> dict[str, str]:
-    first = [v[0] for v in views]
-    if len(set(first)) == len(first):
-        return dict(zip(views, first))
-    return {v: v for v in views}
-
-
-def _cell(summary: dict[str, float], scale: float, digits: int = 2) -> str:
-    if not summary or not np.isfinite(summary.get("mean", float("nan"))):
-        return "-"
-    if summary.get("n", 0) > 1:
-        return f"{summary['mean'] * scale:.{digits}f} ± {summary['std'] * scale:.{digits}f}"
-    return f"{summary['mean'] * scale:.{digits}f}"
-
-
-def _render(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)  # noqa: E731
-                               for i, (c, w) in enumerate(zip(r, widths)))
-    sep = "  ".join("-" * w for w in widths)
-    return "\n".join([line(header), sep, *[line(r) for r in rows]])
-
-
-def format_table(results: dict[str, Any]) -> str:
-    """The poster's layout: rows = models, columns = MAP (%) per direction (mean ± std over
-    folds), MRR@1 (%) per direction and fit seconds. Zero-shot: one block per subset."""
-    if results["protocol"].get("kind") == "paired":
-        return format_paired_table(results)
-    views = results["protocol"]["views"]
-    ab = _abbrev(views)
-    dirs = results["directions"]
-    short = {d: "→".join(ab[p] for p in d.split("->")) for d in dirs}
-    subsets = ["unseen", "seen"] if results["protocol"].get("kind") == "zero-shot" else ["test"]
-    blocks = []
-    title = f"{results['dataset']}: {results['protocol']['partition']}, label {results['protocol']['label']!r}"
-    if results["dataset_info"].get("synthetic"):
-        title += "  [SYNTHETIC data]"
-    for subset in subsets:
-        header = ["Model", *[f"MAP {short[d]}" for d in dirs], *[f"MRR@1 {short[d]}" for d in dirs], "fit s"]
-        rows = []
-        for rec in results["models"].values():
-            summ = rec.get("summary")
-            if not summ or subset not in summ["metrics"]:
-                rows.append([rec["display"], *(["-"] * (2 * len(dirs))), "failed" if rec.get("error") else "-"])
-                continue
-            m = summ["metrics"][subset]
-            rows.append([rec["display"], *[_cell(m[d]["map"], 100) for d in dirs],
-                         *[_cell(m[d]["mrr1"], 100) for d in dirs], _cell(summ["fit_seconds"], 1, 1)])
-        label = f"{title}" + (f" -- {subset} classes" if subset != "test" else "")
-        blocks.append(label + " (MAP and MRR@1 in %)\n" + _render(header, rows))
-    return "\n\n".join(blocks) + _error_notes(results)
-
-
-def _error_notes(results: dict[str, Any]) -> str:
-    notes = [f"  {rec['display']}: {rec['error']}" for rec in results["models"].values() if rec.get("error")]
-    return ("\nfailed:\n" + "\n".join(notes)) if notes else ""
-
-
-def format_paired_table(results: dict[str, Any]) -> str:
-    """Rows = (model, direction); columns R@1, R@5, R@10 (%), MRR, median rank."""
-    header = ["Model", "Direction", "R@1", "R@5", "R@10", "MRR", "MedR", "fit s"]
-    rows = []
-    for rec in results["models"].values():
-        summ = rec.get("summary")
-        if not summ:
-            rows.append([rec["display"], "-", "-", "-", "-", "-", "-", "failed" if rec.get("error") else "-"])
-            continue
-        for d in results["directions"]:
-            m = summ["metrics"]["test"][d]
-            rows.append([rec["display"], d.replace("->", "→"), _cell(m["r1"], 100), _cell(m["r5"], 100),
-                         _cell(m["r10"], 100), _cell(m["mrr"], 1, 3), _cell(m["median_rank"], 1, 1),
-                         _cell(summ["fit_seconds"], 1, 1)])
-    title = f"{results['dataset']}: instance-level retrieval, {results['protocol']['partition']} (R@K in %)"
-    return title + "\n" + _render(header, rows) + _error_notes(results)
+    return {"n_train": int(n_train), "n_test": int(n_test), "fit_seconds": float(fit_seconds), "metrics": {"test": out}}

@@ -51,7 +51,9 @@ python -m crossmodal_core evaluate --data synthetic-vegas --models cca,kcca,ccca
 python -m crossmodal_core evaluate --data music21 --models ugaar,cca --paired
 ```
 
-(`crossmodal_core.evaluate.evaluate` / `evaluate_paired`, then `format_table`).
+(`crossmodal_core.evaluate.evaluate` / `evaluate_paired` for the protocols, then
+`crossmodal_core.report` for the files and tables: `write_results`, `format_table`,
+`results_frame`, `paired_frame`, and `load_results` / `poster_table` as the app shows them).
 
 **Protocol (class-level retrieval, audio ↔ visual).**
 - A query of one modality ranks *every* test item of the other modality by cosine similarity.
@@ -59,7 +61,8 @@ python -m crossmodal_core evaluate --data music21 --models ugaar,cca --paired
   *all* relevant items (same class) in the gallery, not only those retrieved in a top-k cut-off.
   MAP = mean AP over queries, reported per direction (a→v, v→a).
 - **Folds**: 5 class-balanced folds; each fold is tested once by a model fitted on the other four.
-  The table shows mean ± sample std over folds. Deep models get 10 % of their *training* rows
+  The table shows mean ± sample std (`ddof=1`) over folds, the one convention of
+  `crossmodal_core.report.summarise`. Deep models get 10 % of their *training* rows
   as validation; test rows are used for scoring only.
 - **Zero-shot**: classes are split into seen and unseen; models are fitted on seen classes only
   (the evaluator checks before every fit that no unseen label reaches training) and MAP is
@@ -85,7 +88,7 @@ import numpy as np
 import pandas as pd
 
 from crossmodal_core import evaluate as ev
-from crossmodal_core import store
+from crossmodal_core import report, store
 from crossmodal_core.data.synthetic import make_synthetic_av
 
 # Fresh results go to the cache (or CROSSMODAL_NOTEBOOK_OUT), never over the committed
@@ -114,37 +117,6 @@ else:
     PAIRED_LIMIT_TRAIN = None
 print(f"QUICK={QUICK}: {N_FOLDS} folds, models {CLASS_MODELS}, results -> {OUT_DIR}")
 '''),
-    code('''
-def poster_table(results: dict, subset: str = "test", metric: str = "map") -> pd.DataFrame:
-    """Rows = models, one column per direction: 'mean ± std' of MAP in % over folds."""
-    rows = {}
-    for rec in results["models"].values():
-        summary = rec.get("summary")
-        row = {}
-        for direction in results["directions"]:
-            q, g = direction.split("->")
-            label = f"{metric.upper()} {q[0]}→{g[0]}"
-            if not summary or subset not in summary["metrics"]:
-                row[label] = "failed" if rec.get("error") else "-"
-                continue
-            s = summary["metrics"][subset][direction][metric]
-            row[label] = f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f}"
-        row["fit s"] = f"{summary['fit_seconds']['mean']:.1f}" if summary else "-"
-        rows[rec["display"]] = row
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("Model")
-
-
-def paired_frame(results: dict) -> pd.DataFrame:
-    """Long table: (model, direction) -> mean R@1/5/10 (%), MRR, median rank over folds."""
-    out = []
-    for rec in results["models"].values():
-        for direction, vals in (rec.get("summary") or {}).get("metrics", {}).get("test", {}).items():
-            out.append({"Model": rec["display"], "Direction": direction.replace("->", "→"),
-                        "R@1": 100 * vals["r1"]["mean"], "R@5": 100 * vals["r5"]["mean"],
-                        "R@10": 100 * vals["r10"]["mean"], "MRR": vals["mrr"]["mean"],
-                        "MedR": vals["median_rank"]["mean"]})
-    return pd.DataFrame(out).set_index(["Model", "Direction"]).round(3)
-'''),
     md('''
 ## 1 · Audio ↔ visual MAP on the synthetic VEGAS-shaped set (SYNTHETIC)
 '''),
@@ -156,11 +128,12 @@ print(synthetic.summary())
     code('''
 fresh = {}
 fresh["class"] = ev.evaluate(synthetic, CLASS_MODELS, n_folds=N_FOLDS, seed=SEED, model_params=CLASS_PARAMS)
-ev.write_results(fresh["class"], OUT_DIR / f"{synthetic.name}.json")
-print(ev.format_table(fresh["class"]))
+report.write_results(fresh["class"], OUT_DIR / f"{synthetic.name}.json")
+print(report.format_table(fresh["class"]))
 '''),
     code('''
-poster = poster_table(fresh["class"])
+# the poster's columns of the same frame format_table prints: MAP per direction and fit seconds
+poster = report.results_frame(fresh["class"], metrics=["map"])
 poster.to_csv(OUT_DIR / "poster_table.csv")
 poster
 '''),
@@ -173,9 +146,9 @@ unseen classes (a model that only memorised the seen classes gets no credit ther
     code('''
 fresh["zero-shot"] = ev.evaluate(synthetic, ZERO_SHOT_MODELS, n_folds=N_FOLDS, seed=SEED,
                                  unseen_fraction=0.3, model_params=CLASS_PARAMS)
-ev.write_results(fresh["zero-shot"], OUT_DIR / f"{synthetic.name}-zeroshot.json")
+report.write_results(fresh["zero-shot"], OUT_DIR / f"{synthetic.name}-zeroshot.json")
 print("unseen classes:", fresh["zero-shot"]["protocol"]["zero_shot"]["unseen_class_names"])
-poster_table(fresh["zero-shot"], subset="unseen")
+report.results_frame(fresh["zero-shot"], subset="unseen", metrics=["map"])
 '''),
     md('''
 ## 2 · Sheet / lyrics / audio on the embedded music dataset (real data)
@@ -190,11 +163,11 @@ print(music.summary())
 fresh["paired"] = ev.evaluate_paired(music, PAIRED_MODELS, views=["sheet", "lyrics", "audio"],
                                      n_folds=2 if QUICK else None, seed=SEED,
                                      limit_train=PAIRED_LIMIT_TRAIN, model_params=PAIRED_PARAMS)
-ev.write_results(fresh["paired"], OUT_DIR / f"{music.name}-paired.json")
-print(ev.format_table(fresh["paired"]))
+report.write_results(fresh["paired"], OUT_DIR / f"{music.name}-paired.json")
+print(report.format_table(fresh["paired"]))
 '''),
     code('''
-paired = paired_frame(fresh["paired"])
+paired = report.paired_frame(fresh["paired"])
 paired.to_csv(OUT_DIR / "paired_table.csv")
 paired
 '''),
@@ -202,9 +175,14 @@ paired
 ## 3 · Stored results of the full run (`assets/results/*.json`)
 
 Written by the full evaluation (`python -m crossmodal_core evaluate ...` and
-`crossmodal_core.alignment.run_alignment_evaluation`). Shown when present.
+`crossmodal_core.alignment.run_alignment_evaluation`). Shown when present. First the table of
+the app's home page (`report.load_results` + `report.poster_table`: MAP over folds, one column
+per dataset and direction; your own runs in the cache, if any, are labelled `[yours]`), then
+each document.
 '''),
     code('''
+display(report.poster_table(report.load_results()))
+
 stored = {}
 for path in sorted(store.results_dir().glob("*.json")):
     try:
@@ -215,7 +193,7 @@ for path in sorted(store.results_dir().glob("*.json")):
     stored[path.name] = doc
     print(f"==== {path.relative_to(store.assets_dir().parent)}")
     if "protocol" in doc and "models" in doc:  # evaluate / evaluate_paired output
-        print(ev.format_table(doc))
+        print(report.format_table(doc))
     elif "table" in doc:  # alignment.run_alignment_evaluation output
         print(doc["table"])
     else:
@@ -237,13 +215,15 @@ def summary_means(doc: dict) -> tuple[str | None, dict]:
 
     Reads both layouts: ``evaluate`` / ``evaluate_paired`` output, and the alignment report of
     ``alignment.run_alignment_evaluation`` (paired; its "CCA-on-pairs" is the paired CCA row).
+    Both spell the metrics the same way (``map``; ``R@1``, ``MRR`` ...) and both std are the
+    sample std over folds.
     """
     out = {}
     if isinstance(doc.get("protocol"), dict):  # evaluate / evaluate_paired
         for rec in doc.get("models", {}).values():
             for subset, dirs in (rec.get("summary") or {}).get("metrics", {}).items():
                 for direction, vals in dirs.items():
-                    for metric in ("map", "r1", "mrr"):
+                    for metric in ("map", "R@1", "MRR"):
                         if metric in vals:
                             out[(rec["display"], subset, direction, metric)] = (vals[metric]["mean"], vals[metric]["std"])
         return doc["protocol"].get("kind"), out
@@ -251,10 +231,10 @@ def summary_means(doc: dict) -> tuple[str | None, dict]:
         names = {"CCA-on-pairs": "CCA"}
         for method, rec in doc["methods"].items():
             for direction, vals in rec.get("mean", {}).items():
-                for src, metric in (("R@1", "r1"), ("MRR", "mrr")):
-                    if direction != "mean" and src in vals:
-                        std = rec.get("std", {}).get(direction, {}).get(src, float("nan"))
-                        out[(names.get(method, method), "test", direction, metric)] = (vals[src], std)
+                for metric in ("R@1", "MRR"):
+                    if direction != "mean" and metric in vals:
+                        std = rec.get("std", {}).get(direction, {}).get(metric, float("nan"))
+                        out[(names.get(method, method), "test", direction, metric)] = (vals[metric], std)
         return "paired", out
     return None, out
 
@@ -316,6 +296,7 @@ import numpy as np
 
 from crossmodal_core import alignment, metrics, projection, store
 from crossmodal_core.data.synthetic import make_synthetic_av
+from crossmodal_core.retrieval import ScoredDirection
 from crossmodal_core.models.registry import make_model
 
 FIG_DIR = Path(os.environ.get("CROSSMODAL_NOTEBOOK_FIGURES", store.REPO_ROOT / "notebooks" / "figures"))
@@ -350,12 +331,15 @@ n_components = len(class_names) - 1  # cluster-CCA has at most classes - 1 usefu
 models = {"CCA": make_model("cca", n_components=n_components),
           "C-CCA": make_model("ccca", n_components=n_components),
           "TNN-C-CCA": make_model("tnn-ccca", n_components=n_components, **TNN_PARAMS)}
-embeddings = {}
+embeddings, scored = {}, {}
 for name, model in models.items():
     supervised = name != "CCA"
     model.fit(train.pair_views(VIEWS), y_train if supervised else None)
-    embeddings[name] = model.transform(test.pair_views(VIEWS))
-    a2v, v2a = metrics.map_both_directions(*embeddings[name], y_test)
+    embeddings[name] = za, zv = model.transform(test.pair_views(VIEWS))
+    # each direction scored once: MAP, per-class AP and the PR curve below all read these
+    scored[(name, "a→v")] = ScoredDirection(za, zv, y_test, y_test, pr_points=11)
+    scored[(name, "v→a")] = ScoredDirection(zv, za, y_test, y_test, pr_points=11)
+    a2v, v2a = (scored[(name, d)].mean_average_precision() for d in ("a→v", "v→a"))
     print(f"{name:10s} MAP a→v {100 * a2v:5.2f}  v→a {100 * v2a:5.2f}   (synthetic test split)")
 '''),
     md('''
@@ -391,10 +375,9 @@ plt.show()
     code('''
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharey=True)
 pr_curves = {}
-for ax, (qi, gi, label) in zip(axes, [(0, 1, "audio → visual"), (1, 0, "visual → audio")]):
-    for name, (za, zv) in embeddings.items():
-        z = (za, zv)
-        recall, precision = metrics.precision_recall_curve(z[qi], z[gi], y_test, y_test, n_points=11)
+for ax, (key, label) in zip(axes, [("a→v", "audio → visual"), ("v→a", "visual → audio")]):
+    for name in embeddings:
+        recall, precision = scored[(name, key)].precision_recall_curve(11)
         pr_curves[(name, label)] = (recall, precision)
         ax.plot(recall, precision, marker="o", ms=3, label=name)
     ax.set_title(label); ax.set_xlabel("recall"); ax.set_xlim(0, 1); ax.set_ylim(0, 1.02); ax.grid(alpha=0.3)
@@ -408,8 +391,8 @@ plt.show()
 '''),
     code('''
 per_class = {}
-for name, (za, zv) in embeddings.items():
-    ap = metrics.average_precision(za, zv, y_test, y_test)
+for name in embeddings:
+    ap = scored[(name, "a→v")].average_precision()
     per_class[name] = metrics.per_class_average_precision(ap, y_test)
 classes = sorted(next(iter(per_class.values())))
 width = 0.8 / len(per_class)

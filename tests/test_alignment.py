@@ -1,22 +1,26 @@
 """Alignment evaluation against hand-computed ranks, the CCA-on-pairs baseline, fold
-cross-validation, and the segment-similarity data of the alignment page."""
+cross-validation through the one paired engine, the alignment report, and the
+segment-similarity data of the alignment page."""
 
 import numpy as np
 import pytest
 
+from crossmodal_core import evaluate as ev
+from crossmodal_core import metrics, report
 from crossmodal_core.alignment import (
     DIRECTIONS,
-    cca_on_pairs_method,
-    cross_validate_alignment,
+    METRIC_NAMES,
+    PairCCA,
+    alignment_report,
     direction_ranks,
     evaluate_alignment,
     evaluate_cca_on_pairs,
-    format_alignment_table,
     run_alignment_evaluation,
     segment_similarity,
     work_segments,
 )
 from crossmodal_core.data.dataset import CrossModalDataset
+from crossmodal_core.models.preprocessing import standardise
 
 
 def tiny_embeddings():
@@ -54,9 +58,14 @@ def test_evaluate_alignment_against_hand_computed_ranks():
     assert res["sheet->audio"]["MRR"] == 1.0 and res["audio->sheet"]["median_rank"] == 1.0
     expected_mean = np.mean([res[f"{q}->{g}"]["MRR"] for q, g in DIRECTIONS])
     assert res["mean"]["MRR"] == pytest.approx(expected_mean)
-    # euclidean distance does see the scale of audio
+    # euclidean distance does see the scale of audio: sheet at (1,0), (0,1), (-1,0), (0,-1);
+    # audio at (2,0), (0,1), (-3,0), (0,-0.5). Sheet 2 (-1,0) is 3 from audio 0, 1.414 from
+    # audio 1, 2 from its pair audio 2 and 1.118 from audio 3 -> its pair ranks 3rd; the other
+    # sheets are nearest their pair (distances 1, 0, 0.5). Every audio item is nearest its own
+    # sheet (1 vs 2.24, 0, 2 vs 3.16, 0.5 vs 1.118).
     eu = direction_ranks(tiny_embeddings(), metric="euclidean")
-    assert eu["sheet->audio"].tolist() != [1, 1, 1, 1] or eu["audio->sheet"].tolist() != [1, 1, 1, 1]
+    np.testing.assert_array_equal(eu["sheet->audio"], [1, 1, 3, 1])
+    np.testing.assert_array_equal(eu["audio->sheet"], [1, 1, 1, 1])
 
 
 def test_evaluate_alignment_rejects_bad_input():
@@ -90,26 +99,71 @@ def test_cca_on_pairs_retrieves_pairs_of_a_shared_latent():
     assert res["mean"]["R@10"] < 0.25
 
 
-def test_cross_validate_alignment_uses_held_out_folds_only():
+def test_cross_validation_runs_through_the_paired_engine_on_held_out_folds_only():
     views = shared_latent_views(90, 0)
     folds = np.repeat([0, 1, 2], 30)
     ds = CrossModalDataset(views=views, folds=folds, name="toy")
     seen = []
 
-    def spy(train, test):
-        seen.append((train["sheet"].shape[0], test["sheet"].shape[0],
-                     {tuple(r) for r in np.round(test["sheet"], 6)} & {tuple(r) for r in np.round(train["sheet"], 6)}))
-        return cca_on_pairs_method(n_components=2)(train, test)
+    class Spy(PairCCA):
+        def fit(self, views, y=None):
+            seen.append(views[0].shape[0])
+            return super().fit(views, y)
 
-    out = cross_validate_alignment(ds, {"spy": spy}, progress=False)
-    assert out["folds"] == [0, 1, 2] and out["n_test"] == [30, 30, 30]
-    assert [(a, b) for a, b, _ in seen] == [(60, 30)] * 3
-    assert all(not overlap for _, _, overlap in seen)
-    assert len(out["spy"]["per_fold"]) == 3
-    mrr = [r["mean"]["MRR"] for r in out["spy"]["per_fold"]]
-    assert out["spy"]["mean"]["mean"]["MRR"] == pytest.approx(np.mean(mrr))
-    table = format_alignment_table({"spy": out["spy"]["mean"]}, {"spy": out["spy"]["std"]})
-    assert table.count("\n") == 2 + 6  # header, rule, six directions, mean
+    res = ev.evaluate_paired(ds, {"spy": Spy(n_components=2)}, views=["sheet", "lyrics", "audio"], progress=False)
+    assert seen == [60] * 9  # 3 folds x 3 pairs of views, each on the other two folds
+    folds_out = res["models"]["spy"]["folds"]
+    assert [f["n_test"] for f in folds_out] == [30, 30, 30]
+    # fold 1 by hand: the same numbers as the single-split baseline on its rows
+    test, train = folds == 1, folds != 1
+    direct = evaluate_cca_on_pairs({k: v[train] for k, v in views.items()}, {k: v[test] for k, v in views.items()},
+                                   n_components=2)
+    for q, g in DIRECTIONS:
+        assert folds_out[1]["metrics"]["test"][f"{q}->{g}"] == direct[f"{q}->{g}"]
+    doc = alignment_report({"spy": res}, "toy")
+    assert doc["folds"] == [0, 1, 2] and doc["n_test"] == [30, 30, 30]
+    per_fold = doc["methods"]["spy"]["per_fold"]
+    mrr = [r["mean"]["MRR"] for r in per_fold]
+    assert doc["methods"]["spy"]["mean"]["mean"]["MRR"] == pytest.approx(np.mean(mrr))
+    assert doc["methods"]["spy"]["std"]["mean"]["MRR"] == pytest.approx(np.std(mrr, ddof=1))  # sample std
+    assert set(doc["methods"]["spy"]["mean"]["sheet->audio"]) == set(METRIC_NAMES)
+    assert doc["table"].count("\n") == 2 + 6  # header, rule, six directions, mean
+    assert doc["table"] == report.format_alignment_table({"spy": doc["methods"]["spy"]["mean"]},
+                                                         {"spy": doc["methods"]["spy"]["std"]})
+
+
+def test_pair_cca_standardises_with_the_shared_standardiser():
+    views = shared_latent_views(80, 2)
+    views["sheet"][:, 3] = 7.0  # a constant feature maps to 0, not to a division by zero
+    train = {k: v[:60] for k, v in views.items()}
+    test = {k: v[60:] for k, v in views.items()}
+    est = PairCCA(n_components=3).fit([train["sheet"], train["audio"]])
+    from crossmodal_core.models.linear import CCA
+
+    scaled = {k: standardise(train[k], test[k]) for k in ("sheet", "audio")}
+    cca = CCA(n_components=3, reg=1e-3).fit([scaled["sheet"][0], scaled["audio"][0]])
+    for got, want in zip(est.transform([test["sheet"], test["audio"]]), cca.transform([scaled["sheet"][1],
+                                                                                        scaled["audio"][1]])):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_committed_alignment_reports_are_consistent_with_their_folds():
+    """The committed reports: mean and std over folds are report.summarise of their own
+    per-fold numbers, and the table is rendered from them."""
+    from crossmodal_core import store
+
+    paths = sorted(store.results_dir().glob("*_alignment*.json"))
+    assert paths, "no committed alignment report"
+    for path in paths:
+        doc = store.read_json(path)
+        for name, method in doc["methods"].items():
+            for key, per_metric in method["mean"].items():
+                for m in METRIC_NAMES:
+                    s = report.summarise([f[key][m] for f in method["per_fold"]])
+                    assert per_metric[m] == s["mean"], (path.name, name, key, m)
+                    assert method["std"][key][m] == s["std"], (path.name, name, key, m)
+        assert doc["table"] == report.format_alignment_table({n: m["mean"] for n, m in doc["methods"].items()},
+                                                             {n: m["std"] for n, m in doc["methods"].items()})
 
 
 def test_segment_similarity_and_work_segments():
@@ -149,6 +203,10 @@ def test_run_alignment_evaluation_writes_a_report(tmp_path):
     assert saved["n_test"] == [60, 60]
     assert len(saved["methods"]["UGAAR"]["per_fold"]) == 2
     assert report["table"] == saved["table"] and "UGAAR" in report["table"]
+    assert saved["folds"] == [0, 1]
+    for method in saved["methods"].values():
+        assert set(method["per_fold"][0]) == {f"{q}->{g}" for q, g in DIRECTIONS} | {"mean"}
+        assert set(method["per_fold"][0]["mean"]) == set(METRIC_NAMES) | {"n"}
 
 
 def test_duplicate_ceiling_by_hand_and_it_bounds_a_perfect_model():

@@ -62,3 +62,22 @@ def test_bench_deep_runs_and_writes_its_rows(tmp_path):
         assert len(r["test_map"]) == 2 and all(0.0 <= m <= 1.0 for m in r["test_map"])
     # 10 balanced classes: chance MAP is about 0.1; cluster-CCA separates the classes
     assert min(rows["ccca"]["test_map"]) > 0.3
+
+
+def test_bench_metrics_score_once_gives_the_separate_answers(tmp_path):
+    out = tmp_path / "once.json"
+    stdout = _run("bench_metrics.py", "--score-once", "--class-n", "700", "--app-n", "300", "--repeats", "1",
+                  "--json", str(out))
+    rows = json.loads(out.read_text())
+    assert [r["n"] for r in rows] == [700, 300] and all(r["identical"] for r in rows)
+    assert "ScoredDirection" in stdout
+    # the MAP it reports is the library's MAP on the same embeddings
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_metrics
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from crossmodal_core.metrics import mean_average_precision
+
+    x, y, labels = bench_metrics.embeddings(700, 10)
+    assert rows[0]["map"] == mean_average_precision(x, y, labels, labels)

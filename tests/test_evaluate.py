@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from crossmodal_core import evaluate as ev
-from crossmodal_core import metrics
+from crossmodal_core import metrics, report
 from crossmodal_core.data import splits
+from crossmodal_core.data.dataset import CrossModalDataset
 from crossmodal_core.data.synthetic import make_synthetic_av
+from crossmodal_core.models import linear
 from crossmodal_core.models.base import CrossModalEstimator
-
-linear = pytest.importorskip("crossmodal_core.models.linear")
+from crossmodal_core.retrieval import ScoredDirection
 pytestmark = pytest.mark.filterwarnings("ignore:ClusterCCA.*exceeds:UserWarning")
 
 
@@ -181,11 +182,14 @@ def test_paired_mode_three_views_with_a_two_view_model(small):
     zs, za = model.transform([ds.views["sheet"][test], ds.views["audio"][test]])
     ranks = metrics.pair_ranks(za, zs)
     got = res["models"]["cca"]["folds"][0]["metrics"]["test"]["audio->sheet"]
-    assert got["r1"] == pytest.approx(metrics.recall_at_k(ranks, 1))
-    assert got["r10"] == pytest.approx(metrics.recall_at_k(ranks, 10))
-    assert got["mrr"] == pytest.approx(metrics.mrr(ranks))
+    assert got["R@1"] == pytest.approx(metrics.recall_at_k(ranks, 1))
+    assert got["R@10"] == pytest.approx(metrics.recall_at_k(ranks, 10))
+    assert got["MRR"] == pytest.approx(metrics.mrr(ranks))
     assert got["median_rank"] == pytest.approx(metrics.median_rank(ranks))
-    assert got["r1"] > 0.5  # sheet is a noisy linear function of audio: pairs are easy
+    assert got["n"] == len(test)
+    assert got["R@1"] > 0.5  # sheet is a noisy linear function of audio: pairs are easy
+    assert set(res["models"]["cca"]["summary"]["metrics"]["test"]["audio->sheet"]) == set(metrics.PAIRED_METRICS)
+    assert "R@1.audio->sheet" in res["rows"][0] and "n.audio->sheet" not in res["rows"][0]
     table = ev.format_paired_table(res)
     assert "R@1" in table and "audio→sheet" in table
 
@@ -206,3 +210,136 @@ def test_resolve_dataset_specs(tmp_path):
     path = save_dataset(ds, tmp_path / "tiny.h5")
     assert ev.resolve_dataset(str(path)).name == "tiny"
     assert ev.resolve_dataset("synthetic-vegas-small").n_items == 5000
+
+
+class FixedEmbedding(CrossModalEstimator):
+    """Ignores training; maps each view's rows through a fixed (one per view) table lookup."""
+
+    n_views = 2
+
+    def __init__(self, tables=None):
+        self.tables = tables
+
+    def fit(self, views, y=None):
+        self.fitted_ = True
+        return self
+
+    def transform(self, views):
+        return [self.tables[int(v[0, 0])][v[:, 1].astype(int)] for v in views]
+
+
+def _circle(deg):
+    r = np.deg2rad(np.asarray(deg, dtype=float))
+    return np.stack([np.cos(r), np.sin(r)], axis=1)
+
+
+def test_paired_engine_against_a_hand_computed_4x4_case():
+    # four items on the unit circle; view "a" at 0, 90, 180, 270 degrees, view "b" at
+    # 350, 170, 100, 265 (items 1 and 2 roughly swapped), cosine similarity = angle gap.
+    # a -> b: a0 (0): gaps 10, 170, 100, 95 -> pair first (rank 1); a1 (90): gaps 100, 80,
+    # 10, 175 -> pair (80) second; a2 (180): gaps 170, 10, 80, 85 -> pair second; a3 (270):
+    # gaps 80, 100, 170, 5 -> rank 1. Ranks [1, 2, 2, 1].
+    tables = {0: _circle([0, 90, 180, 270]), 1: _circle([350, 170, 100, 265])}
+    idx = np.arange(4, dtype=float)
+    views = {"a": np.stack([np.zeros(4), idx], axis=1), "b": np.stack([np.ones(4), idx], axis=1)}
+    # two copies of the four items, one per fold: every fold tests the same 4 x 4 case
+    ds = CrossModalDataset(views={k: np.vstack([v, v]) for k, v in views.items()}, folds=np.repeat([0, 1], 4),
+                           name="four")
+    res = ev.evaluate_paired(ds, {"fixed": FixedEmbedding(tables)}, views=["a", "b"], progress=False)
+    for fold in res["models"]["fixed"]["folds"]:
+        got = fold["metrics"]["test"]["a->b"]
+        assert got == {"R@1": 0.5, "R@5": 1.0, "R@10": 1.0, "MRR": (1 + 0.5 + 0.5 + 1) / 4, "median_rank": 1.5,
+                       "n": 4}
+    summary = res["models"]["fixed"]["summary"]["metrics"]["test"]["a->b"]
+    assert summary["MRR"] == {"mean": 0.75, "std": 0.0, "n": 2}
+    assert ev.paired_metrics(tables[0], tables[1]) == res["models"]["fixed"]["folds"][0]["metrics"]["test"]["a->b"]
+    assert "50.00 ± 0.00" in ev.format_paired_table(res)
+
+
+def test_std_convention_is_the_sample_std_over_folds():
+    s = report.summarise([0.1, 0.2, 0.6, float("nan")])
+    assert s["n"] == 3 and s["mean"] == pytest.approx(0.3)
+    assert s["std"] == pytest.approx(np.std([0.1, 0.2, 0.6], ddof=1)) and s["std"] != pytest.approx(np.std([0.1, 0.2, 0.6]))
+    assert report.summarise([0.4]) == {"mean": 0.4, "std": 0.0, "n": 1}
+    assert report.summarise([]) == {"mean": pytest.approx(float("nan"), nan_ok=True),
+                                    "std": pytest.approx(float("nan"), nan_ok=True), "n": 0}
+    assert ev.summarise is report.summarise  # the evaluator and the tables share it
+    assert report.cell({"mean": 0.5, "std": 0.1, "n": 2}, 100) == "50.00 ± 10.00"
+    assert report.cell({"mean": 0.5, "std": 0.0, "n": 1}, 100) == "50.00"
+
+
+def test_class_metrics_take_a_scored_direction(rng):
+    y = rng.integers(0, 4, 150)
+    q = rng.standard_normal((150, 6)) + y[:, None]
+    g = rng.standard_normal((150, 6)) + y[:, None]
+    scored = ScoredDirection(q, g, y, y)
+    out = ev.class_metrics(scored)
+    assert out == ev.class_metrics(q, g, y, y)
+    assert out["map"] == metrics.mean_average_precision(q, g, y, y)
+    first = metrics.first_relevant_ranks(q, g, y, y)
+    assert out["mrr1"] == metrics.mrr(first, cutoff=1)
+    recall, precision = metrics.precision_recall_curve(q, g, y, y)
+    assert out["pr_recall"] == recall.tolist() and out["pr_precision"] == precision.tolist()
+    assert set(ev.class_metrics(q, g, y, y, pr_points=None)) == {"map", "mrr1"}
+
+
+# ----------------------------------------------------------------------------- report
+def _tiny_document():
+    """A two-fold class-level results document, as evaluate() writes it."""
+    maps = {"cca": [0.40, 0.50], "ccca": [0.80, 0.90]}
+    models, rows = {}, []
+    for key, display in (("cca", "CCA"), ("ccca", "C-CCA")):
+        folds = []
+        for f, m in enumerate(maps[key]):
+            vals = {"audio->visual": {"map": m, "mrr1": m + 0.05}, "visual->audio": {"map": m - 0.1, "mrr1": m}}
+            folds.append({"fold": f, "n_train": 10, "n_test": 5, "fit_seconds": 1.0 + f, "metrics": {"test": vals}})
+            rows.append({"model": display, "model_key": key, "dataset": "tiny", "fold": f, "fit_seconds": 1.0 + f,
+                         **{f"{name}.{d}": v for d, mv in vals.items() for name, v in mv.items()}})
+        models[key] = {"display": display, "name": key, "folds": folds, "error": None,
+                       "summary": ev._summarise(folds, report.CLASS_METRICS)}
+    return {"dataset": "tiny", "dataset_info": {"synthetic": True},
+            "protocol": {"kind": "class", "views": ["audio", "visual"], "partition": "2 folds", "label": "class"},
+            "directions": ["audio->visual", "visual->audio"], "models": models, "rows": rows}
+
+
+def test_poster_table_and_results_frame_on_a_small_document():
+    doc = _tiny_document()
+    rows = [{"source": "tiny", **r} for r in doc["rows"]]
+    table = report.poster_table(rows)
+    assert list(table.index) == ["C-CCA", "CCA"] and list(table.columns) == ["tiny audio→visual", "tiny visual→audio"]
+    assert table.loc["CCA", "tiny audio→visual"] == f"45.00 ± {100 * np.std([0.4, 0.5], ddof=1):.2f}"
+    assert table.loc["C-CCA", "tiny visual→audio"] == f"75.00 ± {100 * np.std([0.7, 0.8], ddof=1):.2f}"
+    frame = report.results_frame(doc)
+    assert list(frame.index) == ["CCA", "C-CCA"]
+    assert list(frame.columns) == ["MAP a→v", "MAP v→a", "MRR@1 a→v", "MRR@1 v→a", "fit s"]
+    assert frame.loc["CCA", "MAP a→v"] == table.loc["CCA", "tiny audio→visual"]  # one cell logic
+    assert frame.loc["CCA", "fit s"] == "1.5 ± 0.7"
+    text = report.format_table(doc)
+    assert ev.format_table is report.format_table and ev.write_results is report.write_results
+    for cell in frame.loc["C-CCA"]:
+        assert cell in text
+    assert "SYNTHETIC" in text and text.splitlines()[1].split() == ["Model", *" ".join(frame.columns).split()]
+    assert report.poster_table([]).empty
+
+
+def test_load_results_labels_reference_and_yours(tmp_path):
+    doc = _tiny_document()
+    ref, mine = tmp_path / "ref", tmp_path / "mine"
+    report.write_results(doc, ref / "tiny.json")
+    report.write_results({**doc, "rows": doc["rows"][::2]}, mine / "tiny.json")  # fold 0 only
+    (mine / "broken.json").write_text("{not json")
+    rows = report.load_results({"reference": ref, "yours": mine})
+    assert [r["origin"] for r in rows] == ["reference"] * 4 + ["yours"] * 2
+    assert {r["source"] for r in rows} == {"tiny"} and rows[-1]["path"] == str(mine / "tiny.json")
+    table = report.poster_table(rows)
+    assert set(table.columns) == {f"tiny [{o}] {d}" for o in ("reference", "yours")
+                                  for d in ("audio→visual", "visual→audio")}
+    assert table.loc["CCA", "tiny [yours] audio→visual"] == "40.00"  # one fold: no std
+    # one origin only: no tag
+    assert list(report.poster_table(report.load_results({"reference": ref})).columns)[0] == "tiny audio→visual"
+    # the default folders are the committed results and the user's runs
+    from crossmodal_core import store
+
+    default = report.load_results()
+    assert {r["origin"] for r in default} <= {"reference", "yours"}
+    assert any(r["path"].startswith(str(store.results_dir())) for r in default)

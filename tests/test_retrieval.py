@@ -147,3 +147,94 @@ def test_top1_confusion_validation(rng):
         R.top1_confusion(x, x, ["a"] * 4, [0, 1, 2, 2], n_classes=3)
     with pytest.raises(ValueError, match="gallery_labels has 3 labels"):
         R.top1_confusion(x, x, [0, 1, 2, 2], [0, 1, 2], n_classes=3)
+
+
+# ----------------------------------------------------------------------------- ScoredDirection
+def _assert_reports_equal(a: R.QueryReport, b: R.QueryReport):
+    da, db = a.as_dict(), b.as_dict()
+    assert da.keys() == db.keys()
+    for key in da:
+        if isinstance(da[key], float) and np.isnan(da[key]):
+            assert np.isnan(db[key]), key
+        else:
+            assert da[key] == db[key], key
+
+
+@pytest.mark.parametrize("keep", [True, False])
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("seed", range(3))
+def test_scored_direction_equals_the_separate_functions(seed, metric, keep):
+    rng = np.random.default_rng(seed)
+    n_q, n_g, n_classes = 150, 130, 5
+    ql, gl = rng.integers(0, n_classes, n_q), rng.integers(0, n_classes - 1, n_g)  # class 4: no relevant item
+    base = rng.standard_normal((n_classes, 6))
+    q = base[ql] + rng.standard_normal((n_q, 6))
+    g = base[gl] + rng.standard_normal((n_g, 6))
+    g[7] = g[3]  # exact ties in every row
+    sd = R.ScoredDirection(q, g, ql, gl, metric=metric, pr_points=11, chunk_size=70,
+                           keep_matrix_bytes=10**9 if keep else 0)
+    assert sd.keeps_matrix is keep
+    np.testing.assert_array_equal(sd.average_precision(), M.average_precision(q, g, ql, gl, metric, chunk_size=70))
+    with pytest.warns(UserWarning, match="no relevant item"):
+        got_map = sd.mean_average_precision()
+    with pytest.warns(UserWarning, match="no relevant item"):
+        assert got_map == M.mean_average_precision(q, g, ql, gl, metric, chunk_size=70)
+    first = M.first_relevant_ranks(q, g, ql, gl, metric, chunk_size=70)
+    np.testing.assert_array_equal(sd.first_relevant_ranks(), first)
+    assert sd.mrr_at_1() == M.mrr(first[first > 0], cutoff=1)
+    for n_points in (11, 5):  # 11: from the ranking pass; 5: a second pass
+        with pytest.warns(UserWarning):
+            r, p = sd.precision_recall_curve(n_points)
+        with pytest.warns(UserWarning):
+            r0, p0 = M.precision_recall_curve(q, g, ql, gl, metric, n_points=n_points, chunk_size=70)
+        np.testing.assert_array_equal(r, r0)
+        np.testing.assert_array_equal(p, p0)
+    np.testing.assert_array_equal(sd.top1_confusion(n_classes),
+                                  R.top1_confusion(q, g, ql, gl, n_classes, metric, chunk_size=70))
+    np.testing.assert_array_equal(sd.worst_queries(12), R.worst_queries(M.average_precision(q, g, ql, gl, metric), 12))
+    for i in (0, 63, 64, 100, 149):
+        _assert_reports_equal(sd.query_report(i, k=9), R.query_report(i, q, g, ql, gl, k=9, metric=metric))
+    # scores: the matrix metrics.similarity gives
+    np.testing.assert_array_equal(sd.scores(), M.similarity(q, g, metric))
+
+
+def test_scored_direction_paired_and_sklearn_without_ties(rng):
+    from sklearn.metrics import average_precision_score
+
+    y = rng.integers(0, 4, 90)
+    q = rng.standard_normal((90, 8)) + y[:, None]
+    g = rng.standard_normal((90, 8)) + y[:, None]
+    sd = R.ScoredDirection(q, g, y, y)
+    assert sd.paired and sd.keeps_matrix
+    s = M.similarity(q, g)
+    assert all(len(np.unique(row)) == len(row) for row in s)  # tie-free
+    expected = [average_precision_score(y == y[i], s[i]) for i in range(90)]
+    np.testing.assert_allclose(sd.average_precision(), expected, rtol=1e-12)
+    np.testing.assert_array_equal(sd.pair_ranks(), M.pair_ranks(q, g))
+    rep = sd.query_report(5, k=4)
+    assert rep.pair_rank == sd.pair_ranks()[5] and rep.ap == pytest.approx(expected[5])
+    # instance level: no labels, only the true pair is relevant (AP = 1 / pair rank)
+    inst = R.ScoredDirection(q, g)
+    np.testing.assert_allclose(inst.average_precision(), 1.0 / M.pair_ranks(q, g))
+    _assert_reports_equal(inst.query_report(3, 5), R.query_report(3, q, g, k=5))
+    with pytest.raises(ValueError, match="confusion matrix needs class labels"):
+        inst.top1_confusion(3)
+
+
+def test_scored_direction_validation(rng):
+    x = rng.standard_normal((6, 3))
+    with pytest.raises(ValueError, match="both query_labels and gallery_labels"):
+        R.ScoredDirection(x, x, [0] * 6)
+    with pytest.raises(ValueError, match="must be paired"):
+        R.ScoredDirection(x, x[:4])
+    with pytest.raises(ValueError, match="paired=True"):
+        R.ScoredDirection(x, x[:4], [0] * 6, [0] * 4, paired=True)
+    sd = R.ScoredDirection(x, x[:4], [0] * 6, [0] * 4)
+    with pytest.raises(ValueError, match="pair ranks need paired sets"):
+        sd.pair_ranks()
+    with pytest.raises(ValueError, match="out of range"):
+        sd.query_report(6)
+    with pytest.raises(ValueError, match="n_points"):
+        sd.precision_recall_curve(1)
+    with pytest.raises(ValueError, match="give n_points"):
+        R.ScoredDirection(x, x, [0] * 6, [0] * 6, pr_points=None).precision_recall_curve()
