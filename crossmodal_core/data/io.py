@@ -93,7 +93,7 @@ A dataset file may come from anyone (the app accepts uploads), so the loaders re
 
 The HDF5 C library can crash or loop on a corrupt file, so HDF5 files are parsed in a
 forked child process (POSIX) that sends the checked arrays back through a pipe (raw bytes
-plus a JSON header; no pickle). A crash or a run past ``HDF5_READ_TIMEOUT_S`` (120 s plus
+plus a JSON header; no pickle). A crash or a run past ``HDF5_READ_TIMEOUT_S`` (30 s plus
 one second per 20 MB; ``CROSSMODAL_HDF5_TIMEOUT_S`` overrides) is a ``DatasetError``.
 ``CROSSMODAL_HDF5_ISOLATION=0`` reads in-process (debugging only).
 """
@@ -305,7 +305,7 @@ MAX_COMPRESSION_RATIO = 4096
 #: Largest root attribute (``format``, ``name``, ``info``, ``format_version``) read from HDF5.
 MAX_ATTRIBUTE_BYTES = 16 * _MIB
 #: Seconds the isolated HDF5 reader may take: this plus one second per 20 MB of file.
-HDF5_READ_TIMEOUT_S = 120.0
+HDF5_READ_TIMEOUT_S = 30.0
 BUDGET_ENV = "CROSSMODAL_MAX_LOAD_BYTES"
 ISOLATION_ENV = "CROSSMODAL_HDF5_ISOLATION"
 TIMEOUT_ENV = "CROSSMODAL_HDF5_TIMEOUT_S"
