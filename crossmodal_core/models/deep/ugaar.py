@@ -39,7 +39,10 @@ Model (views are ordered ``[sheet, lyrics, audio]``; ``k = n_components``)
    random derangement ``pi`` of the batch (the "matching-aware" discriminator of GAN-CLS,
    Reed et al. 2016; our choice). Without the mismatch term D could judge a pair without
    looking at the lyric, and G would only need to produce *some* plausible pair.
-5. *Losses* (our choice of the exact form; the paper names an adversarial game plus alignment).
+5. *Losses* (our choice of the exact form; the paper names an adversarial game plus alignment;
+   the functions are :func:`~.losses.alignment_loss`, :func:`~.losses.discriminator_loss`,
+   :func:`~.losses.generator_adversarial_loss`, :func:`~.losses.r1_penalty`, and the mismatched
+   pairs come from :func:`~.miners.derangement`).
    - D step: non-saturating binary cross-entropy, real target ``1 - label_smoothing``
      (one-sided label smoothing, Salimans et al. 2016), plus ``gp_weight`` times an R1
      gradient penalty ``E ||grad_x D(real)||^2 / 2`` (Mescheder et al. 2018) for stability.
