@@ -46,6 +46,10 @@ keys (case-insensitive; ``<m>`` is ``audio`` or ``visual``, ``<s>`` is ``train``
   ``label_<s>_<m>``, ``<m>_<s>_label``, ``<s>_<m>_label``; the two modalities' labels must
   be equal row by row (rows are paired clips);
 - optional ``class_names`` / ``classes`` (str), and ``<s>_ids`` / ``ids_<s>`` (str).
+- or one table for both splits (the layout of ``UnsupervisedMAE``'s ``data_loader.py``):
+  ``audio_feat``, ``visual_feat``, ``Label_ID`` and ``Train_test`` or ``Split`` holding
+  ``1`` (train) / ``0`` (test) per row (numbers or text; ``"train"`` / ``"test"`` too);
+  item ids are then ``row-<i>``, the row in the file.
 
 Labels are integer class indices ``(n,)`` / ``(n, 1)`` (``0..C-1``; if ``0`` never occurs
 and no class names are given they are read as 1-based) or one-hot ``(n, C)`` rows of 0/1
@@ -920,6 +924,9 @@ def load_vegas_layout(path: str | Path, name: str | None = None) -> CrossModalDa
 def _vegas_from_arrays(arrays: dict[str, np.ndarray], path: Path, name: str | None = None) -> CrossModalDataset:
     """The VEGAS/AVE layout read from ``arrays`` (feature arrays are popped as they are used)."""
     lower_to_key = {k.lower(): k for k in arrays}
+    if _COMBINED_KEYS <= set(lower_to_key) and not _feature_key(lower_to_key, "audio", "train"):
+        arrays = _split_combined_layout(arrays, lower_to_key, path)
+        lower_to_key = {k.lower(): k for k in arrays}
     parts = _vegas_split_keys(arrays, lower_to_key, path)
     codes: dict[str, np.ndarray] = {}
     n_columns: set[int] = set()
@@ -931,6 +938,60 @@ def _vegas_from_arrays(arrays: dict[str, np.ndarray], path: Path, name: str | No
         onehot_any |= onehot
     codes, class_names = _vegas_resolve_classes(codes, n_columns, arrays, lower_to_key, path)
     return _vegas_assemble(arrays, lower_to_key, parts, codes, class_names, onehot_any, path, name)
+
+
+_COMBINED_KEYS = {"audio_feat", "visual_feat", "label_id"}
+_TRAIN_VALUES, _TEST_VALUES = ("1", "train"), ("0", "test")
+
+
+def _split_combined_layout(arrays: dict[str, np.ndarray], lower_to_key: dict[str, str],
+                           path: Path) -> dict[str, np.ndarray]:
+    """The one-table layout (``audio_feat``, ``visual_feat``, ``Label_ID``, ``Train_test`` or
+    ``Split`` with "1" = train, "0" = test) as per-split arrays with ids ``row-<i>`` (file row).
+
+    The feature tables are popped from ``arrays`` as they are split, so each is held once.
+    """
+    split_key = _find_key(lower_to_key, ["train_test", "split"])
+    if split_key is None:
+        keys = sorted(arrays)[:30]
+        raise DatasetError(
+            f"{path}: 'audio_feat' / 'visual_feat' / 'Label_ID' need a 'Train_test' or 'Split' array "
+            f"(1 = train, 0 = test); the file holds the keys {keys}"
+        )
+    raw = np.asarray(arrays[split_key]).reshape(-1)
+    if raw.dtype.kind in "biuf":
+        if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+            raise DatasetError(f"{path}: {split_key!r} holds NaN or inf")
+        text = np.where(raw == 1, "1", np.where(raw == 0, "0", "other"))
+    else:
+        text = np.char.lower(np.char.strip(raw.astype(str)))
+    train = np.isin(text, _TRAIN_VALUES)
+    test = np.isin(text, _TEST_VALUES)
+    odd = ~(train | test)
+    if odd.any():
+        shown = sorted({str(v) for v in raw[odd][:1000].tolist()})[:10]
+        raise DatasetError(
+            f"{path}: {split_key!r} must hold 1 (train) or 0 (test) per row; {int(odd.sum())} row(s) hold "
+            f"other values, e.g. {shown}"
+        )
+    n = len(raw)
+    out: dict[str, np.ndarray] = {}
+    for name, key in (("audio", lower_to_key["audio_feat"]), ("visual", lower_to_key["visual_feat"]),
+                      ("labels", lower_to_key["label_id"])):
+        arr = np.asarray(arrays.pop(key))
+        if name == "labels" and arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim == 0 or len(arr) != n:
+            raise DatasetError(f"{path}: {key!r} has {0 if arr.ndim == 0 else len(arr)} rows but {split_key!r} has {n}")
+        out[f"{name}_train"], out[f"{name}_test"] = arr[train], arr[test]
+        del arr
+    rows = np.arange(n)
+    out["train_ids"] = np.array([f"row-{i:06d}" for i in rows[train]])
+    out["test_ids"] = np.array([f"row-{i:06d}" for i in rows[test]])
+    names_key = _find_key(lower_to_key, ["class_names", "classes", "label_names", "categories"])
+    if names_key is not None:
+        out[names_key] = arrays[names_key]
+    return out
 
 
 def _vegas_split_keys(arrays: Mapping[str, np.ndarray], lower_to_key: dict[str, str],

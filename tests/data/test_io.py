@@ -305,3 +305,38 @@ def test_vegas_layout_non_hdf5(tmp_path):
         z.writestr("x.txt", "hello")
     with pytest.raises(DatasetError, match=r"features\.h5: not a readable HDF5 file"):
         dio.load_vegas_layout(path)
+
+
+@pytest.mark.parametrize("split_key, train_value, test_value", [
+    ("Train_test", b"1", b"0"), ("Split", 1, 0), ("Split", "train", "test"),
+])
+def test_one_table_layout_with_a_train_test_column(tmp_path, rng, split_key, train_value, test_value):
+    n = 30
+    split = np.array([train_value if i % 3 else test_value for i in range(n)])
+    arrays = {
+        "audio_feat": rng.standard_normal((n, 8)).astype(np.float32),
+        "visual_feat": rng.standard_normal((n, 12)).astype(np.float32),
+        "Label_ID": (np.arange(n) % 4).reshape(n, 1),
+        split_key: split,
+    }
+    path = tmp_path / "mae.h5"
+    with h5py.File(path, "w") as f:
+        for k, v in arrays.items():
+            f[k] = np.char.encode(v, "utf-8") if v.dtype.kind == "U" else v
+    ds = dio.load_dataset(path)
+    train = np.arange(n) % 3 != 0
+    order = np.concatenate([np.nonzero(train)[0], np.nonzero(~train)[0]])
+    np.testing.assert_array_equal(ds.views["audio"], arrays["audio_feat"][order])
+    np.testing.assert_array_equal(ds.views["visual"], arrays["visual_feat"][order])
+    np.testing.assert_array_equal(ds.labels["class"], (np.arange(n) % 4)[order])
+    assert list(ds.split) == ["train"] * int(train.sum()) + ["test"] * int((~train).sum())
+    assert ds.item_ids[0] == "row-000001" and ds.item_ids[-1] == "row-000027"
+
+    arrays[split_key] = np.where(np.arange(n) == 5, 2, np.where(train, 1, 0))
+    np.savez(tmp_path / "odd.npz", **arrays)
+    with pytest.raises(DatasetError, match=rf"odd\.npz: '{split_key}' must hold 1 \(train\) or 0 \(test\).*1 row\(s\).*\['2'\]"):
+        dio.load_dataset(tmp_path / "odd.npz")
+    del arrays[split_key]
+    np.savez(tmp_path / "nosplit.npz", **arrays)
+    with pytest.raises(DatasetError, match=r"nosplit\.npz: .*need a 'Train_test' or 'Split' array"):
+        dio.load_dataset(tmp_path / "nosplit.npz")
