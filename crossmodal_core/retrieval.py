@@ -300,7 +300,8 @@ class ScoredDirection:
     The scores are computed once, chunked exactly as the functions of
     :mod:`crossmodal_core.metrics` chunk them, and one ranking pass over them yields the
     per-query AP, the rank of the first relevant item, the interpolated precision at
-    ``pr_points`` recall levels, the top-1 item and (when paired) the rank of the true pair.
+    ``pr_points`` recall levels and the top-1 item (the ranks of the true pairs, when asked
+    for, are counted from the same scores).
     Every answer is therefore bitwise identical to the separate function
     (:func:`~crossmodal_core.metrics.average_precision`, ``mean_average_precision``,
     ``first_relevant_ranks``, ``precision_recall_curve``, :func:`top1_confusion`,
@@ -354,6 +355,7 @@ class ScoredDirection:
         self.chunk_size = check_chunk_size(chunk_size, ng)
         self.keeps_matrix = nq * ng * 4 <= int(keep_matrix_bytes)
         self._matrix: np.ndarray | None = None
+        self._pair: np.ndarray | None = None
         self._done = False
 
     # -------------------------------------------------------------- internals
@@ -392,16 +394,9 @@ class ScoredDirection:
         ap = np.full(nq, np.nan)
         first = np.zeros(nq, dtype=np.int64)
         top1 = np.empty(nq, dtype=np.int64)
-        pair = np.empty(nq, dtype=np.int64) if self.paired else None
         total, n_valid = np.zeros(self.pr_points or 0), 0
-        gallery_cols = np.arange(ng)
         for sl, block in self._score_chunks():
             top1[sl] = np.argmax(block, axis=1)  # first maximum = lowest index among ties
-            if pair is not None:  # as metrics.pair_ranks
-                own_idx = np.arange(sl.start, sl.stop)
-                own = block[np.arange(block.shape[0]), own_idx][:, None]
-                pair[sl] = 1 + (block > own).sum(axis=1) + (
-                    (block == own) & (gallery_cols[None, :] < own_idx[:, None])).sum(axis=1)
             ap_chunk, first_chunk = ap[sl], first[sl]
             for rows, ranks in iter_relevant_ranks(block, self._qc[sl], cols):
                 ap_chunk[rows] = metrics.ap_from_ranks(ranks)
@@ -409,7 +404,7 @@ class ScoredDirection:
                 if self.pr_points:
                     total += metrics.interpolated_precision(ranks, self.pr_points).sum(axis=0)
                 n_valid += rows.size
-        self._ap, self._first, self._top1, self._pair = ap, first, top1, pair
+        self._ap, self._first, self._top1 = ap, first, top1
         self._pr_total, self._pr_valid = total, n_valid
         self._done = True
 
@@ -456,7 +451,15 @@ class ScoredDirection:
         :func:`crossmodal_core.metrics.pair_ranks`."""
         if not self.paired:
             raise ValueError("pair ranks need paired sets (row i of both is a true pair)")
-        self._ensure()
+        if self._pair is None:
+            pair = np.empty(self.shape[0], dtype=np.int64)
+            gallery_cols = np.arange(self.shape[1])
+            for sl, block in self._score_chunks():  # as metrics.pair_ranks
+                own_idx = np.arange(sl.start, sl.stop)
+                own = block[np.arange(block.shape[0]), own_idx][:, None]
+                pair[sl] = 1 + (block > own).sum(axis=1) + (
+                    (block == own) & (gallery_cols[None, :] < own_idx[:, None])).sum(axis=1)
+            self._pair = pair
         return self._pair.copy()
 
     def precision_recall_curve(self, n_points: int | None = None) -> tuple[np.ndarray, np.ndarray]:
