@@ -25,8 +25,17 @@ Steps
    group, and no group is split across folds. (Linking on a shared text alone would chain
    every Gloria and Credo of the trecento into one group holding 40 % of the data.)
 
-Outputs (all written atomically, deterministic bytes for the same input)
-------------------------------------------------------------------------
+Outputs (deterministic bytes for the same input), swapped in as one folder
+----------------------------------------------------------------------------
+Every file is written into a sibling temporary folder (named with
+:func:`crossmodal_core.store.temporary_prefix`, so :func:`~crossmodal_core.store.clean_stale_temporaries`
+removes it if the builder is killed), ``build_info.json`` last as the completeness marker;
+files of the previous folder that the build does not produce (e.g. ``CARD.md``) are copied in;
+then the folder replaces the previous one in a single atomic exchange (Linux ``renameat2``;
+elsewhere two renames, with the previous folder kept as ``.<name>.replaced`` until the new one
+is in place and restored by the next build if the builder died in between). A kill at any
+moment leaves either the previous dataset or the new one, never a mix of the two.
+
 ``dataset.npz``             the :class:`CrossModalDataset` (see :mod:`crossmodal_core.data.io`);
                             views stored as float16 (compressed; :func:`load_music_dataset`
                             returns float32): ``audio`` (n, 192), ``audio_seq`` (n, 10, 64),
@@ -40,11 +49,15 @@ Outputs (all written atomically, deterministic bytes for the same input)
 from __future__ import annotations
 
 import argparse
+import ctypes
 import hashlib
 import json
 import logging
 import multiprocessing
+import os
 import re
+import secrets
+import shutil
 import sys
 from collections import Counter
 from pathlib import Path
@@ -66,6 +79,8 @@ DATASET_FILE = "dataset.npz"
 FRAGMENTS_FILE = "fragments.json"
 FEATURIZER_FILE = "lyrics_featurizer.npz"
 INFO_FILE = "build_info.json"
+#: every file a build writes; ``INFO_FILE`` is written last and marks a complete build
+OUTPUT_FILES = (DATASET_FILE, FRAGMENTS_FILE, FEATURIZER_FILE, INFO_FILE)
 SAMPLE_RATE = 22050
 N_SEGMENTS = 10
 N_FOLDS = 5
@@ -432,8 +447,11 @@ def _build(out_dir, collections, limit, jobs, progress, works, lyrics_featurizer
            use_cache) -> CrossModalDataset:
     from tqdm.auto import tqdm
 
-    out = Path(out_dir) if out_dir is not None else default_out_dir()
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(os.path.abspath(out_dir if out_dir is not None else default_out_dir()))  # "." has no name
+    if out.is_symlink():
+        out = out.resolve()  # swap the folder the link points to, not the link
+    _recover_interrupted_swap(out)
+    _check_out_dir(out)
     refs = select_scores(collections, limit, works)
     if not refs:
         raise DatasetError("no texted score matches the selection")
@@ -461,23 +479,177 @@ def _build(out_dir, collections, limit, jobs, progress, works, lyrics_featurizer
     if lyrics_featurizer is not None:
         featurizer = _load_featurizer(lyrics_featurizer)
     ds, fragments, featurizer = assemble(results, featurizer, n_folds=n_folds, seed=seed)
-    ds_file = _as_storage(ds)
-
-    from crossmodal_core.data.io import save_dataset
-
-    save_dataset(ds_file, out / DATASET_FILE)
-    fr_json = json.dumps([f.to_dict() for f in fragments], ensure_ascii=False, separators=(",", ":"))
-    store.atomic_write_text(out / FRAGMENTS_FILE, fr_json + "\n")
-    arrays = featurizer.to_arrays()
-    arrays["components"] = arrays["components"].astype(np.float32)
-    arrays["idf"] = arrays["idf"].astype(np.float32)
-    store.atomic_save_npz(out / FEATURIZER_FILE, **arrays)
     summary = _summary(ds, fragments, skipped, dropped, len(refs))
     summary["selection"] = {"collections": None if collections is None else sorted(collections),
                             "limit": limit, "works": None if works is None else sorted(works)}
     summary["code_fingerprint"] = fingerprint
-    store.atomic_write_json(out / INFO_FILE, summary)
+    _write_outputs(out, _as_storage(ds), fragments, featurizer, summary)
     return ds
+
+
+# ---------------------------------------------------------------------- writing the folder
+def _write_outputs(out: Path, ds_file: CrossModalDataset, fragments: Sequence[Fragment], featurizer,
+                   summary: dict[str, Any]) -> None:
+    """Write every output into a fresh sibling temporary folder (the marker ``INFO_FILE``
+    last), carry over the previous folder's other files, then swap the folder in."""
+    from crossmodal_core.data.io import save_dataset
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _make_temporary_folder(out)
+    try:
+        save_dataset(ds_file, tmp / DATASET_FILE)
+        fr_json = json.dumps([f.to_dict() for f in fragments], ensure_ascii=False, separators=(",", ":"))
+        store.atomic_write_text(tmp / FRAGMENTS_FILE, fr_json + "\n")
+        arrays = featurizer.to_arrays()
+        arrays["components"] = arrays["components"].astype(np.float32)
+        arrays["idf"] = arrays["idf"].astype(np.float32)
+        store.atomic_save_npz(tmp / FEATURIZER_FILE, **arrays)
+        _carry_over(out, tmp)
+        store.atomic_write_json(tmp / INFO_FILE, summary)
+        _fsync_dir(tmp)
+        _swap_in(tmp, out)
+    except BaseException:
+        # ``tmp`` is the unfinished build, or after the exchange the previous folder
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(out.parent)
+
+
+def _make_temporary_folder(out: Path) -> Path:
+    """An empty sibling folder ``.<name>.cmtmp-<pid>-<random>`` with the mode of ``out``."""
+    while True:
+        tmp = out.with_name(store.temporary_prefix(out) + secrets.token_hex(4))
+        try:
+            tmp.mkdir()  # the umask's mode, not mkdtemp's 0o700
+        except FileExistsError:
+            continue
+        if out.is_dir():
+            shutil.copymode(out, tmp)
+        return tmp
+
+
+def _check_out_dir(out: Path) -> None:
+    """The build replaces the whole ``out`` folder: refuse one that is not a music dataset
+    folder (``--out .`` must not swap the working directory away)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise DatasetError(f"{out} exists and is not a folder")
+    names = sorted(p.name for p in out.iterdir() if not store.is_temporary(p))
+    if names and not set(names) & set(OUTPUT_FILES):
+        raise DatasetError(f"{out} holds no music dataset ({', '.join(names[:5])}"
+                           f"{', ...' if len(names) > 5 else ''}); the build replaces the whole folder, "
+                           "so give a new or empty folder, or one a previous build wrote")
+
+
+def _carry_over(old: Path, new: Path) -> None:
+    """Copy what ``old`` holds besides the build's own outputs (``CARD.md``, notes) into ``new``."""
+    if not old.is_dir():
+        return
+    for entry in sorted(old.iterdir()):
+        target = new / entry.name
+        if entry.name in OUTPUT_FILES or store.is_temporary(entry) or target.exists():
+            continue
+        if entry.is_symlink():
+            target.symlink_to(os.readlink(entry))
+        elif entry.is_dir():
+            shutil.copytree(entry, target, symlinks=True)
+        else:
+            shutil.copy2(entry, target)
+
+
+def _backup_path(out: Path) -> Path:
+    """Where the previous folder waits during a two-rename swap. Not a store temporary on
+    purpose: :func:`~crossmodal_core.store.clean_stale_temporaries` must never delete the only
+    copy of a dataset."""
+    return out.with_name(f".{out.name}.replaced")
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the paths ``a`` and ``b`` in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Returns False where the system or the file system cannot, and the caller falls back.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """Make the complete folder ``new`` become ``out`` and remove the previous ``out``."""
+    if not out.exists():
+        os.rename(new, out)
+        return
+    if _exchange(new, out):
+        shutil.rmtree(new)  # now the previous build: a stale temporary if we are killed here
+        return
+    backup = _backup_path(out)
+    shutil.rmtree(backup, ignore_errors=True)
+    os.rename(out, backup)
+    try:
+        os.rename(new, out)
+    except BaseException:
+        os.rename(backup, out)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def _recover_interrupted_swap(out: Path) -> None:
+    """Undo what a killed build left beside ``out``: put back a previous folder that a
+    two-rename swap had moved aside, and remove temporary folders of dead builders."""
+    backup = _backup_path(out)
+    if backup.is_dir():
+        if out.exists():
+            shutil.rmtree(backup, ignore_errors=True)  # the swap had finished
+        else:
+            os.rename(backup, out)
+            log.warning("restored %s, which an interrupted build had moved aside", out)
+    if not out.parent.is_dir():
+        return
+    stem = store.temporary_prefix(out)[: -len(f"{os.getpid()}-")]  # ".<name>.cmtmp-"
+    for entry in out.parent.iterdir():
+        if not entry.name.startswith(stem):
+            continue
+        pid = entry.name[len(stem):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (renames) to disk where the system allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_music_dataset(path: str | Path | None = None) -> tuple[CrossModalDataset, list[Fragment]]:

@@ -2,6 +2,9 @@
 CI check that a subset rebuild reproduces the committed dataset."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -17,6 +20,8 @@ from crossmodal_core.data.music.build import (  # noqa: E402
 )
 from crossmodal_core.data.music.corpus import ScoreRef, find_lyric_scores  # noqa: E402
 from crossmodal_core.notes import Fragment, Note  # noqa: E402
+from crossmodal_core import store  # noqa: E402
+from crossmodal_core.data.dataset import DatasetError  # noqa: E402
 from crossmodal_core.store import assets_dir  # noqa: E402
 
 WORKS = ["bach/bwv269", "bach/bwv10.7", "trecento/PMFC_12_22-Benedicamus PMFC12.22",
@@ -50,6 +55,51 @@ def test_select_scores_limit_covers_every_collection():
     assert [r.work_id for r in select_scores(works=["bach/bwv269"])] == ["bach/bwv269"]
     with pytest.raises(ValueError, match="unknown"):
         select_scores(works=["bach/nonexistent"])
+
+
+def test_build_refuses_to_replace_a_folder_that_holds_no_dataset(tmp_path):
+    """The build swaps the whole output folder in: it must not take e.g. ``--out .`` away."""
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(DatasetError, match="holds no music dataset"):
+        build_music_dataset(tmp_path, works=["bach/bwv269"], jobs=1, progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_swap_keeps_other_files_and_falls_back_to_two_renames(tmp_path, monkeypatch):
+    out = tmp_path / "music"
+    out.mkdir()
+    for name, text in (("dataset.npz", "old"), ("CARD.md", "card"), (".dataset.npz.cmtmp-1-x.tmp", "junk")):
+        (out / name).write_text(text)
+    (out / "figures").mkdir()
+    (out / "figures" / "a.svg").write_text("<svg/>")
+    for exchange in (True, False):
+        new = build_mod._make_temporary_folder(out)
+        assert store.is_temporary(new) and new.parent == out.parent
+        (new / "dataset.npz").write_text(f"new {exchange}")
+        build_mod._carry_over(out, new)
+        if not exchange:
+            monkeypatch.setattr(build_mod, "_exchange", lambda a, b: False)
+        build_mod._swap_in(new, out)
+        assert (out / "dataset.npz").read_text() == f"new {exchange}"
+        assert (out / "CARD.md").read_text() == "card" and (out / "figures" / "a.svg").read_text() == "<svg/>"
+        assert not list(out.glob(".*"))  # a stale temporary of the old folder is not carried over
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["music"]  # nothing left beside it
+
+
+def test_recovery_puts_back_a_folder_moved_aside_and_removes_dead_builders_temporaries(tmp_path):
+    out = tmp_path / "music"
+    backup = build_mod._backup_path(out)
+    backup.mkdir()
+    (backup / "dataset.npz").write_text("previous")
+    prefix = store.temporary_prefix(out).replace(f"-{os.getpid()}-", "-{}-")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale, live = tmp_path / (prefix.format(dead.pid) + "a"), tmp_path / (prefix.format(os.getppid()) + "b")
+    stale.mkdir()
+    live.mkdir()
+    build_mod._recover_interrupted_swap(out)
+    assert (out / "dataset.npz").read_text() == "previous" and not backup.exists()
+    assert not stale.exists() and live.exists()  # a live builder's folder is left alone
 
 
 @pytest.fixture(scope="module")
