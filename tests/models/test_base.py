@@ -62,8 +62,26 @@ def test_warn_if_constant_edge_cases():
         assert warn_if_constant({"a": np.eye(3), "b": np.zeros((3, 2), np.int64)}) == [1]
 
 
+def test_deep_fit_warns_before_training(rng):
+    pytest.importorskip("torch")
+    from crossmodal_core.models.deep.dcca import DCCA
+
+    x, v = _views(rng)
+    with pytest.warns(UserWarning, match=r"views\[0\] is constant") as rec:
+        try:
+            DCCA(n_components=1, hidden=(4,), epochs=1, batch_size=30, progress=False).fit([np.ones_like(x), v])
+        except Exception:  # noqa: BLE001 - training on a constant view may fail; the warning came first
+            pass
+    assert sum("is constant" in str(w.message) for w in rec) == 1  # not again for the inner CCA
+
+
 def test_every_subclass_fit_is_wrapped():
     from crossmodal_core.models import registry  # noqa: F401  (imports every model family)
+
+    try:
+        import crossmodal_core.models.deep  # noqa: F401
+    except ImportError:  # torch missing: the linear families are still checked
+        pass
 
     def walk(cls):
         for sub in cls.__subclasses__():
