@@ -4,6 +4,7 @@ what the page shows (Streamlit's AppTest: no browser, no JavaScript)."""
 from __future__ import annotations
 
 import base64
+import os
 import json
 from pathlib import Path
 
@@ -225,3 +226,92 @@ def test_explorer_computes_umap_on_request_then_loads_it(app_assets):
     assert all("UMAP" in spec["layout"]["title"]["text"] for spec in plotly_specs(at))
     again = run_page("app_pages/explorer.py", dataset, explorer_method="umap")
     assert not any(b.label.startswith("Compute UMAP") for b in again.button)
+
+
+# ---------------------------------------------------------------- one model store, one results table, uploads
+def test_a_model_trained_with_the_cli_shows_on_home(app_assets, capsys):
+    """`python -m crossmodal_core train` and the app use the same store."""
+    import streamlit as st
+
+    from crossmodal_core import cli
+    from crossmodal_core.data import io
+    from crossmodal_core.data.synthetic import make_synthetic_av
+
+    ds = make_synthetic_av(n_train=200, n_test=100, n_classes=3, dims=(10, 14), seed=5, name="cli-made")
+    io.save_dataset(ds, app_assets / "datasets" / "cli_made.npz")
+    st.cache_data.clear()  # the picker's listing is cached for 30 s
+    at = run_page("app_pages/home.py", "file:cli_made.npz")
+    assert any("No model trained yet" in i.value for i in at.info)
+    assert cli.main(["train", "--data", "file:cli_made.npz", "--model", "kcca", "--param", "n_nystroem=40"]) == 0
+    at = run_page("app_pages/home.py", "file:cli_made.npz")
+    tables = [d.value for d in at.dataframe if "model" in d.value.columns]
+    assert tables and list(tables[0]["model"]) == ["KCCA"]
+    assert tables[0]["train items"].tolist() == [200]
+
+
+def test_results_table_shows_reference_and_own_runs(app_assets):
+    from crossmodal_core import cli, store
+
+    own = store.user_results_dir() / "tiny-b.json"
+    try:
+        assert cli.main(["evaluate", "--data", "file:tiny_b.npz", "--models", "cca", "--folds", "2",
+                         "--no-progress"]) == 0
+        assert own.is_file()
+        at = run_page("app_pages/home.py", tiny_ids()[0])
+        table = at.dataframe[-1].value
+        assert "tiny-a audio→visual" in table.columns  # committed reference results
+        assert "tiny-b [your run] audio→visual" in table.columns  # the user's own run, labelled
+        assert table.loc["CCA", "tiny-b [your run] audio→visual"].count("±") == 1
+    finally:
+        own.unlink(missing_ok=True)
+        own.with_suffix(".csv").unlink(missing_ok=True)
+
+
+def test_a_killed_upload_is_never_listed_and_is_cleaned_at_start(app_assets):
+    import subprocess
+    import sys
+
+    import streamlit as st
+
+    from crossmodal_core import store
+
+    uploads = store.uploads_dir()
+    uploads.mkdir(parents=True, exist_ok=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    prefix = store.temporary_prefix(uploads / "killed.npz")
+    stale = uploads / (prefix.replace(f"-{os.getpid()}-", f"-{dead.pid}-") + "x1.npz")
+    live = uploads / (prefix + "x2.npz")  # a write in progress in this (live) process
+    for path in (stale, live):
+        path.write_bytes(b"half an upload")
+    try:
+        assert store.is_temporary(stale) and not any("killed" in e.id for e in appdata.list_datasets())
+        st.cache_resource.clear()  # a fresh server: app.py cleans once when it starts
+        at = run_page("app_pages/home.py", tiny_ids()[0])
+        assert not any("killed" in o for o in at.selectbox(key="dataset_id").options)
+        assert not stale.exists(), "the killed upload's temporary is removed at start"
+        assert live.exists(), "a write in progress is left alone"
+    finally:
+        live.unlink(missing_ok=True)
+        stale.unlink(missing_ok=True)
+
+
+def test_upload_is_stored_under_a_slugged_name(app_assets):
+    from crossmodal_core import store
+    from crossmodal_core.data import io
+    from crossmodal_core.data.dataset import DatasetError
+    from crossmodal_core.data.synthetic import make_synthetic_av
+
+    tmp = app_assets.parent / "upload-src.npz"
+    io.save_dataset(make_synthetic_av(n_train=20, n_test=10, n_classes=2, dims=(3, 3), name="up"), tmp)
+    entry = appdata.save_upload("../../Évil name.npz", tmp.read_bytes())
+    try:
+        assert entry.path.parent == store.uploads_dir() and entry.id == f"upload:{entry.path.name}"
+        assert entry.path.name.startswith("Evil-name-") and entry.path.suffix == ".npz"
+        assert entry.id in [e.id for e in appdata.list_datasets()]
+        with pytest.raises(DatasetError):
+            appdata.save_upload("broken.npz", b"not a zip")
+        assert not (store.uploads_dir() / "broken.npz").exists()
+        assert not [p for p in store.uploads_dir().iterdir() if store.is_temporary(p)]
+    finally:
+        entry.path.unlink()
