@@ -417,3 +417,35 @@ def test_other_validation_errors(rng):
         M.per_class_average_precision(np.ones(3), [0, 1])
     with pytest.raises(ValueError, match="scores contains NaN"):
         M.average_precision_from_scores(np.array([[np.nan, 1.0]]), [0], [0, 1])
+
+
+# ----------------------------------------------------------------------------- one spelling, one scoring module
+def test_rank_summary_is_the_one_paired_summary():
+    ranks = np.array([1, 2, 2, 1, 7, 12])
+    got = M.rank_summary(ranks)
+    assert list(got) == [*M.PAIRED_METRICS, "n"] and M.PAIRED_METRICS == ("R@1", "R@5", "R@10", "MRR", "median_rank")
+    assert got["R@1"] == pytest.approx(2 / 6) and got["R@5"] == pytest.approx(4 / 6) and got["R@10"] == pytest.approx(5 / 6)
+    assert got["MRR"] == pytest.approx((1 + 0.5 + 0.5 + 1 + 1 / 7 + 1 / 12) / 6)
+    assert got["median_rank"] == 2.0 and got["n"] == 6
+    with pytest.raises(ValueError, match=">= 1"):
+        M.rank_summary([0, 1])
+
+
+def test_interpolated_precision_by_hand():
+    # relevant items at ranks 1, 3, 4 of some ranking: precision 1, 2/3, 3/4 at recall 1/3, 2/3, 1
+    p = M.interpolated_precision(np.array([[1, 3, 4]]), 5)  # levels 0, .25, .5, .75, 1
+    np.testing.assert_allclose(p, [[1.0, 1.0, 0.75, 0.75, 0.75]])
+    recall, mean = M.curve_from_sums(p.sum(axis=0), 1, 1)
+    np.testing.assert_allclose(recall, [0, 0.25, 0.5, 0.75, 1.0])
+    with pytest.raises(ValueError, match="undefined"):
+        M.curve_from_sums(np.zeros(3), 0, 4)
+
+
+def test_scoring_helpers_are_public_and_shared():
+    from crossmodal_core import retrieval, scoring
+
+    assert M.similarity is scoring.similarity and M.default_chunk_size is scoring.default_chunk_size
+    assert set(scoring.__all__) >= {"similarity", "iter_score_chunks", "iter_relevant_ranks", "check_pair",
+                                    "encode_labels", "BLAS_ROWS"}
+    source = open(retrieval.__file__, encoding="utf-8").read()
+    assert "from crossmodal_core.metrics import (" not in source and "import _" not in source
