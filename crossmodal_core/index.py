@@ -106,7 +106,7 @@ METRICS = ("cosine", "euclidean")
 #: gallery rows per scored block of exact search (a multiple of GROUP_ROWS)
 GALLERY_BLOCK = 16384
 #: query rows per scored block of exact search
-QUERY_BLOCK = 256
+QUERY_BLOCK = 512
 #: gallery rows whose maximum is taken together when pruning a block (see _block_candidates)
 GROUP_ROWS = 32
 
@@ -282,25 +282,30 @@ def _block_candidates(s: np.ndarray, thr_run: np.ndarray, k: int):
     """Candidates of one ``(b, w)`` score block that may enter the top ``k``.
 
     Returns flat ``(rows, cols, values)`` of every score ``>= max(thr_run, kth)`` where
-    ``kth`` is a lower bound of the row's ``k``-th largest score in the block. When ``w`` is
-    a multiple of :data:`GROUP_ROWS` with at least ``4 k`` groups, the block is pruned on
-    group maxima: column ``j`` belongs to group ``j % L`` (``L = w / GROUP_ROWS``); the ``k``
+    ``kth`` is a lower bound of the row's ``k``-th largest score in the block. When the block
+    has at least ``4 k`` groups of :data:`GROUP_ROWS` columns, it is pruned on group maxima:
+    column ``j < L * GROUP_ROWS`` belongs to group ``j % L`` (``L = w // GROUP_ROWS``); the ``k``
     largest group maxima are ``k`` distinct scores, so the ``k``-th of them bounds the row's
     ``k``-th score from below, and every score above that bound lies in a group whose maximum
     is above it. Only those groups (about ``k``) are read again.
     """
     b, w = s.shape
     L = w // GROUP_ROWS
-    if w % GROUP_ROWS == 0 and L >= 4 * k:
-        gmax = s.reshape(b, GROUP_ROWS, L).max(axis=1)  # (b, L), a vertical max: SIMD-friendly
+    if L >= 4 * k:
+        wf = L * GROUP_ROWS  # columns wf.. (fewer than GROUP_ROWS) are checked one by one
+        gmax = s[:, :wf].reshape(b, GROUP_ROWS, L).max(axis=1)  # (b, L), a vertical max: SIMD-friendly
         kth = np.partition(gmax, L - k, axis=1)[:, L - k]
         thr = np.maximum(kth, thr_run)
         r, gcol = np.nonzero(gmax >= thr[:, None])
         cols = gcol[:, None] + L * np.arange(GROUP_ROWS)  # (m, GROUP_ROWS)
         vals = s[r[:, None], cols]
         keep = vals >= thr[r][:, None]
-        rows = np.broadcast_to(r[:, None], cols.shape)[keep]
-        return rows, cols[keep], vals[keep]
+        rows, cols, vals = np.broadcast_to(r[:, None], cols.shape)[keep], cols[keep], vals[keep]
+        if wf < w:
+            tr, tc = np.nonzero(s[:, wf:] >= thr[:, None])
+            rows, cols, vals = (np.concatenate([rows, tr]), np.concatenate([cols, tc + wf]),
+                                np.concatenate([vals, s[tr, tc + wf]]))
+        return rows, cols, vals
     kk = min(k, w)
     kth = np.partition(s, w - kk, axis=1)[:, w - kk]
     thr = np.maximum(kth, thr_run)
@@ -424,7 +429,7 @@ class ExactIndex(SearchIndex):
     """Exact top-k search: blocked float32 matrix products + a running top-k merge.
 
     Memory: the gallery (``4 n d`` bytes) plus one ``(QUERY_BLOCK, GALLERY_BLOCK)`` float32
-    score block (16 MB) and small candidate arrays, whatever ``n`` and ``n_queries``.
+    score block (32 MB) and small candidate arrays, whatever ``n`` and ``n_queries``.
 
     Parameters
     ----------
