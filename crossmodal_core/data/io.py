@@ -86,7 +86,8 @@ A dataset file may come from anyone (the app accepts uploads), so the loaders re
 - **Memory.** A shape claim the file's bytes cannot back, or one over the memory budget.
   NPZ: each member's ``.npy`` header is read first and ``prod(shape) * itemsize`` must fit
   in the member's uncompressed size (``ZipInfo.file_size``, which ``zipfile`` also enforces
-  while inflating). HDF5: unfiltered data must be backed by its stored bytes
+  while inflating), and a member may not inflate by more than :data:`MAX_COMPRESSION_RATIO`
+  (bzip2 / lzma members can; deflate cannot exceed about 1032:1). HDF5: unfiltered data must be backed by its stored bytes
   (``dataset.id.get_storage_size()``: unwritten data, i.e. fill values, is refused);
   compressed data may not claim more than :data:`MAX_COMPRESSION_RATIO` (4096) bytes per
   stored byte (claims under 1 MiB are exempt; a compressed chunk counts whole). All arrays
@@ -303,8 +304,8 @@ def _default_max_load_bytes() -> int:
 #: Default memory budget of one load: the decoded arrays of one file may not claim more.
 #: Overridden by the environment variable ``CROSSMODAL_MAX_LOAD_BYTES`` (read at each load).
 MAX_LOAD_BYTES: int = _default_max_load_bytes()
-#: Compressed HDF5 data may not claim more than this many bytes per stored byte
-#: (gzip cannot exceed about 1032:1; claims under 1 MiB are exempt).
+#: Compressed data (HDF5 filters, NPZ members) may not claim more than this many bytes per
+#: stored byte (gzip / deflate cannot exceed about 1032:1; claims under 1 MiB are exempt).
 MAX_COMPRESSION_RATIO = 4096
 #: Largest root attribute (``format``, ``name``, ``info``, ``format_version``) read from HDF5.
 MAX_ATTRIBUTE_BYTES = 16 * _MIB
@@ -443,6 +444,11 @@ def _read_npz_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, key
                 raise DatasetError(
                     f"{path}: member {key!r} claims shape {tuple(shape)} of {dtype} = {_fmt_bytes(nbytes)}, but "
                     f"the archive stores only {_fmt_bytes(max(stored, 0))} for it; refused before allocation"
+                )
+            if nbytes > _MIB and info.file_size > max(info.compress_size, 1) * MAX_COMPRESSION_RATIO:
+                raise DatasetError(  # a zip bomb: bzip2 / lzma members can inflate far beyond deflate
+                    f"{path}: member {key!r} claims {_fmt_bytes(nbytes)} from {_fmt_bytes(info.compress_size)} "
+                    f"of compressed data, a ratio above {MAX_COMPRESSION_RATIO}:1; refused before allocation"
                 )
             decoded = nbytes * 4 if dtype.kind == "S" else 0  # bytes become 4-byte code points
             budget.charge(nbytes + decoded, key, f"shape {tuple(shape)} of {dtype}")

@@ -439,3 +439,14 @@ def test_hdf5_isolated_and_in_process_read_the_same(tmp_path, monkeypatch, isola
     np.testing.assert_array_equal(back.views["a"], ds.views["a"])
     assert back.views["a"].dtype == np.float32
     assert back.class_names == ds.class_names and list(back.metadata["t"]) == list(ds.metadata["t"])
+
+
+def test_npz_bzip2_bomb_is_refused_by_the_compression_ratio(tmp_path):
+    zeros = io.BytesIO()
+    np.save(zeros, np.zeros((4096, 2048), np.float32))  # 32 MiB of zeros: a few hundred bytes in bzip2
+    path = _npz(tmp_path / "bomb.npz", {}, compression=zipfile.ZIP_STORED)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_BZIP2) as z:
+        z.writestr("train_ids.npy", zeros.getvalue())
+    assert path.stat().st_size < 20_000
+    with pytest.raises(DatasetError, match=r"bomb\.npz: member 'train_ids' claims 32.0 MiB from \d+ B of compressed data, a ratio above 4096:1"):
+        dio.load_dataset(path)
