@@ -747,48 +747,53 @@ def _read_hdf5_isolated(path: Path, budget: _Budget) -> tuple[dict[str, np.ndarr
             os._exit(code)
     os.close(wfd)
     reader = _PipeReader(rfd, time.monotonic() + timeout, path)
+    status = None
     try:
-        try:
-            size = int.from_bytes(reader.read(8), "little")
-            if size > MAX_ATTRIBUTE_BYTES * 4 + 64 * _MIB:
-                raise EOFError
-            header = json.loads(reader.read(size).decode("utf-8"))
-            if "error" in header:
-                raise DatasetError(str(header["error"]))
-            arrays: dict[str, np.ndarray] = {}
-            parent_budget = _Budget(path, budget.limit)
-            for key, dtype_str, shape in header["arrays"]:
-                dtype = np.dtype(str(dtype_str))
-                _check_dtype(dtype, path, key)
-                shape = tuple(int(s) for s in shape)
-                parent_budget.charge(math.prod(shape) * dtype.itemsize, key, f"shape {shape} of {dtype}")
-                arr = np.empty(shape, dtype=dtype)
-                if arr.nbytes:
-                    reader.readinto(memoryview(arr.reshape(-1).view(np.uint8)))
-                arrays[str(key)] = arr
-            return arrays, dict(header["attrs"])
-        except TimeoutError:
-            os.kill(pid, signal.SIGKILL)
-            raise DatasetError(
-                f"{path}: reading the HDF5 file took longer than {timeout:.0f} s and was stopped "
-                f"(a corrupt file can make the HDF5 library loop; set {TIMEOUT_ENV} for slow disks)"
-            ) from None
-        except (EOFError, OSError, ValueError, KeyError, TypeError) as exc:
-            if isinstance(exc, DatasetError):
-                raise
-            _, status = os.waitpid(pid, 0)
-            pid = 0
-            if os.WIFSIGNALED(status):
-                sig = os.WTERMSIG(status)
-                raise DatasetError(
-                    f"{path}: the HDF5 library crashed reading this file (signal {sig}, "
-                    f"{signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else '?'}); "
-                    "the file is corrupt or hostile"
-                ) from None
-            raise DatasetError(f"{path}: the HDF5 reader stopped early ({type(exc).__name__}: {exc})") from None
-    finally:
+        size = int.from_bytes(reader.read(8), "little")
+        if size > MAX_ATTRIBUTE_BYTES * 4 + 64 * _MIB:
+            raise EOFError("oversized header")
+        header = json.loads(reader.read(size).decode("utf-8"))
+        if "error" in header:
+            raise DatasetError(str(header["error"]))
+        arrays: dict[str, np.ndarray] = {}
+        parent_budget = _Budget(path, budget.limit)
+        for key, dtype_str, shape in header["arrays"]:
+            dtype = np.dtype(str(dtype_str))
+            _check_dtype(dtype, path, key)
+            shape = tuple(int(s) for s in shape)
+            parent_budget.charge(math.prod(shape) * dtype.itemsize, key, f"shape {shape} of {dtype}")
+            arr = np.empty(shape, dtype=dtype)
+            if arr.nbytes:
+                reader.readinto(memoryview(arr.reshape(-1).view(np.uint8)))
+            arrays[str(key)] = arr
+        return arrays, dict(header["attrs"])
+    except DatasetError:
+        raise
+    except TimeoutError:
+        raise DatasetError(
+            f"{path}: reading the HDF5 file took longer than {timeout:.0f} s and was stopped "
+            f"(a corrupt file can make the HDF5 library loop; set {TIMEOUT_ENV} for slow disks)"
+        ) from None
+    except (EOFError, OSError, ValueError, KeyError, TypeError) as exc:
         os.close(rfd)
-        if pid:
+        rfd = -1
+        _, status = os.waitpid(pid, 0)  # the pipe ended or is closed: the child is gone or going
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else "?"
+            raise DatasetError(
+                f"{path}: the HDF5 library crashed reading this file (signal {sig}, {name}); "
+                "the file is corrupt or hostile"
+            ) from None
+        raise DatasetError(f"{path}: the HDF5 reader stopped early ({type(exc).__name__}: {exc})") from None
+    finally:
+        if rfd >= 0:
+            os.close(rfd)
+        if status is None:  # still running (timeout, interrupt, refused header) or done: stop and reap it
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             os.waitpid(pid, 0)
 
 
