@@ -480,13 +480,27 @@ class ScoredDirection:
                 n_valid += rows.size
         return metrics.curve_from_sums(total, n_valid, nq)
 
-    def top1_confusion(self, n_classes: int) -> np.ndarray:
-        """``(n_classes, n_classes)`` counts of (query class, class of its top-1 item); labels
-        must be integer class indices, as :func:`top1_confusion`."""
-        n_classes = check_k(n_classes, "n_classes")
+    @property
+    def classes(self) -> np.ndarray | None:
+        """The sorted class ids present in the query or gallery labels (``None`` without labels):
+        the rows / columns of ``top1_confusion()``."""
+        return None if self._vocab is None else self._vocab.copy()
+
+    def top1_confusion(self, n_classes: int | None = None) -> np.ndarray:
+        """Counts of (query class, class of its top-1 item).
+
+        ``n_classes`` given: labels must be integer class indices ``0..n_classes-1`` and the
+        result is ``(n_classes, n_classes)``, as :func:`top1_confusion`. ``None``: over the
+        classes present (:attr:`classes`, any hashable ids), ``(len(classes), len(classes))``,
+        i.e. :func:`top1_confusion` of the label codes.
+        """
         if not self.has_labels:
             raise ValueError("a confusion matrix needs class labels")
-        ql, gl = _confusion_labels(self._ql, self._gl, *self.shape, n_classes)
+        if n_classes is None:
+            ql, gl, n_classes = self._qc, self._gc, len(self._vocab)
+        else:
+            n_classes = check_k(n_classes, "n_classes")
+            ql, gl = _confusion_labels(self._ql, self._gl, *self.shape, n_classes)
         self._ensure()
         counts = np.zeros((n_classes, n_classes), dtype=np.int64)
         np.add.at(counts, (ql, gl[self._top1]), 1)

@@ -191,6 +191,12 @@ def test_scored_direction_equals_the_separate_functions(seed, metric, keep):
         np.testing.assert_array_equal(p, p0)
     np.testing.assert_array_equal(sd.top1_confusion(n_classes),
                                   R.top1_confusion(q, g, ql, gl, n_classes, metric, chunk_size=70))
+    # over the classes present (what the app shows): top1_confusion of the label codes
+    classes = np.unique(np.concatenate([ql, gl]))
+    np.testing.assert_array_equal(sd.classes, classes)
+    codes = {c: i for i, c in enumerate(classes)}
+    np.testing.assert_array_equal(sd.top1_confusion(), R.top1_confusion(
+        q, g, [codes[c] for c in ql], [codes[c] for c in gl], len(classes), metric, chunk_size=70))
     np.testing.assert_array_equal(sd.worst_queries(12), R.worst_queries(M.average_precision(q, g, ql, gl, metric), 12))
     for i in (0, 63, 64, 100, 149):
         _assert_reports_equal(sd.query_report(i, k=9), R.query_report(i, q, g, ql, gl, k=9, metric=metric))
