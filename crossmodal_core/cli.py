@@ -335,7 +335,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = _resolve_models([args.model])[0]
     data = _open(args.data, seed=args.seed)
     ds = data.dataset
-    views = tuple(_csv_list(args.views) or trained.model_views(ds, spec.name))
+    views = tuple(_csv_list(args.views) or trained.model_views(ds, spec))
     for v in views:
         if v not in ds.views:
             raise CLIError(f"dataset {ds.name!r} has no view {v!r}; views: {ds.view_names}")
@@ -346,7 +346,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError(f"{spec.display} is supervised but dataset {ds.name!r} has no labels")
     if label is not None and label not in ds.labels:
         raise CLIError(f"dataset {ds.name!r} has no label set {label!r}; label sets: {ds.label_names}")
-    params = trained.model_params(ds, spec.name, views, _parse_params(args.param))
+    params = trained.model_params(ds, spec, views, _parse_params(args.param))
     try:
         registry.make_model(spec, **params)  # bad parameters fail now, not after the fit
     except TypeError as exc:
@@ -354,7 +354,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     inputs = _input_files(data)
     if args.out:
         out = check_output(Path(args.out), explicit=True, inputs=inputs, what="--out")
-        wanted = trained.state_filename(spec.name).rsplit(".", 1)[1]
+        wanted = trained.state_filename(spec).rsplit(".", 1)[1]
         if spec.family == "linear" and out.suffix != ".npz":
             raise CLIError(f"--out: {spec.display} is stored as .npz, got {out}")
         if out.suffix == ".json":
@@ -362,16 +362,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         info_path = out.with_suffix(".info.json")
         check_output(info_path, explicit=False, inputs=inputs, what="info file")
     else:
-        folder = trained.model_dir(data, spec.name, views, label, params, args.rows)
+        folder = trained.model_dir(data, spec, views, label, params, args.rows)
         check_output(folder.parent / "probe", explicit=False, inputs=inputs, what="model store")
     _log(f"training {spec.display} on {ds.name} (views {list(views)}, rows: {args.rows})")
     try:
         if args.out:
             train_rows, _ = trained.split_indices(ds)
             rows = np.arange(ds.n_items) if args.rows == "all" else train_rows
-            model, seconds = trained.fit_model(ds, spec.name, views, label, rows, params)
+            model, seconds = trained.fit_model(ds, spec, views, label, rows, params)
         else:
-            stored = trained.train_and_store(data, spec.name, views[:2], label, params=params, rows=args.rows,
+            stored = trained.train_and_store(data, spec, views[:2], label, params=params, rows=args.rows,
                                              views=views)
     except ValueError as exc:
         raise CLIError(f"{spec.display} cannot be fitted on {ds.name!r}: {exc}") from None

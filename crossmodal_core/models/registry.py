@@ -19,6 +19,11 @@ name            display name    supervised  estimator
 ``ugaar``       UGAAR           no          ``models.deep.UGAAR`` (views sheet, lyrics, audio)
 ==============  ==============  ==========  ==============================================
 
+This registry is the one source of a model's name, display name, required views, default
+parameters, family and class: adding a model is its module, one :class:`ModelSpec` entry
+here and its tests (``CONTRIBUTING.md``, "Adding a model"). :func:`get_spec` accepts a
+resolved :class:`ModelSpec` as well, so callers resolve a name once and pass the spec on.
+
 Stored models (:func:`save_model` / :func:`load_model`)
 -------------------------------------------------------
 - Deep (PyTorch) models use their own ``save`` / ``load`` (``.pt``: state_dict + JSON

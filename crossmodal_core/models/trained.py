@@ -116,7 +116,7 @@ def flat_views(ds: CrossModalDataset) -> list[str]:
     return [v for v in ds.view_names if ds.views[v].ndim == 2]
 
 
-def model_views(ds: CrossModalDataset, name: str, pair: Sequence[str] | None = None) -> tuple[str, ...]:
+def model_views(ds: CrossModalDataset, name: str | registry.ModelSpec, pair: Sequence[str] | None = None) -> tuple[str, ...]:
     """Views a model trains on: the registry's ``ModelSpec.views`` when the dataset has them
     all (UGAAR: sheet, lyrics, audio), else ``pair`` (default: the first two flat views)."""
     spec = registry.get_spec(name)
@@ -252,7 +252,7 @@ def _umask() -> int:
     return mask
 
 
-def state_filename(name: str) -> str:
+def state_filename(name: str | registry.ModelSpec) -> str:
     return "model.pt" if registry.get_spec(name).family == "deep" else "model.npz"
 
 
@@ -260,21 +260,21 @@ def train_and_store(data: LoadedDataset, name: str, pair: Sequence[str] | None =
                     label_name: str | None = None, *, params: Mapping[str, Any] | None = None,
                     rows: str = "train", views: Sequence[str] | None = None,
                     progress: ProgressCallback | None = None) -> TrainedModel:
-    """Fit ``name`` on the train rows (``rows="all"``: every row), embed every item and store
-    the model; returns it. ``views`` default: :func:`model_views` of ``pair``; ``params``
+    """Fit ``name`` (a registry name or a resolved :class:`~crossmodal_core.models.registry.ModelSpec`)
+    on the train rows (``rows="all"``: every row), embed every item and store the model; returns it. ``views`` default: :func:`model_views` of ``pair``; ``params``
     override :func:`model_params`. ``label_name`` default: the dataset's default label."""
     progress = progress or _noop
     spec = registry.get_spec(name)
     ds = data.dataset
-    views = tuple(views) if views else model_views(ds, spec.name, pair)
+    views = tuple(views) if views else model_views(ds, spec, pair)
     pair = tuple(pair) if pair else tuple(views[:2])
     if label_name is None:
         label_name = ds.default_label
-    full_params = model_params(ds, spec.name, views, params)
-    folder = model_dir(data, spec.name, views, label_name, full_params, rows)
+    full_params = model_params(ds, spec, views, params)
+    folder = model_dir(data, spec, views, label_name, full_params, rows)
     train, test = split_indices(ds)
     fit_rows = np.arange(ds.n_items) if rows == "all" else train
-    model, fit_seconds = fit_model(ds, spec.name, views, label_name, fit_rows, full_params, progress)
+    model, fit_seconds = fit_model(ds, spec, views, label_name, fit_rows, full_params, progress)
     progress(0.92, "embedding every item")
     embedded = model.transform([np.asarray(ds.views[v], dtype=np.float32) for v in views])
     embeddings = {v: np.asarray(e, dtype=np.float32) for v, e in zip(views, embedded)}
@@ -285,7 +285,7 @@ def train_and_store(data: LoadedDataset, name: str, pair: Sequence[str] | None =
 
         test_map = [float(m) for m in map_both_directions(embeddings[pair[0]][test], embeddings[pair[1]][test],
                                                           labels[test])]
-    state_file = state_filename(spec.name)
+    state_file = state_filename(spec)
     info = {"name": spec.name, "views": list(views), "label_name": label_name, "params": full_params,
             "rows": rows, "dataset": data.key, "dataset_id": data.entry.id, "n_train": int(len(fit_rows)),
             "n_test": int(len(test)), "fit_seconds": round(fit_seconds, 2), "trained_at": time.time(),
