@@ -193,7 +193,7 @@ def standalone_html() -> str:
 
 
 info[2].download_button("Export as HTML", data=standalone_html,
-                        file_name=f"crossmodal_explorer_{app.name}.html", mime="text/html", on_click="ignore")
+                        file_name=f"crossmodal_explorer_{appdata.store.slug(app.name)}.html", mime="text/html", on_click="ignore")
 
 if selection:
     rows = sorted(selection)[:50]

@@ -73,6 +73,6 @@ if rows:
     st.dataframe(table, width="stretch")
     st.caption("MAP (%) per direction, mean ± std over folds: the reference results committed in "
                "`assets/results/`, and your own runs of `python -m crossmodal_core evaluate` "
-               "(columns marked *[your run]*).")
+               "(when both are present, columns are marked *[reference]* and *[yours]*).")
 else:
     st.info("No results table yet: run `python -m crossmodal_core evaluate` to write one.")

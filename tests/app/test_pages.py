@@ -259,9 +259,9 @@ def test_results_table_shows_reference_and_own_runs(app_assets):
         assert own.is_file()
         at = run_page("app_pages/home.py", tiny_ids()[0])
         table = at.dataframe[-1].value
-        assert "tiny-a audio→visual" in table.columns  # committed reference results
-        assert "tiny-b [your run] audio→visual" in table.columns  # the user's own run, labelled
-        assert table.loc["CCA", "tiny-b [your run] audio→visual"].count("±") == 1
+        assert "tiny-a [reference] audio→visual" in table.columns  # committed reference results
+        assert "tiny-b [yours] audio→visual" in table.columns  # the user's own run, labelled
+        assert table.loc["CCA", "tiny-b [yours] audio→visual"].count("±") == 1
     finally:
         own.unlink(missing_ok=True)
         own.with_suffix(".csv").unlink(missing_ok=True)
