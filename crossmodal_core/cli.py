@@ -361,6 +361,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CLIError(f"--out: {out} must not end in .json; use .{wanted}")
         info_path = out.with_suffix(".info.json")
         check_output(info_path, explicit=False, inputs=inputs, what="info file")
+        if spec.family == "deep":  # the readable config a deep checkpoint writes beside itself
+            check_output(out.with_suffix(".json"), explicit=False, inputs=inputs, what="config file")
     else:
         folder = trained.model_dir(data, spec, views, label, params, args.rows)
         check_output(folder.parent / "probe", explicit=False, inputs=inputs, what="model store")

@@ -262,14 +262,15 @@ def train_and_store(data: LoadedDataset, name: str, pair: Sequence[str] | None =
                     progress: ProgressCallback | None = None) -> TrainedModel:
     """Fit ``name`` (a registry name or a resolved :class:`~crossmodal_core.models.registry.ModelSpec`)
     on the train rows (``rows="all"``: every row), embed every item and store the model; returns it. ``views`` default: :func:`model_views` of ``pair``; ``params``
-    override :func:`model_params`. ``label_name`` default: the dataset's default label."""
+    override :func:`model_params`. ``label_name`` default: the dataset's default label (the
+    pseudo label :data:`PAIR_LABEL` when it has none, as the app picks)."""
     progress = progress or _noop
     spec = registry.get_spec(name)
     ds = data.dataset
     views = tuple(views) if views else model_views(ds, spec, pair)
     pair = tuple(pair) if pair else tuple(views[:2])
-    if label_name is None:
-        label_name = ds.default_label
+    if label_name is None:  # the dataset's default label; without labels, the true pair
+        label_name = ds.default_label or PAIR_LABEL
     full_params = model_params(ds, spec, views, params)
     folder = model_dir(data, spec, views, label_name, full_params, rows)
     train, test = split_indices(ds)
