@@ -35,6 +35,7 @@ pytestmark = pytest.mark.slow
 
 OLD_WORKS = ["bach/bwv269"]
 NEW_WORKS = ["bach/bwv269", "bach/bwv10.7"]
+COLLECTIONS = ["bach"]  # both works are chorales: the corpus scan reads only that collection
 CARD = "# previous card: not written by the builder, must survive every rebuild\n"
 REPO = Path(__file__).resolve().parents[2]
 
@@ -108,7 +109,7 @@ def site(tmp_path_factory) -> Site:
     s.out.parent.mkdir(parents=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CROSSMODAL_HOME", str(s.home))
-        build_music_dataset(s.previous, works=OLD_WORKS, jobs=1, progress=False)
+        build_music_dataset(s.previous, collections=COLLECTIONS, works=OLD_WORKS, jobs=1, progress=False)
     (s.previous / "CARD.md").write_text(CARD)
     return s
 
@@ -130,8 +131,8 @@ def start_child(site: Site, point: str) -> tuple[subprocess.Popen, Path]:
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     log = open(site.root / f"child-{point}.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOOKS, point, str(ready), "--out", str(site.out), "--works", *NEW_WORKS,
-         "--jobs", "1", "--quiet"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [sys.executable, "-c", HOOKS, point, str(ready), "--out", str(site.out), "--collections", *COLLECTIONS,
+         "--works", *NEW_WORKS, "--jobs", "1", "--quiet"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()
     return proc, ready
 
@@ -191,7 +192,7 @@ def rerun(site: Site, monkeypatch) -> None:
 
     with monkeypatch.context() as mp:
         mp.setattr(build_mod.phrases_mod, "extract_fragments", no_recompute)
-        build_music_dataset(site.out, works=NEW_WORKS, jobs=1, progress=False)
+        build_music_dataset(site.out, collections=COLLECTIONS, works=NEW_WORKS, jobs=1, progress=False)
     assert_new_complete(site)
     assert siblings(site) == []
 
