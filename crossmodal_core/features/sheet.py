@@ -155,7 +155,7 @@ def sheet_features(notes: Sequence[Any]) -> np.ndarray:
 
     Parameters
     ----------
-    notes : sequence of :class:`~crossmodal_core.data.music.fragment.Note` (or a Fragment, or
+    notes : sequence of :class:`~crossmodal_core.notes.Note` (or a Fragment, or
         ``(pitch, onset, duration)`` tuples); MIDI pitch, onset and duration in quarter lengths.
 
     Returns

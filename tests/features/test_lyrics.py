@@ -4,7 +4,7 @@ determinism, and the round trip through plain arrays."""
 import numpy as np
 import pytest
 
-from crossmodal_core.data.music.fragment import Note
+from crossmodal_core.notes import Note
 from crossmodal_core.features import lyrics as Ly
 from crossmodal_core.features.lyrics import LyricsFeaturizer, syllable_features
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from crossmodal_core.data.music.fragment import Note
+from crossmodal_core.notes import Note
 from crossmodal_core.features import sheet as S
 from crossmodal_core.features.sheet import SHEET_FEATURE_LAYOUT as L
 
