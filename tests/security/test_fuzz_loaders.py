@@ -125,15 +125,29 @@ def _damage(data: bytes, ops, truncate) -> bytes:
     return bytes(buf)
 
 
-@pytest.mark.parametrize("base", sorted(BASES))
-@settings(max_examples=110, **_SETTINGS)
-@given(ops=st.lists(_op, min_size=1, max_size=6),
-       truncate=st.one_of(st.none(), st.none(), st.floats(0, 1, exclude_max=True)))
-def test_damaged_bytes_load_or_raise_dataset_error(base, ops, truncate):
+_damages = dict(ops=st.lists(_op, min_size=1, max_size=6),
+                truncate=st.one_of(st.none(), st.none(), st.floats(0, 1, exclude_max=True)))
+
+
+def _check_damaged(base, ops, truncate):
     path = _WORK / f"damaged-{os.getpid()}{Path(base).suffix}"
     path.write_bytes(_damage(BASES[base], ops, truncate))
     COUNTS["byte"] += 1
     _load_must_be_clean(path)
+
+
+@pytest.mark.parametrize("base", ["ours.npz", "vegas.npz"])
+@settings(max_examples=160, **_SETTINGS)
+@given(**_damages)
+def test_damaged_npz_loads_or_raises_dataset_error(base, ops, truncate):
+    _check_damaged(base, ops, truncate)
+
+
+@pytest.mark.parametrize("base", ["ours.h5", "vegas.h5"])  # each example forks the HDF5 reader: fewer
+@settings(max_examples=80, **_SETTINGS)
+@given(**_damages)
+def test_damaged_hdf5_loads_or_raises_dataset_error(base, ops, truncate):
+    _check_damaged(base, ops, truncate)
 
 
 _dtypes = st.one_of(
