@@ -59,12 +59,11 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from crossmodal_core import metrics, store
+from crossmodal_core import metrics
 from crossmodal_core.data import splits as splits_mod
 from crossmodal_core.data.dataset import CrossModalDataset
 from crossmodal_core.metrics import PAIRED_METRICS, RECALL_KS
@@ -88,49 +87,11 @@ __all__ = [
     "write_results",
     "format_table",
     "format_paired_table",
-    "resolve_dataset",
-    "default_results_path",
     "parse_model_params",
     "PAIRED_METRICS",
     "CLASS_METRICS",
     "RECALL_KS",
 ]
-
-
-# ====================================================================== datasets
-def resolve_dataset(spec: str | Path, seed: int = 0) -> CrossModalDataset:
-    """A dataset from a command-line spec: a file path, ``synthetic-vegas`` (full VEGAS
-    shape, seeded), ``synthetic-vegas-small`` (5,000 items) or ``music21`` (the embedded
-    music dataset)."""
-    text = str(spec)
-    if text in ("synthetic-vegas", "synthetic"):
-        from crossmodal_core.data.synthetic import make_synthetic_av
-
-        return make_synthetic_av(seed=seed)
-    if text == "synthetic-vegas-small":
-        from crossmodal_core.data.synthetic import make_synthetic_av
-
-        return make_synthetic_av(n_train=4000, n_test=1000, seed=seed, name="synthetic-vegas-small")
-    if text in ("music21", "music"):
-        from crossmodal_core.data.music import load_music_dataset
-
-        path = store.datasets_dir() / "music21_lyrics"
-        if not path.exists():
-            raise FileNotFoundError(
-                f"the music dataset is not built at {path}; run `python -m crossmodal_core build-music` "
-                "(or `python -m crossmodal_core prepare`) first"
-            )
-        ds, _ = load_music_dataset(path)
-        return ds
-    from crossmodal_core.data.io import load_dataset
-
-    return load_dataset(Path(text))
-
-
-def default_results_path(ds: CrossModalDataset, kind: str = "") -> Path:
-    """``assets/results/<dataset>[-<kind>].json``."""
-    stem = ds.name + (f"-{kind}" if kind else "")
-    return store.results_dir() / f"{stem}.json"
 
 
 # ====================================================================== partitions

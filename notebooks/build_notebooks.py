@@ -90,6 +90,7 @@ import pandas as pd
 from crossmodal_core import evaluate as ev
 from crossmodal_core import report, store
 from crossmodal_core.data.synthetic import make_synthetic_av
+from crossmodal_core.data import catalog
 
 # Fresh results go to the cache (or CROSSMODAL_NOTEBOOK_OUT), never over the committed
 # assets/results/*.json, which hold the full run.
@@ -158,7 +159,7 @@ and synthesised audio. UGAAR (one shared space for the three views) against line
 on each pair of views.
 '''),
     code('''
-music = ev.resolve_dataset("music21")  # the same loader as `--data music21`
+music = catalog.open_dataset("music21").dataset  # the same resolver as `--data music21` and the app
 print(music.summary())
 fresh["paired"] = ev.evaluate_paired(music, PAIRED_MODELS, views=["sheet", "lyrics", "audio"],
                                      n_folds=2 if QUICK else None, seed=SEED,
@@ -415,9 +416,9 @@ the largest value of each row on the diagonal. In our measurements the sheet-aud
 align well and the lyrics directions barely (see `01_results_table`), and the matrices show it.
 '''),
     code('''
-from crossmodal_core.evaluate import resolve_dataset
+from crossmodal_core.data import catalog
 
-music = resolve_dataset("music21")
+music = catalog.open_dataset("music21").dataset
 MUSIC_VIEWS = ["sheet", "lyrics", "audio"]
 works = np.asarray(music.metadata["work_id"]).astype(str)
 lyrics = np.asarray(music.metadata["lyrics"]).astype(str)

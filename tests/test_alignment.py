@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from crossmodal_core import evaluate as ev
-from crossmodal_core import metrics, report
+from crossmodal_core import report
 from crossmodal_core.alignment import (
     DIRECTIONS,
     METRIC_NAMES,

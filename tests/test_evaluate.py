@@ -203,15 +203,6 @@ def test_parse_model_params():
         ev.parse_model_params(["kcca.reg=1"], ["cca"])
 
 
-def test_resolve_dataset_specs(tmp_path):
-    from crossmodal_core.data.io import save_dataset
-
-    ds = make_synthetic_av(n_train=50, n_test=20, dims=(4, 6), name="tiny")
-    path = save_dataset(ds, tmp_path / "tiny.h5")
-    assert ev.resolve_dataset(str(path)).name == "tiny"
-    assert ev.resolve_dataset("synthetic-vegas-small").n_items == 5000
-
-
 class FixedEmbedding(CrossModalEstimator):
     """Ignores training; maps each view's rows through a fixed (one per view) table lookup."""
 

@@ -40,7 +40,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from crossmodal_core.models.deep.distances import paired_distance, pairwise_distance
+from crossmodal_core.models.deep.distances import paired_distance
 
 __all__ = [
     "REDUCTIONS",
