@@ -137,7 +137,7 @@ def timed(fn):
     return sec, mem.delta, value
 
 
-def run_one(name, n, n_queries, methods, repeats, k, seed, target, peer_queries=None):
+def run_one(name, n, n_queries, methods, repeats, k, seed, target, peer_queries=None, n_sample=1000):
     g, q = make_embeddings(name, n, n_queries, seed)
     qs = q[:peer_queries] if peer_queries else q  # the slow exact peers may be timed on fewer queries
     rows = {}
@@ -145,12 +145,16 @@ def run_one(name, n, n_queries, methods, repeats, k, seed, target, peer_queries=
     exact = ExactIndex(g)
     for kind in ("hnsw", "ivf"):
         if kind in methods:
-            sec, mem, idx = timed(lambda: build_index(g, kind=kind, target_recall=target, k=k, seed=seed, threads=1))
+            sec, mem, idx = timed(lambda: build_index(g, kind=kind, target_recall=target, k=k, seed=seed,
+                                                             n_sample=n_sample, threads=1))
             builds[kind] = (sec, mem, idx)
             r = idx.report
             print(f"  [{name}] {kind}: kept {r.kind} {r.params} sample recall {r.recall:.4f} "
                   f"build {r.build_seconds:.1f}s tune {r.tune_seconds:.1f}s"
                   + (f"  FALLBACK: {r.fallback}" if r.fallback else ""), flush=True)
+            print("    tried (sample recall, q/s): " + ", ".join(
+                f"{t['kind']} {t['params'].get('efSearch', t['params'].get('nprobe', ''))}: "
+                f"{t['recall']:.4f}, {t['queries_per_second']:.0f}" for t in r.tried), flush=True)
 
     searches = {}
     if "numpy" in methods:
@@ -188,6 +192,7 @@ def run_one(name, n, n_queries, methods, repeats, k, seed, target, peer_queries=
             "index_mb": None if b is None else round(b[2].report.index_bytes / 2**20, 1),
             "params": None if b is None else b[2].report.params,
             "sample_recall": None if b is None else b[2].report.recall,
+            "tried": None if b is None else b[2].report.tried,
             "queries_timed": nq[m],
             "qps": best[m],
             "recall@10": recall_at_k(found[m], truth[:nq[m]]),
@@ -219,6 +224,7 @@ def main(argv=None):
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--peer-queries", type=int, help="time numpy and retrieval.top_k on only this many queries")
+    p.add_argument("--n-sample", type=int, default=1000, help="recall sample of build_index (perturbed gallery rows)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="write the rows here")
     args = p.parse_args(argv)
@@ -235,7 +241,7 @@ def main(argv=None):
         for name in args.embeddings.split(","):
             t0 = time.perf_counter()
             rows, auto = run_one(name, n, args.queries, methods, args.repeats, args.k, args.seed, args.target,
-                                 args.peer_queries)
+                                 args.peer_queries, args.n_sample)
             all_rows += rows
             print(f"\n{name}, n = {n:,}, {args.queries} queries, k = {args.k} ({time.perf_counter() - t0:.0f} s; "
                   f"auto would keep: {auto})")

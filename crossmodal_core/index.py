@@ -48,8 +48,8 @@ Recall
     deviation ``perturbation`` times the gallery's. The recall holds for that distribution,
     that ``k`` and that rerank setting; :attr:`IndexReport.recall` records it.
 ``kind="auto"``
-    Exact below :data:`AUTO_EXACT_BELOW` gallery rows (50,000: there exact search takes a
-    few milliseconds per query and an approximate index gains little); above it, HNSW and
+    Exact below :data:`AUTO_EXACT_BELOW` gallery rows (50,000: there exact search takes
+    about a millisecond per query on one core and an approximate index gains little); above it, HNSW and
     IVF are both built and tuned and the one with more queries per second *on the sample*
     at the target recall is kept; if neither meets the target, exact.
 Threads
@@ -61,7 +61,8 @@ Persistence
     ``.npy`` of the prepared gallery for exact) and a JSON sidecar ``<file>.json`` with the
     format name and version, kind, metric, gallery shape, SHA-256 digests of the prepared
     gallery and of the data file, and the report; both go through
-    :func:`crossmodal_core.store.atomic_path` (temporary file, fsync, rename), sidecar last.
+    :func:`crossmodal_core.store.atomic_path` (temporary file, fsync, rename), sidecar last
+    (a crash between the two leaves a data file whose digest the old sidecar refuses).
     :func:`load_index` checks the sidecar and the digests before it builds anything and raises
     ``ValueError`` naming the file on any mismatch; nothing is ever unpickled. Indexes live
     beside the model they index, in the model's folder of the store: :func:`index_path`.
@@ -201,7 +202,8 @@ class IndexReport:
     build_seconds : wall seconds to build the kept index (training + adding, no tuning)
     tune_seconds : wall seconds spent measuring recall (all kinds and settings tried)
     queries_per_second : search speed on the sample with the chosen parameters
-    index_bytes : memory held by the index structure (vectors, links or lists), bytes
+    index_bytes : memory held by the index, bytes: the FAISS structure (vectors + graph links,
+        or lists + centroids) plus the float32 gallery copy kept for exact reranking
     rss_delta_bytes : growth of the process's resident memory while building, bytes
     sample : how the recall sample was made
     n_sample : number of sample queries
@@ -615,11 +617,12 @@ def _build_ivf(prepared, metric, nlist, seed):
     return index, {"nlist": nlist, "n_train": n_train}, nbytes
 
 
-def _ladder(start: int, stop: int) -> list[int]:
+def _ladder(start: int, stop: int, factor: float = 1.5) -> list[int]:
+    """``start, ~1.5 start, ~2.25 start, ..., stop``: integers, increasing, ``stop`` included."""
     out, v = [], max(1, start)
     while v < stop:
         out.append(v)
-        v *= 2
+        v = max(v + 1, int(np.ceil(v * factor)))
     out.append(stop)
     return sorted(set(out))
 
@@ -679,9 +682,10 @@ def build_index(
         ``k * rerank_factor`` FAISS candidates
     M, ef_construction : HNSW graph degree and build beam width
     max_ef_search : largest HNSW ``efSearch`` tried (the ladder starts at
-        ``max(16, k * rerank_factor)`` and doubles)
+        ``max(16, k * rerank_factor)`` and grows by 1.5x)
     nlist : IVF lists (default: power of two nearest ``sqrt(n)``, 16..4096); ``max_nprobe``:
-        largest ``nprobe`` tried (default ``nlist // 4``; the ladder starts at 1 and doubles)
+        largest ``nprobe`` tried (default ``nlist // 4``; the ladder 1, 2, 3, 5, 8, 12, ...
+        grows by 1.5x)
     exact_below : the ``"auto"`` size threshold (:data:`AUTO_EXACT_BELOW` rows)
     threads : FAISS OpenMP threads (``None``: leave as configured)
 
@@ -732,6 +736,8 @@ def build_index(
     else:
         n_sample = _check_int(n_sample, "n_sample")
         sq = _sample_queries(prepared, n_sample, float(perturbation), seed)
+        if centre is not None:  # back to the caller's coordinates: search() centres its queries
+            sq += centre
         sample_desc = f"{n_sample} gallery rows + Gaussian noise ({perturbation:g} x per-dimension std)"
     if metric == "cosine" and (np.linalg.norm(sq, axis=1) == 0).any():
         raise ValueError("sample_queries contain an all-zero row")

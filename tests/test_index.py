@@ -261,3 +261,11 @@ def test_report_round_trips_and_rejects_unknown_fields():
 def test_recall_at_k():
     assert recall_at_k(np.array([[1, 2], [3, 4]]), np.array([[2, 1], [3, 5]])) == 0.75
     assert recall_at_k(np.array([[-1, 2]]), np.array([[2, 1]])) == 0.5
+
+
+def test_euclidean_recall_sample_lies_on_the_gallery():
+    g, q = clustered_low_rank(6000, 1000, seed=6)
+    g, q = g + 50.0, q + 50.0  # far from the origin: a sample left centred would miss the data
+    ix = build_index(g, kind="ivf", metric="euclidean", target_recall=0.95, k=10)
+    truth, _ = ExactIndex(g, metric="euclidean").search(q, 10)
+    assert ix.report.recall >= 0.95 and recall_at_k(ix.search(q, 10)[0], truth) >= 0.95
