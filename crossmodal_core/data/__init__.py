@@ -1,7 +1,11 @@
 """Datasets: the :class:`CrossModalDataset` container, file formats, splits, synthetic data.
 
 - :mod:`.dataset` -- the container and its validation (:class:`DatasetError`).
-- :mod:`.io` -- our NPZ / HDF5 format and the public VEGAS/AVE feature-file layout.
+- :mod:`.io` -- our NPZ / HDF5 format (:func:`save_dataset` / :func:`load_dataset`, which
+  falls back to the VEGAS/AVE layout for files without our format marker).
+- :mod:`.vegas` -- the public VEGAS / AVE / UnsupervisedMAE feature-file layouts.
+- :mod:`.readers` -- the hostile-file-safe NPZ / HDF5 array readers (memory budget, no
+  pickles, no links to other files, HDF5 parsed in a forked child).
 - :mod:`.splits` -- class-balanced k-fold, group (by work) folds, zero-shot seen/unseen split.
 - :mod:`.synthetic` -- a seeded, clearly labelled synthetic audio-visual generator.
 - :mod:`.music` -- the music21-corpus sheet/lyrics/audio dataset (imported on demand).
@@ -10,7 +14,7 @@ Nothing here imports torch.
 """
 
 from crossmodal_core.data.dataset import CrossModalDataset, DatasetError, check_views
-from crossmodal_core.data.io import load_dataset, load_vegas_layout, save_dataset
+from crossmodal_core.data.io import load_dataset, save_dataset
 from crossmodal_core.data.splits import (
     ZeroShotSplit,
     class_balanced_folds,
@@ -20,6 +24,7 @@ from crossmodal_core.data.splits import (
     zero_shot_split,
 )
 from crossmodal_core.data.synthetic import make_synthetic_av
+from crossmodal_core.data.vegas import load_vegas_layout
 
 __all__ = [
     "CrossModalDataset",

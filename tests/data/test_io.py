@@ -340,3 +340,16 @@ def test_one_table_layout_with_a_train_test_column(tmp_path, rng, split_key, tra
     np.savez(tmp_path / "nosplit.npz", **arrays)
     with pytest.raises(DatasetError, match=r"nosplit\.npz: .*need a 'Train_test' or 'Split' array"):
         dio.load_dataset(tmp_path / "nosplit.npz")
+
+
+def test_split_modules_are_re_exported_from_io():
+    """io keeps the names callers import today; the readers and the VEGAS layout live beside it."""
+    import crossmodal_core.data as data
+    from crossmodal_core.data import readers, vegas
+
+    assert dio.load_vegas_layout is vegas.load_vegas_layout is data.load_vegas_layout
+    assert dio.read_arrays is readers.read_arrays
+    assert dio.max_load_bytes is readers.max_load_bytes and dio.MAX_LOAD_BYTES == readers.MAX_LOAD_BYTES
+    for name in ("MAX_COMPRESSION_RATIO", "BUDGET_ENV", "ISOLATION_ENV", "TIMEOUT_ENV", "DatasetError"):
+        assert getattr(dio, name) is getattr(readers, name)
+    assert set(dio.__all__) <= set(dir(dio)) and set(readers.__all__) <= set(dir(readers))

@@ -16,6 +16,7 @@ import pytest
 from numpy.lib import format as npy
 
 from crossmodal_core.data import io as dio
+from crossmodal_core.data import readers
 from crossmodal_core.data.dataset import CrossModalDataset, DatasetError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -133,7 +134,7 @@ def test_soft_link_is_refused(tmp_path):
 def test_unknown_filter_is_refused_before_any_plugin_is_loaded(tmp_path, monkeypatch):
     path = _h5(tmp_path / "filt.h5", lambda f: f.create_dataset(
         "train_ids", data=np.arange(5000.0), compression="lzf"))
-    monkeypatch.setattr(dio, "_HDF5_FILTERS", {1: "gzip", 2: "shuffle"})  # pretend lzf were a plugin
+    monkeypatch.setattr(readers, "_HDF5_FILTERS", {1: "gzip", 2: "shuffle"})  # pretend lzf were a plugin
     monkeypatch.setenv("CROSSMODAL_HDF5_ISOLATION", "0")
     with pytest.raises(DatasetError, match=r"filt\.h5: dataset 'train_ids' uses the HDF5 filter\(s\) \[32000\]"):
         dio.load_dataset(path)
@@ -226,8 +227,8 @@ def test_npz_claim_backed_by_bytes_but_over_the_budget_names_the_env_var(tmp_pat
 
 
 def test_budget_default_is_documented():
-    assert 0 < dio.MAX_LOAD_BYTES <= 8 << 30
-    assert "CROSSMODAL_MAX_LOAD_BYTES" in dio.__doc__ and "MAX_LOAD_BYTES" in dio.__doc__
+    assert 0 < readers.MAX_LOAD_BYTES <= 8 << 30 and dio.MAX_LOAD_BYTES == readers.MAX_LOAD_BYTES
+    assert "CROSSMODAL_MAX_LOAD_BYTES" in readers.__doc__ and "MAX_LOAD_BYTES" in readers.__doc__
 
 
 @pytest.mark.parametrize("layout", ["chunked-gzip-fill", "contiguous-unwritten", "chunked-unwritten"])
@@ -411,7 +412,7 @@ def test_a_crashing_hdf5_reader_becomes_a_dataset_error(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         os.kill(os.getpid(), 11)
 
-    monkeypatch.setattr(dio, "_read_hdf5_here", crash)
+    monkeypatch.setattr(readers, "_read_hdf5_here", crash)
     with pytest.raises(DatasetError, match=r"ok\.h5: the HDF5 library crashed reading this file \(signal 11, SIGSEGV\)"):
         dio.load_dataset(path)
 
@@ -420,7 +421,7 @@ def test_a_hanging_hdf5_reader_is_stopped(tmp_path, monkeypatch):
     import time
 
     path = _h5(tmp_path / "ok.h5")
-    monkeypatch.setattr(dio, "_read_hdf5_here", lambda *a, **k: time.sleep(60))
+    monkeypatch.setattr(readers, "_read_hdf5_here", lambda *a, **k: time.sleep(60))
     monkeypatch.setenv("CROSSMODAL_HDF5_TIMEOUT_S", "0.5")
     t0 = time.monotonic()
     with pytest.raises(DatasetError, match=r"ok\.h5: reading the HDF5 file took longer than 0 s and was stopped"):
