@@ -234,12 +234,20 @@ def _atomic_dir(target: Path):
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=store.temporary_prefix(target), suffix=".old", dir=target.parent))
-            os.replace(target, old / "previous")
-        os.replace(tmp, target)
-        if old is not None:
+        olds = []
+        for attempt in range(5):  # another writer of the same key may land in between: last one wins
+            if target.exists():
+                old = Path(tempfile.mkdtemp(prefix=store.temporary_prefix(target), suffix=".old", dir=target.parent))
+                olds.append(old)
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(target, old / "previous")
+            try:
+                os.replace(tmp, target)
+                break
+            except OSError:
+                if attempt == 4 or not target.exists():
+                    raise
+        for old in olds:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
