@@ -29,7 +29,16 @@ direction = c[1].radio("Direction", [pair, pair[::-1]], format_func=lambda d: f"
                        horizontal=True, key="retrieval_direction")
 k = c[2].number_input("Top K", 1, 50, 10, key="retrieval_k")
 model = by_id[model_id]
-rv = appdata.retrieval_view(app, model, direction[0], direction[1], label)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def scored_view(dataset_key: str, model_path: str, qv: str, gv: str, label_name: str) -> appdata.RetrievalView:
+    """One view per (model, direction, label): its similarities are computed once, for every widget."""
+    m = next(t for t in trained if str(t.path) == model_path)
+    return appdata.retrieval_view(app, m, qv, gv, label_name)
+
+
+rv = scored_view(app.key, str(model.path), direction[0], direction[1], label)
 test_rows = rv.rows
 pos_of_row = {int(r): i for i, r in enumerate(test_rows)}
 
@@ -135,14 +144,12 @@ st.header("Error analysis")
 
 @st.cache_data(max_entries=16, show_spinner="Scoring every test query...")
 def analysis(model_path: str, qv: str, gv: str, label_name: str) -> dict:
-    m = next(t for t in trained if str(t.path) == model_path)
-    return appdata.error_analysis(appdata.retrieval_view(app, m, qv, gv, label_name), class_names)
+    return appdata.error_analysis(scored_view(app.key, model_path, qv, gv, label_name), class_names)
 
 
 @st.cache_data(max_entries=32, show_spinner="Precision-recall curves...")
 def curve(model_path: str, qv: str, gv: str, label_name: str):
-    m = next(t for t in trained if str(t.path) == model_path)
-    return appdata.pr_curve(appdata.retrieval_view(app, m, qv, gv, label_name))
+    return appdata.pr_curve(scored_view(app.key, model_path, qv, gv, label_name))
 
 
 res = analysis(str(model.path), direction[0], direction[1], label)

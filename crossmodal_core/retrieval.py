@@ -515,6 +515,8 @@ class ScoredDirection:
         if not 0 <= query_index < nq:
             raise ValueError(f"query_index {query_index} is out of range for {nq} queries")
         i = int(query_index)
+        if self._matrix is None and self.keeps_matrix:
+            self._ensure()  # the one pass keeps the matrix: later reports and answers reuse it
         if self._matrix is not None:
             row = self._matrix[i]
         else:

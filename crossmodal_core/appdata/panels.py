@@ -3,7 +3,7 @@ projections, :mod:`crossmodal_core.projection`) and one model's retrieval over t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -77,7 +77,13 @@ def compute_panel_projection(app: AppDataset, model: TrainedModel | None, pair: 
 # ====================================================================== retrieval
 @dataclass
 class RetrievalView:
-    """Test-set embeddings of one model for one direction (queries -> gallery)."""
+    """Test-set embeddings of one model for one direction (queries -> gallery).
+
+    The similarities are computed once, on first use, by one
+    :class:`~crossmodal_core.retrieval.ScoredDirection` that answers the query reports, the
+    APs, the confusion matrix and the PR curve; pages keep one view per (model, direction,
+    label) with ``st.cache_resource`` so every widget change reuses it.
+    """
 
     model: TrainedModel
     query_view: str
@@ -86,6 +92,16 @@ class RetrievalView:
     queries: np.ndarray
     gallery: np.ndarray
     labels: np.ndarray  # relevance labels of the test items
+    _scored: Any = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def scored(self):
+        if self._scored is None:
+            from crossmodal_core.retrieval import ScoredDirection
+
+            self._scored = ScoredDirection(self.queries, self.gallery, self.labels, self.labels, pr_points=11,
+                                           paired=True)
+        return self._scored
 
 
 def retrieval_view(app: AppDataset, model: TrainedModel, query_view: str, gallery_view: str,
@@ -100,10 +116,7 @@ def retrieval_view(app: AppDataset, model: TrainedModel, query_view: str, galler
 def query_results(rv: RetrievalView, query_pos: int, k: int = 10) -> dict[str, Any]:
     """Top-``k`` of one query (position in the test rows): gallery rows, scores, relevance,
     the query's AP and the rank of its true pair."""
-    from crossmodal_core.retrieval import query_report
-
-    rep = query_report(int(query_pos), rv.queries, rv.gallery, rv.labels, rv.labels, k=min(k, len(rv.gallery)),
-                       paired=True)
+    rep = rv.scored.query_report(int(query_pos), k=min(k, len(rv.gallery)))
     idx = np.asarray(rep.indices)
     return {
         "positions": idx,
@@ -118,32 +131,26 @@ def query_results(rv: RetrievalView, query_pos: int, k: int = 10) -> dict[str, A
 
 
 def all_query_ap(rv: RetrievalView) -> np.ndarray:
-    from crossmodal_core import metrics
-
-    return np.asarray(metrics.average_precision(rv.queries, rv.gallery, rv.labels, rv.labels))
+    return np.asarray(rv.scored.average_precision())
 
 
 def error_analysis(rv: RetrievalView, class_names: list[str], n_worst: int = 10) -> dict[str, Any]:
     """Worst queries by AP, per-class AP and the top-1 class confusion matrix (classes
     present among the test items only)."""
     from crossmodal_core import metrics
-    from crossmodal_core.retrieval import top1_confusion, worst_queries
 
     ap = all_query_ap(rv)
-    classes, codes = np.unique(rv.labels, return_inverse=True)
     per_class = metrics.per_class_average_precision(ap, rv.labels)
-    confusion = top1_confusion(rv.queries, rv.gallery, codes, codes, len(classes))
     return {
-        "ap": ap, "map": float(np.nanmean(ap)), "worst": worst_queries(ap, n_worst),
+        "ap": ap, "map": float(np.nanmean(ap)), "worst": rv.scored.worst_queries(n_worst),
         "per_class": {class_names[int(c)]: float(v) for c, v in per_class.items()},
-        "confusion": np.asarray(confusion), "confusion_classes": [class_names[int(c)] for c in classes],
+        "confusion": np.asarray(rv.scored.top1_confusion()),
+        "confusion_classes": [class_names[int(c)] for c in rv.scored.classes],
     }
 
 
 def pr_curve(rv: RetrievalView, n_points: int = 11) -> tuple[np.ndarray, np.ndarray]:
-    from crossmodal_core import metrics
-
-    r, p = metrics.precision_recall_curve(rv.queries, rv.gallery, rv.labels, rv.labels, n_points=n_points)
+    r, p = rv.scored.precision_recall_curve(n_points)
     return np.asarray(r), np.asarray(p)
 
 
