@@ -67,6 +67,7 @@ from crossmodal_core import metrics
 from crossmodal_core.data import splits as splits_mod
 from crossmodal_core.data.dataset import CrossModalDataset
 from crossmodal_core.metrics import PAIRED_METRICS, RECALL_KS
+from crossmodal_core.models.registry import ModelSpec, get_spec, make_model, parameter_names
 from crossmodal_core.report import (  # re-exported: the tables and files live in crossmodal_core.report
     CLASS_METRICS,
     format_paired_table,
@@ -163,11 +164,11 @@ def _validation_split(rows: np.ndarray, labels: np.ndarray | None, seed: int, fr
 
 
 # ====================================================================== models
+# Registry names are resolved to their ModelSpec once, in _normalise_models; everything after
+# reads the spec (name, display name, views, class) instead of looking the name up again.
 def _build(model: Any, params: Mapping[str, Any] | None):
-    """A fresh estimator from a registry name or an (unfitted) estimator prototype."""
-    if isinstance(model, str):
-        from crossmodal_core.models.registry import make_model
-
+    """A fresh estimator from a :class:`ModelSpec` or an (unfitted) estimator prototype."""
+    if isinstance(model, ModelSpec):
         return make_model(model, **dict(params or {}))
     from sklearn.base import clone
 
@@ -178,36 +179,28 @@ def _build(model: Any, params: Mapping[str, Any] | None):
 
 
 def _model_info(key: str, model: Any) -> dict[str, Any]:
-    if isinstance(model, str):
-        from crossmodal_core.models.registry import get_spec
-
-        spec = get_spec(model)
-        return {"name": spec.name, "display": spec.display, "supervised": spec.supervised, "family": spec.family}
+    if isinstance(model, ModelSpec):
+        return {"name": model.name, "display": model.display, "supervised": model.supervised, "family": model.family}
     supervised = bool(getattr(model, "requires_labels", False))
     return {"name": key, "display": key, "supervised": supervised, "family": "custom"}
 
 
 def _normalise_models(models: Sequence[Any] | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(models, Mapping):
-        return dict(models)
+    """``key -> ModelSpec`` for registry names (resolved here, once), ``key -> estimator`` otherwise."""
+    items = models.items() if isinstance(models, Mapping) else ((None, m) for m in models)
     out: dict[str, Any] = {}
-    for m in models:
-        if isinstance(m, str):
-            from crossmodal_core.models.registry import get_spec
-
-            out[get_spec(m).name] = m
+    for key, m in items:
+        if isinstance(m, (str, ModelSpec)):
+            spec = get_spec(m)
+            out[spec.name if key is None else key] = spec
         else:
-            out[type(m).__name__] = m
+            out[type(m).__name__ if key is None else key] = m
     return out
 
 
 def _required_views(model: Any) -> tuple[str, ...] | None:
     """The views a registry model insists on (UGAAR: sheet, lyrics, audio), else None."""
-    if isinstance(model, str):
-        from crossmodal_core.models.registry import get_spec
-
-        return get_spec(model).views
-    return None
+    return model.views if isinstance(model, ModelSpec) else None
 
 
 def _accepts(fn: Callable, name: str) -> bool:
@@ -241,9 +234,8 @@ def parse_model_params(items: Sequence[str], model_names: Sequence[str]) -> dict
     """
     import json
 
-    from crossmodal_core.models.registry import get_spec, make_model
-
-    out: dict[str, dict[str, Any]] = {get_spec(n).name: {} for n in model_names}
+    specs = {spec.name: spec for spec in map(get_spec, model_names)}
+    out: dict[str, dict[str, Any]] = {name: {} for name in specs}
     for item in items:
         if "=" not in item:
             raise ValueError(f"model parameter {item!r} must look like name.key=value or key=value")
@@ -260,9 +252,9 @@ def parse_model_params(items: Sequence[str], model_names: Sequence[str]) -> dict
             out[name][param] = value
         else:
             hit = False
-            for name in out:
+            for name, spec in specs.items():
                 try:
-                    accepted = make_model(name).get_params()
+                    accepted = parameter_names(spec)
                 except ImportError:
                     continue
                 if key in accepted:

@@ -59,6 +59,7 @@ __all__ = [
     "is_supervised",
     "model_class",
     "make_model",
+    "parameter_names",
     "available_models",
     "save_model",
     "load_model",
@@ -168,6 +169,11 @@ def make_model(name: "str | ModelSpec", **params: Any):
         return cls(**merged)
     except TypeError as exc:
         raise TypeError(f"bad parameters for model {spec.name!r}: {exc}") from None
+
+
+def parameter_names(name: "str | ModelSpec") -> tuple[str, ...]:
+    """The constructor parameters of ``name``'s estimator (read from the class, nothing built)."""
+    return tuple(model_class(name)._get_param_names())
 
 
 def available_models() -> dict[str, str | None]:

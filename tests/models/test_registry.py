@@ -96,3 +96,14 @@ def test_a_spec_resolves_to_itself_and_carries_views_and_defaults():
     assert {registry.get_spec(n).family for n in registry.MODEL_NAMES} == {"linear", "deep"}
     model = registry.make_model(registry.get_spec("cca"), n_components=3)
     assert model.get_params()["n_components"] == 3
+
+
+def test_parameter_names_are_read_from_the_class_without_building_a_model(monkeypatch):
+    from crossmodal_core.models import registry
+
+    built = []
+    cls = registry.model_class("ccca")
+    monkeypatch.setattr(cls, "__init__", lambda self, *a, **k: built.append(k) or None, raising=True)
+    monkeypatch.setattr(cls, "_get_param_names", classmethod(lambda c: ["n_components", "reg"]))
+    assert registry.parameter_names("C-CCA") == ("n_components", "reg")
+    assert built == []
