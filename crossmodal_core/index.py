@@ -665,6 +665,7 @@ def build_index(
     nlist: int | None = None,
     max_nprobe: int | None = None,
     exact_below: int = AUTO_EXACT_BELOW,
+    min_speedup: float = 1.0,
     threads: int | None = None,
 ) -> SearchIndex:
     """Build a search index over ``gallery``, its FAISS parameters chosen by measured recall.
@@ -691,6 +692,10 @@ def build_index(
         largest ``nprobe`` tried (default ``nlist // 4``; the ladder 1, 2, 3, 5, 8, 12, ...
         grows by 1.5x)
     exact_below : the ``"auto"`` size threshold (:data:`AUTO_EXACT_BELOW` rows)
+    min_speedup : keep an approximate index only if its queries/s on the sample is at least
+        this times exact search's (measured in the same call); the ladder stops once a
+        setting is slower than that (on isotropic 128-d the target can need ``efSearch``
+        1024, 14x slower than exact). ``0`` disables the check
     threads : FAISS OpenMP threads (``None``: leave as configured)
 
     Returns
@@ -713,6 +718,8 @@ def build_index(
     seed = _check_int(seed, "seed", low=0)
     rerank_factor = _check_int(rerank_factor, "rerank_factor")
     exact_below = _check_int(exact_below, "exact_below", low=0)
+    if isinstance(min_speedup, bool) or not isinstance(min_speedup, (int, float)) or min_speedup < 0:
+        raise ValueError(f"min_speedup must be a number >= 0, got {min_speedup!r}")
     if threads is not None:
         import faiss
 
@@ -786,10 +793,12 @@ def build_index(
             se = float(per_query.std(ddof=1) / np.sqrt(per_query.size)) if per_query.size > 1 else 0.0
             tried.append({"kind": kd, "params": {**params, pname: value}, "recall": rec, "recall_se": se,
                           "queries_per_second": qps})
-            if rec - 2.0 * se >= target_recall:
+            if rec - 2.0 * se >= target_recall and qps >= min_speedup * exact_qps:
                 reached = (value, rec, se, qps)
                 break
-            best_miss[kd] = (value, rec)
+            best_miss[kd] = (value, rec, qps)
+            if qps < min_speedup * exact_qps:  # higher settings are slower still
+                break
         tune_seconds += time.perf_counter() - tt
         if reached is None:
             del index, fidx
@@ -804,9 +813,11 @@ def build_index(
 
     if not results:
         why = "; ".join(f"{kd} reached recall@{k} {rec:.4f} at {'efSearch' if kd == 'hnsw' else 'nprobe'} {v}"
-                        for kd, (v, rec) in best_miss.items())
-        msg = (f"no approximate index met target recall@{k} {target_recall:g} on the sample ({why}); "
-               f"falling back to exact search")
+                        + (f" at {qps:.0f} q/s, slower than {min_speedup:g} x exact" if qps < min_speedup * exact_qps
+                           else "")
+                        for kd, (v, rec, qps) in best_miss.items())
+        msg = (f"no approximate index met target recall@{k} {target_recall:g} on the sample faster than "
+               f"exact search ({exact_qps:.0f} q/s) ({why}); falling back to exact search")
         warnings.warn(msg, UserWarning, stacklevel=2)
         report = IndexReport(kind="exact", recall=1.0, build_seconds=prep_seconds, tune_seconds=tune_seconds,
                              queries_per_second=exact_qps, index_bytes=prepared.nbytes,

@@ -1,4 +1,8 @@
-"""crossmodal_core.index: exact top-k with the tie rule, FAISS with measured recall, persistence."""
+"""crossmodal_core.index: exact top-k with the tie rule, FAISS with measured recall, persistence.
+
+The galleries here are small (a few thousand rows), where exact search is faster than any
+FAISS index; tests of the FAISS machinery pass ``min_speedup=0`` so the index is kept anyway.
+"""
 
 from __future__ import annotations
 
@@ -90,7 +94,7 @@ def test_faiss_rerank_recall_and_exact_scores():
     g, q = clustered_low_rank(6000, 1000)
     truth, _ = ExactIndex(g).search(q, 10)
     for kind in ("hnsw", "ivf"):
-        ix = build_index(g, kind=kind, target_recall=0.95, k=10, seed=0)
+        ix = build_index(g, kind=kind, target_recall=0.95, k=10, seed=0, min_speedup=0)
         assert isinstance(ix, FaissIndex) and ix.kind == kind
         r = ix.report
         assert r.recall >= 0.95 and r.target_recall == 0.95 and r.k == 10 and r.rerank
@@ -110,7 +114,7 @@ def test_faiss_rerank_recall_and_exact_scores():
 def test_rerank_applies_the_tie_rule_to_duplicates():
     g, _ = clustered_low_rank(3000, 1, seed=4)
     g[2000:2012] = g[5]  # twelve duplicates of row 5
-    ix = build_index(g, kind="hnsw", target_recall=0.9, k=10)
+    ix = build_index(g, kind="hnsw", target_recall=0.9, k=10, min_speedup=0)
     found, scores = ix.search(g[[5]], 10)
     assert found[0].tolist() == [5] + list(range(2000, 2009))
     assert len(set(scores[0].tolist())) == 1
@@ -119,14 +123,15 @@ def test_rerank_applies_the_tie_rule_to_duplicates():
 def test_selection_raises_ef_search_and_nprobe_when_first_try_misses():
     rng = np.random.default_rng(0)
     g = rng.standard_normal((4000, 64)).astype(np.float32)  # isotropic, high-dim: hard
-    ix = build_index(g, kind="hnsw", target_recall=0.9, k=10, M=4, rerank_factor=1, max_ef_search=4096)
+    ix = build_index(g, kind="hnsw", target_recall=0.9, k=10, M=4, rerank_factor=1, max_ef_search=4096,
+                     min_speedup=0)  # a 4,000-row gallery: exact search is faster, keep the index anyway
     tried = [t for t in ix.report.tried if t["kind"] == "hnsw"]
     assert tried[0]["params"]["efSearch"] == 16 and tried[0]["recall"] < 0.9
     assert len(tried) > 1 and ix.report.params["efSearch"] > 16
     assert ix.report.recall >= 0.9 == ix.report.target_recall
     assert [t["params"]["efSearch"] for t in tried] == sorted(t["params"]["efSearch"] for t in tried)
 
-    iv = build_index(g, kind="ivf", target_recall=0.9, k=10, nlist=64, max_nprobe=64)
+    iv = build_index(g, kind="ivf", target_recall=0.9, k=10, nlist=64, max_nprobe=64, min_speedup=0)
     tried = [t for t in iv.report.tried if t["kind"] == "ivf"]
     assert tried[0]["params"]["nprobe"] == 1 and tried[0]["recall"] < 0.9
     assert iv.report.params["nprobe"] > 1 and iv.report.recall >= 0.9
@@ -145,6 +150,14 @@ def test_auto_falls_back_to_exact_with_a_warning():
     assert {t["kind"] for t in ix.report.tried} == {"exact", "hnsw", "ivf"}
 
 
+def test_an_index_slower_than_exact_is_not_kept():
+    rng = np.random.default_rng(2)
+    g = rng.standard_normal((3000, 64)).astype(np.float32)
+    with pytest.warns(UserWarning, match=r"slower than 1000 x exact"):
+        ix = build_index(g, kind="hnsw", target_recall=0.5, k=10, min_speedup=1000)
+    assert isinstance(ix, ExactIndex) and len([t for t in ix.report.tried if t["kind"] == "hnsw"]) == 1
+
+
 def test_auto_is_exact_below_the_threshold():
     g, _ = clustered_low_rank(500, 1)
     with warnings.catch_warnings():
@@ -157,7 +170,7 @@ def test_auto_is_exact_below_the_threshold():
                                          ("ivf", "cosine"), ("hnsw", "euclidean")])
 def test_save_load_round_trip(tmp_path, kind, metric):
     g, q = clustered_low_rank(3000, 50, seed=2)
-    ix = build_index(g, kind=kind, metric=metric, target_recall=0.9, k=10)
+    ix = build_index(g, kind=kind, metric=metric, target_recall=0.9, k=10, min_speedup=0)
     path = index_path(tmp_path / "model", "audio")
     assert ix.save(path) == path and path.exists() and path.with_name(path.name + ".json").exists()
     back = load_index(path)
@@ -173,7 +186,7 @@ def test_save_load_round_trip(tmp_path, kind, metric):
 
 def test_tampered_or_mismatched_sidecar_is_refused(tmp_path):
     g, _ = clustered_low_rank(2000, 1, seed=5)
-    path = build_index(g, kind="ivf", target_recall=0.9).save(tmp_path / "a.faiss")
+    path = build_index(g, kind="ivf", target_recall=0.9, min_speedup=0).save(tmp_path / "a.faiss")
     side = tmp_path / "a.faiss.json"
     good = json.loads(side.read_text())
 
@@ -198,7 +211,7 @@ def test_tampered_or_mismatched_sidecar_is_refused(tmp_path):
 
     # a data file that is not the one the sidecar describes
     side.write_text(json.dumps(good))
-    other = build_index(g[:1500], kind="ivf", target_recall=0.9).save(tmp_path / "b.faiss")
+    other = build_index(g[:1500], kind="ivf", target_recall=0.9, min_speedup=0).save(tmp_path / "b.faiss")
     path.write_bytes(other.read_bytes())
     with pytest.raises(ValueError, match="does not match the digest") as err:
         load_index(path)
@@ -266,6 +279,6 @@ def test_recall_at_k():
 def test_euclidean_recall_sample_lies_on_the_gallery():
     g, q = clustered_low_rank(6000, 1000, seed=6)
     g, q = g + 50.0, q + 50.0  # far from the origin: a sample left centred would miss the data
-    ix = build_index(g, kind="ivf", metric="euclidean", target_recall=0.95, k=10)
+    ix = build_index(g, kind="ivf", metric="euclidean", target_recall=0.95, k=10, min_speedup=0)
     truth, _ = ExactIndex(g, metric="euclidean").search(q, 10)
     assert ix.report.recall >= 0.95 and recall_at_k(ix.search(q, 10)[0], truth) >= 0.95
