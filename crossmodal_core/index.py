@@ -84,6 +84,8 @@ from pathlib import Path
 
 import numpy as np
 
+from crossmodal_core.scoring import METRICS, check_matrix, check_metric
+
 __all__ = [
     "AUTO_EXACT_BELOW",
     "FORMAT",
@@ -106,7 +108,6 @@ FORMAT = "crossmodal-index"
 FORMAT_VERSION = 1
 #: what ``build_index(kind=...)`` accepts
 KINDS = ("auto", "exact", "hnsw", "ivf")
-METRICS = ("cosine", "euclidean")
 
 #: gallery rows per scored block of exact search (a multiple of GROUP_ROWS)
 GALLERY_BLOCK = 16384
@@ -117,32 +118,6 @@ GROUP_ROWS = 32
 
 
 # ---------------------------------------------------------------------------- validation
-def _check_matrix(x, name: str) -> np.ndarray:
-    try:
-        a = np.asarray(x)
-    except Exception as exc:  # ragged lists
-        raise ValueError(f"{name} must be a 2-D numeric array: {exc}") from None
-    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-        raise ValueError(f"{name} must be a 2-D numeric array, got dtype {a.dtype}")
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_items, d), got shape {a.shape}")
-    if a.shape[0] == 0:
-        raise ValueError(f"{name} is empty (0 rows)")
-    if a.shape[1] == 0:
-        raise ValueError(f"{name} has 0 features")
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    if not np.isfinite(a).all():
-        bad = int(np.flatnonzero(~np.isfinite(a).all(axis=1))[0])
-        raise ValueError(f"{name} contains NaN or inf (first in row {bad})")
-    return a
-
-
-def _check_metric(metric) -> str:
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    return metric
-
-
 def _check_int(value, name: str, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -389,7 +364,7 @@ class SearchIndex:
         return f"{type(self).__name__}(n={self.n}, d={self.d}, metric={self.metric!r}, params={r.params}{rec})"
 
     def _prepare_queries(self, queries) -> tuple[np.ndarray, np.ndarray | None]:
-        q = _check_matrix(queries, "queries")
+        q = check_matrix(queries, "queries")
         if q.shape[1] != self.d:
             raise ValueError(f"queries have {q.shape[1]} features but the index was built on {self.d}")
         if self.metric == "cosine":
@@ -446,8 +421,8 @@ class ExactIndex(SearchIndex):
     kind = "exact"
 
     def __init__(self, gallery, metric: str = "cosine", report: IndexReport | None = None):
-        metric = _check_metric(metric)
-        g = _check_matrix(gallery, "gallery")
+        metric = check_metric(metric)
+        g = check_matrix(gallery, "gallery")
         prepared, centre = _prepare_gallery(g, metric)
         n, d = g.shape
         super().__init__(prepared, metric, centre,
@@ -709,10 +684,10 @@ def build_index(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    metric = _check_metric(metric)
+    metric = check_metric(metric)
     if isinstance(target_recall, bool) or not isinstance(target_recall, (int, float)) or not 0 < target_recall <= 1:
         raise ValueError(f"target_recall must be a number in (0, 1], got {target_recall!r}")
-    g = _check_matrix(gallery, "gallery")
+    g = check_matrix(gallery, "gallery")
     n, d = g.shape
     k = _check_k(k, n)
     seed = _check_int(seed, "seed", low=0)
@@ -740,7 +715,7 @@ def build_index(
     # the recall sample and its exact answer
     t_tune = time.perf_counter()
     if sample_queries is not None:
-        sq = _check_matrix(sample_queries, "sample_queries")
+        sq = check_matrix(sample_queries, "sample_queries")
         if sq.shape[1] != d:
             raise ValueError(f"sample_queries have {sq.shape[1]} features but the gallery has {d}")
         sample_desc = f"given: {sq.shape[0]} queries"

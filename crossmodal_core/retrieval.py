@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from crossmodal_core import metrics
+from crossmodal_core.index import (  # search at scale: exact blocked top-k, FAISS chosen by measured recall
+    ExactIndex, FaissIndex, IndexReport, SearchIndex, build_index, index_path, load_index)
 from crossmodal_core.scoring import (
     BLAS_ROWS,
     check_chunk_size,
@@ -40,7 +42,8 @@ from crossmodal_core.scoring import (
 )
 
 __all__ = ["ScoredDirection", "KEEP_MATRIX_BYTES", "QueryReport", "top_k", "query_report", "worst_queries",
-           "top1_confusion"]
+           "top1_confusion", "build_index", "load_index", "index_path", "SearchIndex", "ExactIndex", "FaissIndex",
+           "IndexReport"]
 
 
 def _top_k_block(block: np.ndarray, k: int) -> np.ndarray:

@@ -81,3 +81,14 @@ def test_bench_metrics_score_once_gives_the_separate_answers(tmp_path):
 
     x, y, labels = bench_metrics.embeddings(700, 10)
     assert rows[0]["map"] == mean_average_precision(x, y, labels, labels)
+
+
+def test_bench_scale_search_rows_are_exact_where_they_claim(tmp_path):
+    out = tmp_path / "scale.json"
+    stdout = _run("bench_scale.py", "--n", "3000", "--queries", "100", "--embeddings", "ccca10", "--json", str(out))
+    rows = {r["method"]: r for r in json.loads(out.read_text())["rows"]}
+    assert {"numpy", "retrieval.top_k", "ExactIndex"} <= set(rows)
+    for exact in ("numpy", "retrieval.top_k", "ExactIndex"):
+        assert rows[exact]["recall@10"] == 1.0
+    assert rows["ExactIndex"]["x_exact"] == 1.0
+    assert "x exact" in stdout

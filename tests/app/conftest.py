@@ -59,12 +59,12 @@ def build_app_assets(root: Path, train: bool = True, with_music: bool = True) ->
 
 
 @pytest.fixture(scope="session")
-def app_assets(tmp_path_factory) -> Path:
-    root = build_app_assets(tmp_path_factory.mktemp("assets"))
-    old = os.environ.get("CROSSMODAL_ASSETS")
-    os.environ["CROSSMODAL_ASSETS"] = str(root)
-    yield root
-    if old is None:
-        os.environ.pop("CROSSMODAL_ASSETS", None)
-    else:
-        os.environ["CROSSMODAL_ASSETS"] = old
+def _app_assets_root(tmp_path_factory) -> Path:
+    """Built once per session; never left in the environment of tests that did not ask for it."""
+    return build_app_assets(tmp_path_factory.mktemp("assets"))
+
+
+@pytest.fixture
+def app_assets(_app_assets_root, monkeypatch) -> Path:
+    monkeypatch.setenv("CROSSMODAL_ASSETS", str(_app_assets_root))
+    return _app_assets_root

@@ -74,8 +74,8 @@ def serving(**env_overrides: str):
 
 
 @pytest.fixture(scope="module")
-def app_url(app_assets):
-    with serving(CROSSMODAL_ASSETS=str(app_assets)) as url:
+def app_url(_app_assets_root):
+    with serving(CROSSMODAL_ASSETS=str(_app_assets_root)) as url:
         yield url
 
 
