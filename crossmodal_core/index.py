@@ -84,7 +84,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossmodal_core.scoring import METRICS, check_matrix, check_metric
+from crossmodal_core.scoring import METRICS, check_matrix, check_metric, negated_distances_inplace
 
 __all__ = [
     "AUTO_EXACT_BELOW",
@@ -297,12 +297,7 @@ def _block_candidates(s: np.ndarray, thr_run: np.ndarray, k: int):
 def _score_into(out: np.ndarray, q, q_sq, g, g_sq, metric: str) -> np.ndarray:
     np.matmul(q, g.T, out=out)
     if metric == "euclidean":
-        out *= -2.0
-        out += q_sq[:, None]
-        out += g_sq[None, :]
-        np.maximum(out, 0.0, out=out)
-        np.sqrt(out, out=out)
-        np.negative(out, out=out)
+        negated_distances_inplace(out, q_sq, g_sq)
     return out
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "default_chunk_size",
     "similarity",
     "iter_score_chunks",
+    "negated_distances_inplace",
     "iter_relevant_ranks",
     "columns_by_class",
 ]
@@ -177,14 +178,23 @@ def _score_block(q: np.ndarray, q_sq, g: np.ndarray, g_sq, metric: str) -> np.nd
             padded[: stop - start] = q[start:stop]
             s[start:stop] = (padded @ g_t)[: stop - start]
     if metric == "euclidean":
-        # squared distance = |q|^2 + |g|^2 - 2 q.g, clipped at 0 against round-off
-        s *= -2.0
-        s += q_sq[:, None]
-        s += g_sq[None, :]
-        np.maximum(s, 0.0, out=s)
-        np.sqrt(s, out=s)
-        np.negative(s, out=s)
+        negated_distances_inplace(s, q_sq, g_sq)
     return s
+
+
+def negated_distances_inplace(dots: np.ndarray, q_sq: np.ndarray, g_sq: np.ndarray) -> np.ndarray:
+    """Turn a block of dot products ``q·g`` ``(nq, ng)`` into ``-‖q - g‖`` in place (higher = closer).
+
+    Squared distance = ``|q|² + |g|² - 2 q·g``, clipped at 0 against round-off; ``q_sq`` /
+    ``g_sq`` are the squared row norms ``(nq,)`` / ``(ng,)``.
+    """
+    dots *= -2.0
+    dots += q_sq[:, None]
+    dots += g_sq[None, :]
+    np.maximum(dots, 0.0, out=dots)
+    np.sqrt(dots, out=dots)
+    np.negative(dots, out=dots)
+    return dots
 
 
 def iter_score_chunks(q, g, metric: str, chunk_size: int) -> Iterator[tuple[slice, np.ndarray]]:
