@@ -178,10 +178,6 @@ def _open(spec: str, seed: int = 0):
         raise CLIError(f"cannot load --data {spec!r}: {exc}") from None
 
 
-def _load_data(spec: str, seed: int = 0):
-    return _open(spec, seed).dataset
-
-
 def _resolve_models(names: Sequence[str]):
     from crossmodal_core.models import registry
 
@@ -355,10 +351,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.out:
         out = check_output(Path(args.out), explicit=True, inputs=inputs, what="--out")
         wanted = trained.state_filename(spec).rsplit(".", 1)[1]
-        if spec.family == "linear" and out.suffix != ".npz":
-            raise CLIError(f"--out: {spec.display} is stored as .npz, got {out}")
-        if out.suffix == ".json":
-            raise CLIError(f"--out: {out} must not end in .json; use .{wanted}")
+        if out.suffix != f".{wanted}":  # registry.load_model reads a file by its suffix
+            raise CLIError(f"--out: {spec.display} is stored as .{wanted}, got {out}")
         info_path = out.with_suffix(".info.json")
         check_output(info_path, explicit=False, inputs=inputs, what="info file")
         if spec.family == "deep":  # the readable config a deep checkpoint writes beside itself

@@ -317,6 +317,8 @@ def load_results(folders: Mapping[str, str | Path] | None = None) -> list[dict[s
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.json")):
+            if path.name.startswith(".") or store.is_temporary(path):
+                continue  # hidden files and unfinished writes are never results
             try:
                 data = store.read_json(path)
             except (ValueError, OSError):

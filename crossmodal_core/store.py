@@ -169,7 +169,7 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         # mkstemp makes owner-only files; give the artifact the mode a plain open() would.
-        os.chmod(tmp_path, 0o666 & ~_current_umask())
+        os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -178,7 +178,8 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
 
 
 _TEMP_TAG = ".cmtmp-"
-_TEMP_PID = re.compile(r"\.cmtmp-(\d+)-")
+# the LAST tag names the writer: a target's own name may contain the tag (names are untrusted)
+_TEMP_PID = re.compile(r".*\.cmtmp-(\d+)-", re.DOTALL)
 
 
 def temporary_prefix(target: str | os.PathLike) -> str:
@@ -216,7 +217,7 @@ def clean_stale_temporaries(*roots: str | os.PathLike) -> list[Path]:
             continue
         for dirpath, dirnames, filenames in os.walk(root):
             for name in list(dirnames) + filenames:
-                match = _TEMP_PID.search(name)
+                match = _TEMP_PID.match(name)
                 if not (name.startswith(".") and match) or _pid_alive(int(match.group(1))):
                     continue
                 path = Path(dirpath) / name
@@ -230,10 +231,99 @@ def clean_stale_temporaries(*roots: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def _current_umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# ---------------------------------------------------------------------- whole folders
+def replaced_path(target: str | os.PathLike) -> Path:
+    """Where the previous ``target`` folder waits during a two-rename swap. Not a temporary
+    on purpose: :func:`clean_stale_temporaries` must never delete the only copy."""
+    target = Path(target)
+    return target.with_name(f".{target.name}.replaced")
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def exchange_paths(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Swap the paths ``a`` and ``b`` in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Returns False where the system or the file system cannot; callers then fall back to
+    :func:`swap_in_dir`'s two renames.
+    """
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
+
+
+def swap_in_dir(new: str | os.PathLike, out: str | os.PathLike,
+                exchange: Callable[[Path, Path], bool] | None = None) -> None:
+    """Make the complete folder ``new`` become ``out`` and remove the previous ``out``.
+
+    One atomic exchange where the system has it; otherwise two renames, with the previous
+    folder kept at :func:`replaced_path` (which :func:`recover_interrupted_swap` puts back if
+    the process dies between them), so a kill never leaves neither. A concurrent writer of
+    the same ``out``: the last one wins.
+    """
+    new, out = Path(new), Path(out)
+    exchange = exchange or exchange_paths  # looked up at call time
+    if not out.exists():
+        try:
+            os.rename(new, out)
+            return
+        except OSError:
+            if not out.exists():
+                raise  # not a writer that landed first: a real failure
+    if exchange(new, out):
+        shutil.rmtree(new, ignore_errors=True)  # now the previous folder: a stale temporary if killed here
+        return
+    backup = replaced_path(out)
+    shutil.rmtree(backup, ignore_errors=True)
+    os.rename(out, backup)
+    try:
+        os.rename(new, out)
+    except BaseException:
+        os.rename(backup, out)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def recover_interrupted_swap(out: str | os.PathLike) -> bool:
+    """Undo what a killed :func:`swap_in_dir` left beside ``out``: put back the previous folder
+    a two-rename swap had moved aside, and remove temporaries of ``out`` whose writer is
+    dead. Returns True when a previous folder was put back."""
+    out = Path(out)
+    backup = replaced_path(out)
+    restored = False
+    if backup.is_dir():
+        if out.exists():
+            shutil.rmtree(backup, ignore_errors=True)  # the swap had finished
+        else:
+            os.rename(backup, out)
+            restored = True
+    if out.parent.is_dir():
+        prefix = f".{out.name}{_TEMP_TAG}"
+        for entry in out.parent.iterdir():
+            match = _TEMP_PID.match(entry.name)
+            if entry.name.startswith(prefix) and match and not _pid_alive(int(match.group(1))):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+    return restored
 
 
 def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> Path:

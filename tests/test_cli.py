@@ -206,6 +206,10 @@ def test_train_refuses_to_overwrite_its_input_or_a_directory(data_file, tmp_path
     assert "is a directory" in capsys.readouterr().err
     assert cli.main(["train", "--data", str(data_file), "--model", "cca", "--out", str(tmp_path / "m.pt")]) == 2
     assert "stored as .npz" in capsys.readouterr().err
+    # a deep model's checkpoint is a .pt: an .npz name would make a file load_model cannot read
+    assert cli.main(["train", "--data", str(data_file), "--model", "tnn-ccca", "--out", str(tmp_path / "m.npz")]) == 2
+    assert "stored as .pt" in capsys.readouterr().err
+    assert not (tmp_path / "m.npz").exists()
 
 
 def test_train_never_writes_over_committed_assets_unless_named(data_file, tmp_path, monkeypatch, capsys):

@@ -115,3 +115,42 @@ def test_clean_stale_temporaries_removes_only_those_of_dead_writers(tmp_path):
     assert sorted(removed) == sorted([stale_file, stale_dir])
     assert not stale_file.exists() and not stale_dir.exists()
     assert live.exists() and plain.exists()
+
+
+def test_a_name_that_contains_the_tag_does_not_make_a_live_write_look_dead(tmp_path):
+    dead = _dead_pid()
+    target = store.child_path(tmp_path, f"a.cmtmp-{dead}-b", suffix=".npz")  # an untrusted name
+    assert target.name == f"a.cmtmp-{dead}-b.npz"
+    with store.atomic_path(target, suffix=".npz") as tmp:
+        tmp.write_bytes(b"in progress")
+        assert store.clean_stale_temporaries(tmp_path) == []
+        assert tmp.exists()
+    assert target.read_bytes() == b"in progress"
+
+
+def test_swap_in_dir_keeps_the_previous_folder_until_the_new_one_is_in(tmp_path, monkeypatch):
+    out, new = tmp_path / "model", tmp_path / ".model.cmtmp-1-x.new"
+    out.mkdir()
+    (out / "v").write_text("1")
+    new.mkdir()
+    (new / "v").write_text("2")
+    monkeypatch.setattr(store, "exchange_paths", lambda a, b: False)  # the two-rename fallback
+    real_rename = os.rename
+
+    def dies_on_the_second_rename(src, dst):
+        if str(src).endswith(".new"):
+            raise KeyboardInterrupt  # stands for a kill between the two renames
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", dies_on_the_second_rename)
+    with pytest.raises(KeyboardInterrupt):
+        store.swap_in_dir(new, out)
+    monkeypatch.setattr(os, "rename", real_rename)
+    assert (out / "v").read_text() == "1"  # put back at once when the process survives
+    # a real kill leaves it aside under a name the cleanup keeps, and recovery puts it back
+    real_rename(out, store.replaced_path(out))
+    store.clean_stale_temporaries(tmp_path)
+    assert store.replaced_path(out).is_dir()
+    assert store.recover_interrupted_swap(out) and (out / "v").read_text() == "1"
+    store.swap_in_dir(new, out)
+    assert (out / "v").read_text() == "2" and not new.exists()

@@ -271,6 +271,8 @@ def load_dataset(path: str | Path) -> CrossModalDataset:
         for attr in ("name", "info", "format_version"):
             if attr in attrs:
                 arrays[attr] = np.asarray(attrs[attr])
+    if marker is not None and not isinstance(marker, str):
+        raise DatasetError(f"{path}: the format marker 'format' is not text ({type(marker).__name__})")
     if marker == FORMAT_NAME:
         return _arrays_to_dataset(arrays, path)
     if marker is not None:

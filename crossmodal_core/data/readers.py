@@ -120,6 +120,8 @@ _ALLOWED_KINDS = "biufUS"
 #: HDF5 filters HDF5 and h5py ship (others would load a plugin library): id -> name.
 _HDF5_FILTERS = {1: "gzip", 2: "shuffle", 3: "fletcher32", 4: "szip", 5: "nbit", 6: "scaleoffset", 32000: "lzf"}
 _READ_CHUNK = 16 * _MIB
+#: bytes an NPZ member may hold after its data (np.save writes none; a little slack for other writers)
+_MEMBER_SLACK = 4096
 
 
 def max_load_bytes() -> int:
@@ -244,6 +246,11 @@ def _read_npz_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, key
                 raise DatasetError(
                     f"{path}: member {key!r} claims shape {tuple(shape)} of {dtype} = {_fmt_bytes(nbytes)}, but "
                     f"the archive stores only {_fmt_bytes(max(stored, 0))} for it; refused before allocation"
+                )
+            if stored > nbytes + _MEMBER_SLACK:  # np.save writes nothing after the data: a padded bomb
+                raise DatasetError(
+                    f"{path}: member {key!r} stores {_fmt_bytes(stored)} after its header but its shape "
+                    f"{tuple(shape)} of {dtype} needs {_fmt_bytes(nbytes)}; refused before reading the rest"
                 )
             if nbytes > _MIB and info.file_size > max(info.compress_size, 1) * MAX_COMPRESSION_RATIO:
                 raise DatasetError(  # a zip bomb: bzip2 / lzma members can inflate far beyond deflate
@@ -506,10 +513,12 @@ class _PipeReader:
         import select
         import time
 
+        poller = select.poll()  # not select.select: it fails on descriptors above 1023
+        poller.register(self.fd, select.POLLIN | select.POLLHUP | select.POLLERR)
         pos = 0
         while pos < len(mv):
             left = self.deadline - time.monotonic()
-            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+            if left <= 0 or not poller.poll(max(1, int(left * 1000))):
                 raise TimeoutError
             got = os.readv(self.fd, [mv[pos: pos + _READ_CHUNK]])
             if not got:
@@ -577,7 +586,18 @@ def _read_hdf5_isolated(path: Path, budget: _Budget) -> tuple[dict[str, np.ndarr
     except (EOFError, OSError, ValueError, KeyError, TypeError) as exc:
         os.close(rfd)
         rfd = -1
-        _, status = os.waitpid(pid, 0)  # the pipe ended or is closed: the child is gone or going
+        # the pipe ended or is closed: the child is gone or going; give it a moment to exit
+        # (a crash is reported as one), but never wait on one still running
+        done, status = os.waitpid(pid, os.WNOHANG)
+        for _ in range(50):
+            if done:
+                break
+            time.sleep(0.02)
+            done, status = os.waitpid(pid, os.WNOHANG)
+        if not done:
+            os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+            raise DatasetError(f"{path}: the HDF5 reader stopped early ({type(exc).__name__}: {exc})") from None
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else "?"

@@ -228,36 +228,19 @@ def fit_model(ds: CrossModalDataset, name: str, views: Sequence[str], label_name
 
 @contextlib.contextmanager
 def _atomic_dir(target: Path):
-    """Yield a hidden temporary folder beside ``target``; on success it replaces ``target``."""
+    """Yield a hidden temporary folder beside ``target``; on success it replaces ``target``
+    whole (:func:`crossmodal_core.store.swap_in_dir`: a kill at any moment leaves the previous
+    folder or the new one, never neither)."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    store.recover_interrupted_swap(target)  # what a killed writer of this key left
     tmp = Path(tempfile.mkdtemp(prefix=store.temporary_prefix(target), suffix=".new", dir=target.parent))
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
-        olds = []
-        for attempt in range(5):  # another writer of the same key may land in between: last one wins
-            if target.exists():
-                old = Path(tempfile.mkdtemp(prefix=store.temporary_prefix(target), suffix=".old", dir=target.parent))
-                olds.append(old)
-                with contextlib.suppress(FileNotFoundError):
-                    os.replace(target, old / "previous")
-            try:
-                os.replace(tmp, target)
-                break
-            except OSError:
-                if attempt == 4 or not target.exists():
-                    raise
-        for old in olds:
-            shutil.rmtree(old, ignore_errors=True)
+        os.chmod(tmp, 0o777 & ~store.current_umask())
+        store.swap_in_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def state_filename(name: str | registry.ModelSpec) -> str:

@@ -451,3 +451,40 @@ def test_npz_bzip2_bomb_is_refused_by_the_compression_ratio(tmp_path):
     assert path.stat().st_size < 20_000
     with pytest.raises(DatasetError, match=r"bomb\.npz: member 'train_ids' claims 32.0 MiB from \d+ B of compressed data, a ratio above 4096:1"):
         dio.load_dataset(path)
+
+
+# ---------------------------------------------------------------------- found in review
+def test_an_npz_member_padded_after_its_data_is_refused_without_inflating_it(tmp_path):
+    import time
+
+    payload = np.zeros(1, dtype=np.float32).tobytes() + bytes(64 * 1024 * 1024)  # 64 MiB of padding
+    path = _npz(tmp_path / "padded.npz", {"extra": _npy_bytes((1,), np.float32, payload)},
+                compression=zipfile.ZIP_BZIP2)
+    assert path.stat().st_size < 10_000
+    start = time.perf_counter()
+    with pytest.raises(DatasetError, match="extra.*refused before reading the rest"):
+        dio.load_dataset(path)
+    assert time.perf_counter() - start < 5  # the old reader inflated every padding byte first
+
+
+def test_a_format_marker_that_is_not_text_is_a_dataset_error(tmp_path):
+    path = _h5(tmp_path / "intmarker.h5", extra=lambda f: f.attrs.__setitem__("format", 7))
+    with pytest.raises(DatasetError, match="intmarker.h5: the format marker 'format' is not text"):
+        dio.load_dataset(path)
+
+
+def test_hdf5_loads_when_the_process_holds_more_than_1024_descriptors(tmp_path):
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the descriptor limit here is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        ds = dio.load_dataset(_h5(tmp_path / "ok.h5"))
+        assert ds.n_items == 24
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -49,7 +49,6 @@ moment leaves either the previous dataset or the new one, never a mix of the two
 from __future__ import annotations
 
 import argparse
-import ctypes
 import hashlib
 import json
 import logging
@@ -558,84 +557,21 @@ def _carry_over(old: Path, new: Path) -> None:
             shutil.copy2(entry, target)
 
 
-def _backup_path(out: Path) -> Path:
-    """Where the previous folder waits during a two-rename swap. Not a store temporary on
-    purpose: :func:`~crossmodal_core.store.clean_stale_temporaries` must never delete the only
-    copy of a dataset."""
-    return out.with_name(f".{out.name}.replaced")
-
-
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap the paths ``a`` and ``b`` in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
-
-    Returns False where the system or the file system cannot, and the caller falls back.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    renameat2.restype = ctypes.c_int
-    return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
+# The folder swap lives in the store (the model store uses it too); these names are the
+# build's seams, looked up at call time so tests can stop or fail a swap in a chosen place.
+_backup_path = store.replaced_path
+_exchange = store.exchange_paths
 
 
 def _swap_in(new: Path, out: Path) -> None:
     """Make the complete folder ``new`` become ``out`` and remove the previous ``out``."""
-    if not out.exists():
-        os.rename(new, out)
-        return
-    if _exchange(new, out):
-        shutil.rmtree(new)  # now the previous build: a stale temporary if we are killed here
-        return
-    backup = _backup_path(out)
-    shutil.rmtree(backup, ignore_errors=True)
-    os.rename(out, backup)
-    try:
-        os.rename(new, out)
-    except BaseException:
-        os.rename(backup, out)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
+    store.swap_in_dir(new, out, exchange=lambda a, b: _exchange(a, b))
 
 
 def _recover_interrupted_swap(out: Path) -> None:
-    """Undo what a killed build left beside ``out``: put back a previous folder that a
-    two-rename swap had moved aside, and remove temporary folders of dead builders."""
-    backup = _backup_path(out)
-    if backup.is_dir():
-        if out.exists():
-            shutil.rmtree(backup, ignore_errors=True)  # the swap had finished
-        else:
-            os.rename(backup, out)
-            log.warning("restored %s, which an interrupted build had moved aside", out)
-    if not out.parent.is_dir():
-        return
-    stem = store.temporary_prefix(out)[: -len(f"{os.getpid()}-")]  # ".<name>.cmtmp-"
-    for entry in out.parent.iterdir():
-        if not entry.name.startswith(stem):
-            continue
-        pid = entry.name[len(stem):].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
+    """Undo what a killed build left beside ``out`` (see :func:`store.recover_interrupted_swap`)."""
+    if store.recover_interrupted_swap(out):
+        log.warning("restored %s, which an interrupted build had moved aside", out)
 
 
 def _fsync_dir(path: Path) -> None:
