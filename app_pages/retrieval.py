@@ -31,14 +31,19 @@ k = c[2].number_input("Top K", 1, 50, 10, key="retrieval_k")
 model = by_id[model_id]
 
 
+def model_key(m) -> str:
+    """The stored model's folder plus when it was trained: a retrain into the same folder is a new key."""
+    return f"{m.path}@{m.info.get('trained_at')}"
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
-def scored_view(dataset_key: str, model_path: str, qv: str, gv: str, label_name: str) -> appdata.RetrievalView:
+def scored_view(dataset_key: str, key: str, qv: str, gv: str, label_name: str) -> appdata.RetrievalView:
     """One view per (model, direction, label): its similarities are computed once, for every widget."""
-    m = next(t for t in trained if str(t.path) == model_path)
+    m = next(t for t in trained if model_key(t) == key)
     return appdata.retrieval_view(app, m, qv, gv, label_name)
 
 
-rv = scored_view(app.key, str(model.path), direction[0], direction[1], label)
+rv = scored_view(app.key, model_key(model), direction[0], direction[1], label)
 test_rows = rv.rows
 pos_of_row = {int(r): i for i, r in enumerate(test_rows)}
 
@@ -143,16 +148,16 @@ st.header("Error analysis")
 
 
 @st.cache_data(max_entries=16, show_spinner="Scoring every test query...")
-def analysis(model_path: str, qv: str, gv: str, label_name: str) -> dict:
-    return appdata.error_analysis(scored_view(app.key, model_path, qv, gv, label_name), class_names)
+def analysis(key: str, qv: str, gv: str, label_name: str) -> dict:
+    return appdata.error_analysis(scored_view(app.key, key, qv, gv, label_name), class_names)
 
 
 @st.cache_data(max_entries=32, show_spinner="Precision-recall curves...")
-def curve(model_path: str, qv: str, gv: str, label_name: str):
-    return appdata.pr_curve(scored_view(app.key, model_path, qv, gv, label_name))
+def curve(key: str, qv: str, gv: str, label_name: str):
+    return appdata.pr_curve(scored_view(app.key, key, qv, gv, label_name))
 
 
-res = analysis(str(model.path), direction[0], direction[1], label)
+res = analysis(model_key(model), direction[0], direction[1], label)
 st.markdown(f"**MAP {direction[0]} → {direction[1]}: {100 * res['map']:.2f} %** over {len(res['ap']):,} test queries.")
 VIEWS = ["Worst queries", "Per-class AP", "Top-1 confusion", "Precision-recall"]
 # one view at a time (tabs would draw every chart on every rerun)
@@ -186,7 +191,7 @@ elif view == VIEWS[2]:
 else:
     fig = go.Figure()
     for m in trained:
-        r, p = curve(str(m.path), direction[0], direction[1], label)
+        r, p = curve(model_key(m), direction[0], direction[1], label)
         fig.add_trace(go.Scatter(x=r, y=p, mode="lines+markers", name=m.title))
     fig.update_layout(xaxis_title="recall", yaxis_title="precision", height=420, margin=dict(t=20),
                       template="plotly_white", xaxis_range=[0, 1], yaxis_range=[0, 1.02])
