@@ -361,16 +361,47 @@ def _hdf5_plan(dset: Any, key: str, path: Path, budget: _Budget) -> str:
     return "plain" if string is None else "bytes"
 
 
+#: rows of variable-length text read at a time: the budget is charged after each block, so a
+#: file whose strings share one heap object (tiny on disk, huge decoded) is refused after at
+#: most this many rows, not after all of them
+_VSTR_ROWS = 256
+
+
+def _read_vlen_text(dset: Any, key: str, budget: _Budget) -> np.ndarray:
+    """Variable-length UTF-8 text as a fixed-width unicode array, charged block by block for
+    what the fixed-width array will take (``count x longest x 4`` bytes)."""
+    reader = dset.asstr()
+    count = int(dset.size)
+    charged = count * 64  # what _hdf5_plan charged before reading
+    width = 0
+
+    def account(block: np.ndarray) -> None:
+        nonlocal width, charged
+        width = max(width, max((len(v) for v in block.reshape(-1).tolist()), default=0))
+        need = count * width * 4
+        if need > charged:
+            budget.charge(need - charged, key, f"{count} strings of up to {width} characters")
+            charged = need
+
+    if dset.ndim == 0:
+        obj = np.asarray(reader[()], dtype=object)
+        account(obj)
+    else:
+        blocks = []
+        for start in range(0, dset.shape[0], _VSTR_ROWS):
+            block = np.asarray(reader[start:start + _VSTR_ROWS], dtype=object)
+            account(block)
+            blocks.append(block)
+        obj = np.concatenate(blocks) if blocks else np.empty(dset.shape, dtype=object)
+    return np.asarray(obj, dtype=f"<U{max(width, 1)}")
+
+
 def _hdf5_read_planned(dset: Any, kind: str, key: str, path: Path, budget: _Budget) -> np.ndarray:
     if kind == "vstr":
         try:
-            values = dset.asstr()[()]
+            return _read_vlen_text(dset, key, budget)
         except UnicodeDecodeError as exc:
             raise DatasetError(f"{path}: {key!r} is not valid UTF-8 text ({exc.reason})") from None
-        obj = np.asarray(values, dtype=object)
-        width = max((len(v) for v in obj.reshape(-1).tolist()), default=0)
-        budget.charge(obj.size * width * 4, key, f"{obj.size} strings of up to {width} characters")
-        return np.asarray(obj, dtype=f"<U{max(width, 1)}")
     data = np.asarray(dset[()])
     if kind == "bytes":
         return _decode_bytes(data, path, key)

@@ -488,3 +488,29 @@ def test_hdf5_loads_when_the_process_holds_more_than_1024_descriptors(tmp_path):
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_variable_length_text_is_charged_block_by_block_before_all_of_it_is_read(tmp_path, monkeypatch):
+    """Strings may share heap objects: tiny on disk, huge decoded. The refusal must come after
+    the first block of rows, not after every string has been decoded."""
+    import h5py._hl.dataset as h5ds
+
+    names = ["x" * 5000] * 4000  # 80 MB once fixed-width
+    path = _h5(tmp_path / "many.h5", lambda f: f.create_dataset(
+        "train_ids", data=np.array(names, dtype=object), dtype=h5py.string_dtype()))
+    monkeypatch.setenv("CROSSMODAL_MAX_LOAD_BYTES", "20M")
+    monkeypatch.setenv(readers.ISOLATION_ENV, "0")  # in this process, so the reads can be counted
+    with h5py.File(path, "r") as f:
+        wrapper = type(f["train_ids"].asstr())
+    rows_read = []
+    real = wrapper.__getitem__
+
+    def counting(self, key):
+        out = real(self, key)
+        rows_read.append(np.size(out))
+        return out
+
+    monkeypatch.setattr(wrapper, "__getitem__", counting)
+    with pytest.raises(DatasetError, match=r"many\.h5: 'train_ids' claims 4000 strings of up to 5000 characters"):
+        dio.load_dataset(path)
+    assert sum(rows_read) <= readers._VSTR_ROWS
