@@ -67,6 +67,22 @@ Precision-recall curve
     precision is the highest precision it reaches at any recall ``>= r``; the curve is
     the mean over queries (with ``R > 0``).
 
+At scale (galleries of 10^5-10^6 items)
+    The exact n x n MAP costs O(n^2 log n) time and O(chunk x n) memory; ``n_jobs`` spreads
+    its query chunks over processes (joblib; bitwise the same APs). Two cheaper questions
+    are answered *as what they are*:
+
+    - :func:`sampled_average_precision` -- AP of ``n_samples`` queries drawn uniformly
+      without replacement (seeded) against the *full* gallery. Their mean is an unbiased
+      estimate of the full MAP; :class:`Estimate` gives it with a normal-approximation
+      confidence interval that includes the finite-population correction (so sampling every
+      query gives the exact MAP with zero width). The interval covers the choice of queries
+      only: the gallery is complete.
+    - :func:`average_precision_at_k` -- AP@K from ranked neighbour lists (an index's top-K):
+      ``AP@K = (1 / min(R, K)) * sum_{j <= K, item j relevant} P@j`` with ``R`` the relevant
+      items in the whole gallery. It ignores relevant items ranked below K, so it is not
+      the papers' MAP (equal only when ``K`` is the gallery size); report it as MAP@K.
+
 Memory
     Scores are computed ``chunk_size`` query rows at a time. ``chunk_size=None`` picks the
     number of rows that keeps the working set near :data:`DEFAULT_MEMORY_BUDGET` bytes
@@ -78,11 +94,15 @@ Memory
 
 from __future__ import annotations
 
+import math
+import os
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
 from crossmodal_core.scoring import (
+    BLAS_ROWS,
     DEFAULT_MEMORY_BUDGET,
     METRICS,
     check_chunk_size,
@@ -124,6 +144,12 @@ __all__ = [
     "RECALL_KS",
     "PAIRED_METRICS",
     "rank_summary",
+    "Estimate",
+    "estimate_mean",
+    "sample_queries",
+    "sampled_average_precision",
+    "sampled_pair_ranks",
+    "average_precision_at_k",
 ]
 
 #: K of the reported Recall@K (instance-level retrieval)
@@ -187,6 +213,7 @@ def average_precision(
     gallery_labels: np.ndarray,
     metric: str = "cosine",
     chunk_size: int | None = None,
+    n_jobs: int = 1,
 ) -> np.ndarray:
     """Per-query average precision with class relevance (see the module docstring).
 
@@ -198,6 +225,9 @@ def average_precision(
     gallery_labels : array ``(n_gallery,)`` of class ids
     metric : ``"cosine"`` or ``"euclidean"``
     chunk_size : query rows scored at once; ``None`` = from :data:`DEFAULT_MEMORY_BUDGET`
+    n_jobs : worker processes over query chunks (joblib; ``-1`` = every core). Each worker
+        holds one chunk of scores, so memory grows with ``n_jobs``; the APs are bitwise the
+        same as with ``n_jobs=1`` (chunks start at multiples of ``BLAS_ROWS``).
 
     Returns
     -------
@@ -208,13 +238,42 @@ def average_precision(
     q, g = check_pair(queries, gallery)
     qc, gc, vocab = encode_labels(query_labels, gallery_labels, q.shape[0], g.shape[0])
     chunk = check_chunk_size(chunk_size, g.shape[0])
-    cols = columns_by_class(gc, len(vocab))
+    workers = _check_n_jobs(n_jobs)
+    if workers > 1 and q.shape[0] > BLAS_ROWS:
+        return _parallel_average_precision(q, g, qc, gc, metric, chunk, workers)
+    return _ap_of_codes(q, g, qc, gc, len(vocab), metric, chunk)
+
+
+def _check_n_jobs(n_jobs) -> int:
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be a positive int or -1 (every core), got {n_jobs!r}")
+    return (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
+
+
+def _ap_of_codes(q, g, qc, gc, n_codes: int, metric: str, chunk: int) -> np.ndarray:
+    """Per-query AP of prepared inputs with label codes (the serial engine, one process)."""
+    cols = columns_by_class(gc, n_codes)
     ap = np.full(q.shape[0], np.nan)
     for sl, block in iter_score_chunks(q, g, metric, chunk):
         ap_chunk = ap[sl]
         for rows, ranks in iter_relevant_ranks(block, qc[sl], cols):
             ap_chunk[rows] = ap_from_ranks(ranks)
     return ap
+
+
+def _parallel_average_precision(q, g, qc, gc, metric: str, chunk: int, workers: int) -> np.ndarray:
+    from joblib import Parallel, delayed  # installed with scikit-learn
+
+    n_codes = int(max(qc.max(initial=-1), gc.max(initial=-1))) + 1
+    # Slices start at multiples of BLAS_ROWS so every row's scores, hence ties, are bitwise
+    # those of the serial run; a few tasks per worker even out classes of unequal cost.
+    step = -(-q.shape[0] // (workers * 4))
+    step = -(-step // BLAS_ROWS) * BLAS_ROWS
+    slices = [slice(a, min(a + step, q.shape[0])) for a in range(0, q.shape[0], step)]
+    parts = Parallel(n_jobs=workers, backend="loky")(
+        delayed(_ap_of_codes)(q[sl], g, qc[sl], gc, n_codes, metric, chunk) for sl in slices
+    )
+    return np.concatenate(parts)
 
 
 def average_precision_from_scores(scores: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray) -> np.ndarray:
@@ -254,13 +313,14 @@ def mean_average_precision(
     gallery_labels: np.ndarray,
     metric: str = "cosine",
     chunk_size: int | None = None,
+    n_jobs: int = 1,
 ) -> float:
     """MAP: mean of :func:`average_precision` over queries that have at least one relevant item.
 
     Warns (``UserWarning``, with the count) when some queries have none; raises
-    ``ValueError`` when no query has any.
+    ``ValueError`` when no query has any. ``n_jobs``: see :func:`average_precision`.
     """
-    return mean_ap(average_precision(queries, gallery, query_labels, gallery_labels, metric, chunk_size))
+    return mean_ap(average_precision(queries, gallery, query_labels, gallery_labels, metric, chunk_size, n_jobs))
 
 
 def per_class_average_precision(ap: np.ndarray, query_labels: np.ndarray) -> dict:
@@ -295,11 +355,12 @@ def map_both_directions(
     labels_y: np.ndarray | None = None,
     metric: str = "cosine",
     chunk_size: int | None = None,
+    n_jobs: int = 1,
 ) -> tuple[float, float]:
     """MAP of ``x -> y`` (x rows query the y gallery) and of ``y -> x``.
 
     ``labels_y`` defaults to ``labels_x`` (paired test sets, as in VEGAS: row i of both
-    modalities is the same video).
+    modalities is the same video). ``n_jobs``: see :func:`average_precision`.
     """
     xa = check_matrix(x, "x")
     ya = check_matrix(y, "y")
@@ -313,8 +374,8 @@ def map_both_directions(
     else:
         lx = check_label_vector(labels_x, xa.shape[0], "labels_x", "x")
         ly = check_label_vector(labels_y, ya.shape[0], "labels_y", "y")
-    forward = mean_average_precision(xa, ya, lx, ly, metric, chunk_size)
-    backward = mean_average_precision(ya, xa, ly, lx, metric, chunk_size)
+    forward = mean_average_precision(xa, ya, lx, ly, metric, chunk_size, n_jobs)
+    backward = mean_average_precision(ya, xa, ly, lx, metric, chunk_size, n_jobs)
     return forward, backward
 
 
@@ -408,23 +469,35 @@ def pair_ranks(
     gallery: np.ndarray,
     metric: str = "cosine",
     chunk_size: int | None = None,
+    pair_index: np.ndarray | None = None,
 ) -> np.ndarray:
     """1-based rank of ``gallery[i]`` in the ranking for ``queries[i]`` (instance-level retrieval).
 
     ``rank_i = 1 + #{j : s_ij > s_ii} + #{j < i : s_ij == s_ii}`` (ties by gallery index).
-    Queries and gallery must have the same number of rows. Returns ``(n,)`` int64.
+    Queries and gallery must have the same number of rows, unless ``pair_index`` ``(n_queries,)``
+    gives the gallery row of each query's true pair (a subset of queries against the full
+    gallery, as :func:`sampled_pair_ranks` does). Returns ``(n_queries,)`` int64.
     """
     metric = check_metric(metric)
     q, g = check_pair(queries, gallery)
-    if q.shape[0] != g.shape[0]:
-        raise ValueError(
-            f"pair_ranks needs paired rows: queries has {q.shape[0]} rows, gallery has {g.shape[0]}"
-        )
+    if pair_index is None:
+        if q.shape[0] != g.shape[0]:
+            raise ValueError(
+                f"pair_ranks needs paired rows: queries has {q.shape[0]} rows, gallery has {g.shape[0]}"
+            )
+        pair_index = np.arange(q.shape[0])
+    else:
+        pair_index = np.asarray(pair_index)
+        if pair_index.shape != (q.shape[0],) or pair_index.dtype.kind not in "iu":
+            raise ValueError(f"pair_index must be ({q.shape[0]},) integer gallery rows, got {pair_index.dtype} {pair_index.shape}")
+        if pair_index.size and (pair_index.min() < 0 or pair_index.max() >= g.shape[0]):
+            raise ValueError(f"pair_index holds rows outside the gallery's 0..{g.shape[0] - 1}")
+        pair_index = pair_index.astype(np.int64)
     chunk = check_chunk_size(chunk_size, g.shape[0])
     out = np.empty(q.shape[0], dtype=np.int64)
     cols = np.arange(g.shape[0])
     for sl, block in iter_score_chunks(q, g, metric, chunk):
-        own_idx = np.arange(sl.start, sl.stop)
+        own_idx = pair_index[sl]
         own = block[np.arange(block.shape[0]), own_idx][:, None]
         above = (block > own).sum(axis=1) + ((block == own) & (cols[None, :] < own_idx[:, None])).sum(axis=1)
         out[sl] = above + 1
@@ -474,3 +547,157 @@ def rank_summary(ranks: np.ndarray) -> dict[str, float]:
     out["median_rank"] = median_rank(r)
     out["n"] = int(r.shape[0])
     return out
+
+
+# ---------------------------------------------------------------------------- at scale
+@dataclass(frozen=True)
+class Estimate:
+    """A mean estimated from a uniform sample of queries, with its confidence interval.
+
+    ``value`` is the sample mean, ``stderr`` its standard error (``std(ddof=1) / sqrt(m)``
+    times the finite-population correction ``sqrt((N - m) / (N - 1))``), ``low``/``high``
+    the normal-approximation interval at ``confidence``; ``n_sampled`` queries (with a
+    defined value) out of ``n_population``.
+    """
+
+    value: float
+    stderr: float
+    low: float
+    high: float
+    confidence: float
+    n_sampled: int
+    n_population: int
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def __str__(self) -> str:
+        return (f"{self.value:.4f} ± {self.high - self.value:.4f} ({self.confidence:.0%} CI, "
+                f"{self.n_sampled} of {self.n_population} queries)")
+
+
+def estimate_mean(values: np.ndarray, n_population: int, confidence: float = 0.95) -> Estimate:
+    """:class:`Estimate` of a population mean from the values of a uniform sample without
+    replacement (``nan`` values, e.g. queries without a relevant item, are left out of both
+    the sample and the population count)."""
+    from scipy.stats import norm
+
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1 or v.size == 0:
+        raise ValueError(f"values must be a non-empty 1-D array, got shape {v.shape}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    n_missing = int(np.isnan(v).sum())
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        raise ValueError("no sampled query has a defined value")
+    population = int(n_population) - n_missing
+    if population < v.size:
+        raise ValueError(f"n_population ({n_population}) is smaller than the sample ({v.size + n_missing})")
+    m = v.size
+    if m < 2 or population == m:
+        stderr = 0.0 if population == m else float("nan")
+    else:
+        stderr = float(v.std(ddof=1) / math.sqrt(m) * math.sqrt((population - m) / (population - 1)))
+    half = float(norm.ppf(0.5 + confidence / 2)) * stderr
+    mean = float(v.mean())
+    return Estimate(mean, stderr, mean - half, mean + half, float(confidence), m, population)
+
+
+def sample_queries(n_queries: int, n_samples: int, seed: int = 0) -> np.ndarray:
+    """Sorted row indices of ``min(n_samples, n_queries)`` queries drawn uniformly without
+    replacement with ``numpy.random.default_rng(seed)``."""
+    n_queries = check_k(n_queries, "n_queries")
+    n_samples = check_k(n_samples, "n_samples")
+    if n_samples >= n_queries:
+        return np.arange(n_queries)
+    return np.sort(np.random.default_rng(seed).choice(n_queries, size=n_samples, replace=False))
+
+
+def sampled_average_precision(
+    queries: np.ndarray,
+    gallery: np.ndarray,
+    query_labels: np.ndarray,
+    gallery_labels: np.ndarray,
+    n_samples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    metric: str = "cosine",
+    chunk_size: int | None = None,
+    n_jobs: int = 1,
+) -> tuple[Estimate, np.ndarray, np.ndarray]:
+    """MAP estimated from ``n_samples`` random queries against the *full* gallery.
+
+    Returns ``(estimate, rows, ap)``: the :class:`Estimate` of the full MAP, the sampled
+    query rows ``(m,)`` and their exact APs ``(m,)`` (the same numbers
+    :func:`average_precision` gives those rows). ``queries`` may be a lazy array (an
+    ``h5py`` / Zarr dataset): only the sampled rows are read.
+    """
+    n = len(queries)
+    rows = sample_queries(n, n_samples, seed)
+    ql = np.asarray(query_labels)
+    if ql.shape[0] != n:
+        raise ValueError(f"query_labels has {ql.shape[0]} entries but queries has {n} rows")
+    q = np.asarray(queries[rows]) if rows.size < n else queries
+    ap = average_precision(q, gallery, ql[rows], gallery_labels, metric, chunk_size, n_jobs)
+    return estimate_mean(ap, n, confidence), rows, ap
+
+
+def sampled_pair_ranks(
+    queries: np.ndarray,
+    gallery: np.ndarray,
+    n_samples: int = 1000,
+    seed: int = 0,
+    metric: str = "cosine",
+    chunk_size: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pair ranks (instance-level) of ``n_samples`` random queries against the full paired
+    gallery: ``(rows, ranks)``. Estimate R@K with ``estimate_mean((ranks <= K), n)``."""
+    n = len(queries)
+    if len(gallery) != n:
+        raise ValueError(f"paired retrieval needs as many gallery rows ({len(gallery)}) as queries ({n})")
+    rows = sample_queries(n, n_samples, seed)
+    q = np.asarray(queries[rows]) if rows.size < n else queries
+    return rows, pair_ranks(q, gallery, metric, chunk_size, pair_index=rows)
+
+
+def average_precision_at_k(
+    neighbors: np.ndarray,
+    query_labels: np.ndarray,
+    gallery_labels: np.ndarray,
+    k: int | None = None,
+) -> np.ndarray:
+    """AP@K of each query from its ranked neighbour list (e.g. an index's top-K).
+
+    Parameters
+    ----------
+    neighbors : int array ``(n_queries, K)`` of gallery rows, best first (``-1`` = no item)
+    query_labels : ``(n_queries,)``; gallery_labels : ``(n_gallery,)``
+    k : cut-off (default: ``K``)
+
+    Returns
+    -------
+    ``(n_queries,)`` float64: ``(1 / min(R, k)) * sum_{j <= k, relevant} P@j`` with ``R``
+    the relevant items in the *whole* gallery; ``nan`` where ``R = 0``. Equal to
+    :func:`average_precision` when ``k`` is the gallery size; otherwise it is MAP@K, not MAP.
+    """
+    nb = np.asarray(neighbors)
+    if nb.ndim != 2 or nb.dtype.kind not in "iu":
+        raise ValueError(f"neighbors must be a 2-D integer array (n_queries, K), got {nb.dtype} {nb.shape}")
+    gl = check_label_vector(gallery_labels, len(np.atleast_1d(gallery_labels)), "gallery_labels", "gallery_labels")
+    ql = check_label_vector(query_labels, nb.shape[0], "query_labels", "neighbors")
+    if nb.size and (nb.max() >= gl.shape[0] or nb.min() < -1):
+        raise ValueError(f"neighbors holds rows outside the gallery's 0..{gl.shape[0] - 1} (or -1)")
+    k = nb.shape[1] if k is None else check_k(k)
+    if k > nb.shape[1]:
+        raise ValueError(f"k={k} exceeds the {nb.shape[1]} neighbours given")
+    nb = nb[:, :k]
+    qc, gc, vocab = encode_labels(ql, gl, ql.shape[0], gl.shape[0])
+    R = np.bincount(gc, minlength=len(vocab))[qc]
+    valid = nb >= 0
+    hit = valid & (gc[np.where(valid, nb, 0)] == qc[:, None])
+    precision_at_j = np.cumsum(hit, axis=1) / np.arange(1, k + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ap = (precision_at_j * hit).sum(axis=1) / np.minimum(R, k)
+    ap[R == 0] = np.nan
+    return ap
