@@ -211,7 +211,7 @@ def process_work(ref: ScoreRef, cache: Path | None = None, fingerprint: str = ""
         skipped = skipped or f"{ref.corpus_path}: no fragment with audible audio"
     for reason in dropped:
         log.info("dropping fragment %s", reason)
-    if shard is not None:
+    if shard is not None and not userscores_mod.is_transient(skipped):  # a time-out is retried next build
         payload = {"fragments": [f.to_dict() for f in fragments], "skipped": skipped, "dropped": dropped}
         store.atomic_save_npz(shard, payload=np.array(json.dumps(payload, ensure_ascii=False)), **arrays)
     return {"ref": ref, "fragments": fragments, "arrays": arrays, "skipped": skipped, "dropped": dropped}

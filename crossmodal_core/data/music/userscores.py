@@ -82,6 +82,9 @@ PARSE_TIMEOUT_S = 120.0
 PARSE_MEMORY_BYTES = 3 << 30
 #: most bytes of JSON a child may send back
 _MAX_RESULT_BYTES = 512 * _MIB
+#: reasons that depend on the machine's load, not on the file (the build does not cache them)
+_TIMEOUT_REASON = "took longer than"
+_STOPPED_REASON = "the reader stopped"
 
 
 def _memory_reason() -> str:
@@ -440,18 +443,24 @@ def extract_fragments(ref: ScoreRef, timeout_s: float = PARSE_TIMEOUT_S) -> tupl
     finally:
         os.close(r)
     if timed_out:
-        return [], f"took longer than {timeout_s:g} s to read and cut (time limit)", []
+        return [], f"{_TIMEOUT_REASON} {timeout_s:g} s to read and cut (time limit)", []
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status) or not blob:
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         name = signal.Signals(sig).name if sig else "no result"
-        return [], f"the reader stopped ({name}): out of memory, out of time or crashed", []
+        return [], f"{_STOPPED_REASON} ({name}): out of memory, out of time or crashed", []
     try:
         payload = json.loads(blob)
         fragments = [Fragment.from_dict(d) for d in payload["fragments"]]
         return fragments, payload["reason"], list(payload["dropped"])
     except (ValueError, KeyError, TypeError) as exc:
         return [], f"the reader sent an unreadable result ({exc})", []
+
+
+def is_transient(reason: str | None) -> bool:
+    """Whether a skip reason came from the time limit or a killed reader, which a less busy
+    machine may not hit again (such results are not cached)."""
+    return bool(reason) and reason.startswith((_TIMEOUT_REASON, _STOPPED_REASON))
 
 
 def _read_child(fd: int, pid: int, timeout_s: float) -> tuple[bytes, bool]:

@@ -344,3 +344,15 @@ def test_a_single_usable_work_cannot_make_folds(tmp_path):
     (src / "broken.xml").write_bytes(b"<x")
     with pytest.raises(DatasetError, match="only one usable work.*at least 2"):
         build_music_dataset(tmp_path / "out", jobs=1, progress=False, scores=src)
+
+
+def test_a_timed_out_file_is_not_cached_so_the_next_build_retries_it(tmp_path, monkeypatch):
+    (tmp_path / "slow.xml").write_text(_song_xml())
+    ref = _ref(tmp_path / "slow.xml")
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(us, "extract_fragments", lambda r: ([], "took longer than 1 s to read and cut", []))
+    assert build_mod.process_work(ref, cache, "fp")["skipped"].startswith("took longer")
+    assert not cache.exists() or not list(cache.iterdir())
+    monkeypatch.setattr(us, "extract_fragments", lambda r: ([], "no lyrics under the notes", []))
+    assert build_mod.process_work(ref, cache, "fp")["skipped"] == "no lyrics under the notes"
+    assert len(list(cache.iterdir())) == 1  # a verdict on the file itself is cached
