@@ -80,7 +80,7 @@ from crossmodal_core.data.dataset import CrossModalDataset, DatasetError
 from crossmodal_core.data.music import corpus as corpus_mod
 from crossmodal_core.data.music import phrases as phrases_mod
 from crossmodal_core.data.music import userscores as userscores_mod
-from crossmodal_core.data.music.corpus import ScoreRef, corpus_root, find_lyric_scores
+from crossmodal_core.data.music.corpus import ScoreRef, find_lyric_scores
 from crossmodal_core.notes import Fragment
 
 log = logging.getLogger(__name__)
@@ -789,7 +789,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--lyrics-featurizer", default=None, help="reuse a stored lyrics_featurizer.npz")
     parser.add_argument("--no-cache", action="store_true", help="ignore and do not write per-work shards")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--scores", default=None, help="a folder of your own scores instead of the corpus (needs --out)")
+    parser.add_argument("--scores", default=None,
+                        help="a folder of your own scores instead of the corpus (needs --out)")
     return parser
 
 

@@ -409,7 +409,8 @@ def extract_user_fragments(ref: ScoreRef) -> tuple[list[Fragment], str | None, l
 
 
 # ---------------------------------------------------------------------- isolation
-def extract_fragments(ref: ScoreRef, timeout_s: float = PARSE_TIMEOUT_S) -> tuple[list[Fragment], str | None, list[str]]:
+def extract_fragments(ref: ScoreRef,
+                      timeout_s: float = PARSE_TIMEOUT_S) -> tuple[list[Fragment], str | None, list[str]]:
     """:func:`extract_user_fragments` in a child process with time and memory limits
     (in-process where there is no ``fork``). Never raises for a bad file."""
     if not hasattr(os, "fork"):
