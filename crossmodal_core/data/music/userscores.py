@@ -71,6 +71,8 @@ MAX_MXL_MEMBERS = 256
 #: most score files used from one folder, and how deep sub-folders are searched
 MAX_FILES = 2000
 MAX_DEPTH = 4
+#: most folder entries looked at (files of any kind), so a huge folder gives a short report
+MAX_ENTRIES = 20_000
 #: most notes in one score, and longest MIDI (quarter notes: about 4 hours at 80 bpm)
 MAX_NOTES = 200_000
 MAX_SCORE_QUARTERS = 20_000
@@ -139,6 +141,7 @@ def find_user_scores(folder: str | os.PathLike, collection: str | None = None,
     refs: list[ScoreRef] = []
     skipped: dict[str, str] = {}
     owner: dict[str, str] = {}
+    seen = 0
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(dirpath)
         rel_dir = here.relative_to(root)
@@ -157,6 +160,11 @@ def find_user_scores(folder: str | os.PathLike, collection: str | None = None,
         for name in sorted(filenames):
             if name.startswith("."):  # .DS_Store, editors' backups, our own temporaries
                 continue
+            seen += 1
+            if seen > MAX_ENTRIES:
+                skipped["..."] = f"more than {MAX_ENTRIES:,} entries in the folder: the rest was not looked at"
+                refs.sort(key=lambda r: r.corpus_path)
+                return refs, skipped
             rel = printable((rel_dir / name).as_posix())
             reason = _file_problem(here / name, name)
             if reason is None and len(refs) >= max_files:

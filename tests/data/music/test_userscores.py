@@ -199,7 +199,8 @@ def test_a_slow_parse_is_killed_at_the_time_limit(tmp_path, monkeypatch):
 
 def test_a_crashing_or_memory_hungry_parse_is_a_reason_not_a_crash(tmp_path, monkeypatch):
     (tmp_path / "x.xml").write_text(_song_xml())
-    monkeypatch.setattr(us, "parse_user_score", lambda ref: os.kill(os.getpid(), signal.SIGKILL))  # as the OOM killer does
+    # killed as the OOM killer would
+    monkeypatch.setattr(us, "parse_user_score", lambda ref: os.kill(os.getpid(), signal.SIGKILL))
     frs, reason, _ = us.extract_fragments(_ref(tmp_path / "x.xml"), timeout_s=20)
     assert frs == [] and "SIGKILL" in reason
     if not os.path.exists("/proc/self/statm"):
@@ -357,3 +358,11 @@ def test_a_timed_out_file_is_not_cached_so_the_next_build_retries_it(tmp_path, m
     monkeypatch.setattr(us, "extract_fragments", lambda r: ([], "no lyrics under the notes", []))
     assert build_mod.process_work(ref, cache, "fp")["skipped"] == "no lyrics under the notes"
     assert len(list(cache.iterdir())) == 1  # a verdict on the file itself is cached
+
+
+def test_a_folder_with_too_many_entries_is_cut_off_with_a_reason(tmp_path, monkeypatch):
+    for i in range(8):
+        (tmp_path / f"{i}.txt").write_text("x")
+    monkeypatch.setattr(us, "MAX_ENTRIES", 5)
+    refs, skipped = us.find_user_scores(tmp_path)
+    assert refs == [] and len(skipped) == 6 and "not looked at" in skipped["..."]
