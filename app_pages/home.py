@@ -26,6 +26,37 @@ with st.expander("Add a dataset: upload a feature file (.npz / .h5)"):
             st.session_state[_shared.DATASET] = entry.id
             st.rerun()
 
+with st.expander("Build a dataset from your own scores (MusicXML, MXL, MIDI, Humdrum)"):
+    st.markdown(f"Put your files, one work per file with lyrics under the notes, in a folder inside "
+                f"`{appdata.store.scores_dir()}` on this server (e.g. `.../scores/my_songs/`), then choose it "
+                "here. They are cut into phrases, synthesised and featurised as the embedded dataset is; "
+                "files that cannot be used are skipped and listed with the reason.")
+    score_folders = appdata.score_folders()
+    if not score_folders:
+        st.info("No folder of scores there yet.")
+    else:
+        folder = st.selectbox("Folder of scores", score_folders, key="scores_folder")
+        if st.button("Build the dataset", key="scores_build"):
+            bar = _shared.StreamlitProgress("reading the scores...")
+            try:
+                built, report = appdata.build_from_scores(folder, progress=bar)
+            except Exception as exc:  # nothing usable, or a bad folder: say why, keep the page
+                st.error(f"No dataset built from {folder}: {exc}")
+            else:
+                bar.done()
+                _shared.dataset_entries.clear()
+                st.session_state["scores_built"] = {"id": built.id, "label": built.label, "report": report}
+    last = st.session_state.get("scores_built")
+    if last:
+        rep = last["report"]
+        st.success(f"Built **{last['label']}**: {rep['n_used']} of {rep['n_files']} files used, "
+                   f"{rep['n_fragments']} fragments, {rep['n_folds']} folds by work"
+                   + (f" ({rep['folds_note']})" if rep.get("folds_note") else "") + ".")
+        skipped = [{"file": f["file"], "why skipped": f["reason"]} for f in rep["files"] if f["status"] == "skipped"]
+        if skipped:
+            st.dataframe(pd.DataFrame(skipped), hide_index=True)
+        st.button("Open it", key="scores_open", on_click=st.session_state.update, args=({_shared.DATASET: last["id"]},))
+
 app = _shared.current_dataset()
 if app is None:
     st.stop()

@@ -3,7 +3,8 @@
 Commands
 --------
 ``evaluate``     folds x models -> table on stdout, JSON + CSV results (see :mod:`crossmodal_core.evaluate`)
-``build-music``  build the embedded music21 sheet / lyrics / audio dataset
+``build-music``  build the embedded music21 sheet / lyrics / audio dataset, or (``--scores DIR
+                 --out OUT``) the same kind of dataset from a folder of your own scores
 ``train``        fit one model by name on a dataset and store it in the model store
                  (:mod:`crossmodal_core.models.trained`), where the app finds it
 ``project``      compute the 2-D maps (UMAP / PCA) the app's explorer shows, when missing
@@ -130,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     bm.add_argument("--collections", default=None, help="comma-separated subset of bach,trecento,songs")
     bm.add_argument("--limit", type=_positive_int, default=None, help="use only this many works")
     bm.add_argument("--jobs", type=_positive_int, default=2, help="worker processes (default 2)")
+    bm.add_argument("--scores", default=None, metavar="DIR",
+                    help="build from your own MusicXML / MXL / MIDI / Humdrum files in DIR (one work per file) "
+                         "instead of the music21 corpus; needs --out (the app lists datasets written to "
+                         "$CROSSMODAL_HOME/music_datasets/<name>)")
 
     tr = sub.add_parser("train", help="fit one model on a dataset and store it")
     tr.add_argument("--data", required=True, help=DATA_HELP)
@@ -301,9 +306,33 @@ def cmd_build_music(args: argparse.Namespace) -> int:
     from crossmodal_core.data.music import build_music_dataset
 
     start = time.perf_counter()
+    if args.scores is not None:
+        return _build_from_scores(args, start)
     ds = build_music_dataset(args.out, collections=_csv_list(args.collections), limit=args.limit, jobs=args.jobs)
     _log(f"built {getattr(ds, 'name', 'music dataset')}: {getattr(ds, 'n_items', '?')} items "
          f"in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+def _build_from_scores(args: argparse.Namespace, start: float) -> int:
+    from crossmodal_core import store
+    from crossmodal_core.data.music import build as music_build
+
+    if args.out is None:
+        raise CLIError(f"--scores needs --out (a new folder, e.g. {store.user_music_dir()}/<name>, where the app "
+                       "lists it)")
+    if args.collections is not None:
+        raise CLIError("--collections chooses corpus works; it does not apply with --scores")
+    if not Path(args.scores).is_dir():
+        raise CLIError(f"--scores {args.scores}: not a folder")
+    ds = music_build.build_music_dataset(args.out, limit=args.limit, jobs=args.jobs, scores=args.scores)
+    out = Path(os.path.abspath(args.out))
+    report = store.read_json(out / music_build.REPORT_FILE)
+    _log(music_build.format_report(report))
+    _log(f"built {ds.name}: {ds.n_items} items in {time.perf_counter() - start:.0f} s; report: "
+         f"{out / music_build.REPORT_FILE}")
+    if out.parent.resolve() == store.user_music_dir().resolve():
+        _log(f"the app lists it as dataset 'scores:{out.name}'")
     return 0
 
 

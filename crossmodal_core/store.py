@@ -83,6 +83,18 @@ def uploads_dir() -> Path:
     return cache_dir() / "uploads"
 
 
+def scores_dir() -> Path:
+    """Where the user puts folders of their own scores for the app to build datasets from
+    (``<cache>/scores/<folder>/``)."""
+    return cache_dir() / "scores"
+
+
+def user_music_dir() -> Path:
+    """Music datasets built from the user's own scores (``<cache>/music_datasets/<name>/``),
+    listed by the catalog as ``scores:<name>``."""
+    return cache_dir() / "music_datasets"
+
+
 # ---------------------------------------------------------------------- untrusted names
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 SLUG_MAX_LENGTH = 80

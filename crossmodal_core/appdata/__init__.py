@@ -18,7 +18,7 @@ from crossmodal_core import store
 from crossmodal_core.appdata.datasets import (FILE_SUFFIXES, PAIR_LABEL, AppDataset, DatasetEntry, find_entry,
                                               flat_views, item_details, item_text, label_choices, labels_for,
                                               list_datasets, load_dataset, save_upload, split_indices,
-                                              view_pairs, work_title, works)
+                                              view_pairs, work_title, works, score_folders, build_from_scores)
 from crossmodal_core.appdata.media import audio_file, audio_wav, has_media, player_html, score_svg
 from crossmodal_core.appdata.models import (DEFAULT_MODELS, ORIGINAL, ORIGINAL_TITLE, TrainedModel,
                                             default_models, find_trained, list_trained, load_embeddings,
@@ -32,7 +32,7 @@ from crossmodal_core.appdata.results import load_results, poster_table
 __all__ = [
     "store", "FILE_SUFFIXES", "PAIR_LABEL", "AppDataset", "DatasetEntry", "find_entry", "flat_views",
     "item_details", "item_text", "label_choices", "labels_for", "list_datasets", "load_dataset", "save_upload",
-    "split_indices", "view_pairs", "work_title", "works", "audio_file", "audio_wav", "has_media", "player_html",
+    "split_indices", "view_pairs", "work_title", "works", "score_folders", "build_from_scores", "audio_file", "audio_wav", "has_media", "player_html",
     "score_svg", "DEFAULT_MODELS", "ORIGINAL", "ORIGINAL_TITLE", "TrainedModel", "default_models", "find_trained",
     "list_trained", "load_embeddings", "load_model_object", "missing_models", "model_names", "model_params",
     "model_title", "model_views", "train_missing", "train_model", "PanelData", "RetrievalView", "all_query_ap",

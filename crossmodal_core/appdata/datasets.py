@@ -20,7 +20,7 @@ from crossmodal_core.models.trained import PAIR_LABEL, flat_views, labels_for, s
 __all__ = [
     "AppDataset", "DatasetEntry", "FILE_SUFFIXES", "PAIR_LABEL", "list_datasets", "find_entry", "load_dataset",
     "save_upload", "label_choices", "labels_for", "flat_views", "view_pairs", "split_indices", "item_text",
-    "item_details", "works", "work_title",
+    "item_details", "works", "work_title", "score_folders", "build_from_scores",
 ]
 
 #: a loaded dataset as the pages see it (the catalog's :class:`LoadedDataset`)
@@ -56,6 +56,35 @@ def save_upload(filename: str, data: bytes) -> DatasetEntry:
         tmp.write_bytes(data)
         data_io.load_dataset(tmp)  # raises DatasetError naming the problem; target untouched
     return catalog.find_entry(f"upload:{target.name}")
+
+
+def score_folders() -> list[str]:
+    """Names of the folders of the user's scores, the sub-folders of :func:`store.scores_dir`
+    (hidden folders and symbolic links are not listed), sorted."""
+    root = store.scores_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+
+
+def build_from_scores(folder: str, progress: ProgressCallback | None = None,
+                      jobs: int = 1) -> tuple[DatasetEntry, dict[str, Any]]:
+    """Build a music dataset from the folder ``folder`` of :func:`store.scores_dir` into
+    :func:`store.user_music_dir` (as the CLI's ``build-music --scores`` does).
+
+    ``folder`` must be one of :func:`score_folders` (a listed name, never a path). Returns the
+    catalog entry of the new dataset (``scores:<name>``) and the per-file build report.
+    Raises ``DatasetError`` (nothing usable, unknown folder).
+    """
+    from crossmodal_core.data.music import build as music_build
+
+    if folder not in score_folders():
+        raise DatasetError(f"no folder {store.slug(folder)!r} in {store.scores_dir()}")
+    out = store.child_path(store.user_music_dir(), folder)
+    music_build.build_music_dataset(out, jobs=jobs, progress=False, scores=store.scores_dir() / folder,
+                                    progress_callback=progress)
+    report = store.read_json(out / music_build.REPORT_FILE)
+    return catalog.find_entry(f"{catalog.SCORES_KIND}:{out.name}"), report
 
 
 def label_choices(ds: CrossModalDataset) -> list[str]:

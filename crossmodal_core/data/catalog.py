@@ -15,10 +15,14 @@ id                          dataset
                             data folder ``assets/datasets/``
 ``upload:<name>``           the feature file ``<name>`` in the uploads folder
                             :func:`crossmodal_core.store.uploads_dir`
+``scores:<name>``           a music dataset built from the user's own scores (``build-music
+                            --scores``) into the folder ``<name>`` of
+                            :func:`crossmodal_core.store.user_music_dir` (listed only when
+                            :func:`is_built`)
 ==========================  ===============================================================
 
-A ``file:`` / ``upload:`` id names a file of one of the known folders **by its name**, never a
-path: ``file:../../etc/passwd`` names nothing. Hidden files and the temporaries of unfinished
+A ``file:`` / ``upload:`` / ``scores:`` id names a file or folder of one of the known folders
+**by its name**, never a path: ``file:../../etc/passwd`` names nothing. Hidden files and the temporaries of unfinished
 writes (:func:`crossmodal_core.store.is_temporary`) are never listed and never resolve.
 
 Accepted old spellings (aliases): ``music`` and ``music21_lyrics`` for ``music21``;
@@ -44,7 +48,8 @@ from crossmodal_core import store
 from crossmodal_core.data.dataset import CrossModalDataset, DatasetError
 
 __all__ = [
-    "DatasetEntry", "LoadedDataset", "UnknownDatasetError", "MUSIC_ID", "SYNTHETIC_SMALL_ID", "SYNTHETIC_FULL_ID",
+    "DatasetEntry", "LoadedDataset", "UnknownDatasetError", "MUSIC_ID", "SCORES_KIND", "SYNTHETIC_SMALL_ID",
+    "SYNTHETIC_FULL_ID", "scores_entries",
     "SYNTHETIC_SIZES", "FILE_SUFFIXES", "BUILT_FILES", "is_built", "music_dir", "list_entries", "find_entry",
     "resolve", "open_dataset", "synthetic_path", "canonical_id",
 ]
@@ -52,6 +57,8 @@ __all__ = [
 ProgressCallback = Callable[[float, str], None]
 
 MUSIC_ID = "music21"
+#: id prefix of the music datasets built from the user's own scores
+SCORES_KIND = "scores"
 SYNTHETIC_SMALL_ID = "synthetic-vegas-small"
 SYNTHETIC_FULL_ID = "synthetic-vegas"
 FILE_SUFFIXES = (".npz", ".h5", ".hdf5")
@@ -135,6 +142,17 @@ def _file_entries(folder: Path, kind: str) -> list[DatasetEntry]:
             for p in sorted(folder.iterdir()) if _listable(p)]
 
 
+def scores_entries() -> list[DatasetEntry]:
+    """The complete music datasets built from the user's own scores, one per folder of
+    :func:`store.user_music_dir` (hidden folders and unfinished builds are not listed)."""
+    root = store.user_music_dir()
+    if not root.is_dir():
+        return []
+    return [DatasetEntry(f"{SCORES_KIND}:{p.name}", f"{p.name} (music built from your scores)", "music", p)
+            for p in sorted(root.iterdir())
+            if p.is_dir() and not p.name.startswith(".") and not store.is_temporary(p) and is_built(p)]
+
+
 def _synthetic_entry(dataset_id: str, seed: int = 0) -> DatasetEntry:
     size = SYNTHETIC_SIZES[dataset_id]
     n = size["n_train"] + size["n_test"]
@@ -145,13 +163,15 @@ def _synthetic_entry(dataset_id: str, seed: int = 0) -> DatasetEntry:
 
 
 def list_entries() -> list[DatasetEntry]:
-    """Every dataset that can be opened, the embedded music dataset first, then the feature
-    files of the data folder, the uploads, and the two synthetic sets."""
+    """Every dataset that can be opened, the embedded music dataset first, then the music
+    datasets built from the user's scores, the feature files of the data folder, the uploads,
+    and the two synthetic sets."""
     entries: list[DatasetEntry] = []
     music = music_dir()
     if is_built(music):
         entries.append(DatasetEntry(MUSIC_ID, "Music: sheet / lyrics / audio (music21 corpus, embedded)",
                                     "music", music))
+    entries += scores_entries()
     entries += _file_entries(store.datasets_dir(), "file")
     entries += _file_entries(store.uploads_dir(), "upload")
     entries += [_synthetic_entry(SYNTHETIC_SMALL_ID), _synthetic_entry(SYNTHETIC_FULL_ID)]
@@ -230,8 +250,10 @@ def open_dataset(spec: str | DatasetEntry, *, seed: int = 0, allow_path: bool = 
 
         ds, fragments = load_music_dataset(entry.path)
         # the data files only (a README beside them must not orphan the trained models)
-        key = "music21-" + store.cache_key([file_key(entry.path / f) for f in ("dataset.npz", "fragments.json")],
-                                           length=12)
+        kind, _, name = entry.id.partition(":")
+        prefix = f"scores-{store.slug(name, 40)}-" if kind == SCORES_KIND else "music21-"
+        key = prefix + store.cache_key([file_key(entry.path / f) for f in ("dataset.npz", "fragments.json")],
+                                       length=12)
         return LoadedDataset(entry, ds, list(fragments), key)
     from crossmodal_core.data import io as data_io
 

@@ -3,10 +3,19 @@
 ``python -m crossmodal_core build-music --out assets/datasets/music21_lyrics [--jobs 2]
 [--collections bach trecento] [--limit N]`` (or ``python -m crossmodal_core.data.music.build``).
 
+``build-music --scores DIR --out OUT`` builds the same kind of dataset from a folder of the
+user's own scores (one work per file): only step 1, the source of works, differs (and the
+folds, for a folder with fewer works than folds); see :mod:`.userscores` for the formats and
+the limits that keep a hostile file harmless. Files that cannot be used are skipped, never
+fatal, and listed with the reason in ``build_report.json``; the build fails only when nothing
+usable remains. ``OUT`` is required and never under ``assets/``.
+
 Steps
 -----
 1. :func:`~crossmodal_core.data.music.corpus.find_lyric_scores` lists the texted scores
-   (sorted by corpus path).
+   (sorted by corpus path); with ``--scores``, :func:`~.userscores.find_user_scores` lists the
+   folder's score files, which are then read and cut in a child process with time and
+   memory limits (:func:`~.userscores.extract_fragments`).
 2. Each score (a *work*) is processed in a worker process (``--jobs``): parse, cut into
    fragments (:mod:`.phrases`), synthesise each fragment (:func:`crossmodal_core.synth.synthesize`,
    not kept), compute audio and sheet features. The result is cached as one shard per work
@@ -43,6 +52,8 @@ moment leaves either the previous dataset or the new one, never a mix of the two
 ``fragments.json``          the :class:`Fragment` of every row, same order (notes, lyrics,
                             source references) for rendering and on-demand audio
 ``lyrics_featurizer.npz``   the fitted lyric featurizer state
+``build_report.json``       (``--scores`` only) every file of the folder, used or skipped with
+                            the reason, and the number of folds
 ``build_info.json``         counts, skipped scores with reasons, versions (no timestamps)
 """
 
@@ -60,7 +71,7 @@ import shutil
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -68,7 +79,8 @@ from crossmodal_core import store
 from crossmodal_core.data.dataset import CrossModalDataset, DatasetError
 from crossmodal_core.data.music import corpus as corpus_mod
 from crossmodal_core.data.music import phrases as phrases_mod
-from crossmodal_core.data.music.corpus import ScoreRef, corpus_root, find_lyric_scores
+from crossmodal_core.data.music import userscores as userscores_mod
+from crossmodal_core.data.music.corpus import ScoreRef, find_lyric_scores
 from crossmodal_core.notes import Fragment
 
 log = logging.getLogger(__name__)
@@ -78,8 +90,10 @@ DATASET_FILE = "dataset.npz"
 FRAGMENTS_FILE = "fragments.json"
 FEATURIZER_FILE = "lyrics_featurizer.npz"
 INFO_FILE = "build_info.json"
+#: the per-file report of a build from the user's own scores (``--scores``)
+REPORT_FILE = "build_report.json"
 #: every file a build writes; ``INFO_FILE`` is written last and marks a complete build
-OUTPUT_FILES = (DATASET_FILE, FRAGMENTS_FILE, FEATURIZER_FILE, INFO_FILE)
+OUTPUT_FILES = (DATASET_FILE, FRAGMENTS_FILE, FEATURIZER_FILE, REPORT_FILE, INFO_FILE)
 SAMPLE_RATE = 22050
 N_SEGMENTS = 10
 N_FOLDS = 5
@@ -107,15 +121,19 @@ def _code_fingerprint() -> str:
     import crossmodal_core.synth as synth_mod
 
     h = hashlib.sha256()
-    for mod in (corpus_mod, phrases_mod, notes_mod, synth_mod, audio_mod, sheet_mod):
+    for mod in (corpus_mod, phrases_mod, notes_mod, synth_mod, audio_mod, sheet_mod, userscores_mod):
         h.update(Path(mod.__file__).read_bytes())
     h.update(f"sr={SAMPLE_RATE};seg={N_SEGMENTS}".encode())
     return h.hexdigest()[:16]
 
 
-def _shard_path(cache: Path, ref: ScoreRef, fingerprint: str) -> Path:
-    score_bytes = (corpus_root() / ref.corpus_path).read_bytes()
-    key = store.cache_key(ref.corpus_path, ref.collection, hashlib.sha256(score_bytes).hexdigest(), fingerprint)
+def _shard_path(cache: Path, ref: ScoreRef, fingerprint: str) -> Path | None:
+    """The cache shard of a work, keyed by its file's bytes (``None``: a user's file that
+    cannot be read, which is then not cached; the extraction says why)."""
+    digest = userscores_mod.content_digest(ref) if ref.file else hashlib.sha256(ref.path.read_bytes()).hexdigest()
+    if digest is None:
+        return None
+    key = store.cache_key(ref.corpus_path, ref.collection, digest, fingerprint)
     safe = re.sub(r"[^\w.-]+", "_", ref.work_id)[:80]
     return cache / f"{safe}-{key}.npz"
 
@@ -173,11 +191,15 @@ def process_work(ref: ScoreRef, cache: Path | None = None, fingerprint: str = ""
                     "arrays": arrays, "skipped": payload["skipped"], "dropped": payload["dropped"]}
         except Exception as exc:  # a damaged shard is recomputed, never trusted
             log.warning("recomputing damaged cache shard %s (%s)", shard, exc)
-    fragments, skipped = phrases_mod.extract_fragments(ref)
-    dropped: list[str] = []
+    if ref.file:  # a user's file: read in a child process with time and memory limits
+        fragments, skipped, dropped = userscores_mod.extract_fragments(ref)
+    else:
+        fragments, skipped = phrases_mod.extract_fragments(ref)
+        dropped = []
     if fragments:
         try:
-            arrays, dropped = _fragment_features(fragments)
+            arrays, more = _fragment_features(fragments)
+            dropped = dropped + more
             fragments = [fragments[i] for i in arrays.pop("keep")]
         except Exception as exc:  # a feature failure on one work must not stop the corpus
             skipped = f"{ref.corpus_path}: feature extraction failed ({type(exc).__name__}: {exc})"
@@ -189,7 +211,7 @@ def process_work(ref: ScoreRef, cache: Path | None = None, fingerprint: str = ""
         skipped = skipped or f"{ref.corpus_path}: no fragment with audible audio"
     for reason in dropped:
         log.info("dropping fragment %s", reason)
-    if shard is not None:
+    if shard is not None and not userscores_mod.is_transient(skipped):  # a time-out is retried next build
         payload = {"fragments": [f.to_dict() for f in fragments], "skipped": skipped, "dropped": dropped}
         store.atomic_save_npz(shard, payload=np.array(json.dumps(payload, ensure_ascii=False)), **arrays)
     return {"ref": ref, "fragments": fragments, "arrays": arrays, "skipped": skipped, "dropped": dropped}
@@ -418,8 +440,11 @@ def _summary(ds: CrossModalDataset, fragments: Sequence[Fragment], skipped: dict
 def build_music_dataset(out_dir: str | Path | None = None, collections: Iterable[str] | None = None,
                         limit: int | None = None, jobs: int = 2, progress: bool = True, *,
                         works: Sequence[str] | None = None, lyrics_featurizer: str | Path | None = None,
-                        n_folds: int = N_FOLDS, seed: int = 0, use_cache: bool = True) -> CrossModalDataset:
-    """Extract, synthesise, featurise and write the music21-lyrics dataset.
+                        n_folds: int = N_FOLDS, seed: int = 0, use_cache: bool = True,
+                        scores: str | Path | None = None,
+                        progress_callback: Callable[[float, str], None] | None = None) -> CrossModalDataset:
+    """Extract, synthesise, featurise and write the music21-lyrics dataset, or a dataset built
+    the same way from a folder of the user's own scores (``scores``).
 
     Parameters
     ----------
@@ -433,62 +458,194 @@ def build_music_dataset(out_dir: str | Path | None = None, collections: Iterable
         (a subset rebuild then reproduces the full build's lyric features)
     n_folds, seed : folds by work group (:func:`crossmodal_core.data.splits.group_folds`)
     use_cache : reuse / write the per-work shards under ``<cache_dir>/music_build``
+    scores : a folder of the user's MusicXML / MXL / MIDI / Humdrum files, one work per file
+        (:mod:`.userscores`), used instead of the corpus; then ``out_dir`` is required and may
+        not lie under ``assets/``, ``collections`` / ``works`` do not apply, ``limit`` keeps the
+        first files, files that cannot be used are listed with the reason in
+        ``build_report.json`` beside the dataset, and a folder with fewer works than
+        ``n_folds`` gets one fold per work (at least 2 works are needed)
+    progress_callback : ``callback(fraction, message)`` after each work and step (the app's bar)
 
     Returns
     -------
     the dataset with float32 views (the file stores them as float16)
+
+    Raises
+    ------
+    DatasetError : nothing usable (every score skipped), a bad output folder
     """
     with _single_threaded_blas():
-        return _build(out_dir, collections, limit, jobs, progress, works, lyrics_featurizer, n_folds, seed, use_cache)
+        return _build(out_dir, collections, limit, jobs, progress, works, lyrics_featurizer, n_folds, seed, use_cache,
+                      scores, progress_callback)
 
 
 def _build(out_dir, collections, limit, jobs, progress, works, lyrics_featurizer, n_folds, seed,
-           use_cache) -> CrossModalDataset:
+           use_cache, scores=None, progress_callback=None) -> CrossModalDataset:
     from tqdm.auto import tqdm
 
+    tell = progress_callback or (lambda fraction, message: None)
+    if scores is not None and out_dir is None:
+        raise DatasetError("a dataset built from your own scores needs an output folder (--out)")
     out = Path(os.path.abspath(out_dir if out_dir is not None else default_out_dir()))  # "." has no name
     if out.is_symlink():
         out = out.resolve()  # swap the folder the link points to, not the link
+    if scores is not None:
+        _check_user_out_dir(out, Path(scores))
     _recover_interrupted_swap(out)
     _check_out_dir(out)
-    refs = select_scores(collections, limit, works)
-    if not refs:
-        raise DatasetError("no texted score matches the selection")
+    tell(0.0, "finding the scores")
+    refs, not_used = _select_source(scores, collections, limit, works)
     fingerprint = _code_fingerprint()
     cache = store.cache_dir() / "music_build" if use_cache else None
     tasks = [(r, cache, fingerprint) for r in refs]
     results: list[dict[str, Any]] = []
-    bar = tqdm(total=len(tasks), desc="music21 works", unit="work", disable=not progress, file=sys.stderr)
+    what = "music21 works" if scores is None else "score files"
+    bar = tqdm(total=len(tasks), desc=what, unit="work", disable=not progress, file=sys.stderr)
+
+    def done(res: dict[str, Any]) -> None:
+        results.append(res)
+        bar.update()
+        tell(0.9 * len(results) / len(tasks), f"{len(results)}/{len(tasks)} {what}: {res['ref'].corpus_path}")
+
     if jobs <= 1:
         for t in tasks:
-            results.append(_process_star(t))
-            bar.update()
+            done(_process_star(t))
     else:
         with multiprocessing.get_context("fork").Pool(int(jobs), initializer=_worker_init) as pool:
             for res in pool.imap(_process_star, tasks, chunksize=1):  # imap keeps the order
-                results.append(res)
-                bar.update()
+                done(res)
     bar.close()
     skipped = {r["ref"].corpus_path: r["skipped"] for r in results if r["skipped"]}
     dropped = [d for r in results for d in r["dropped"]]
-    for path, why in skipped.items():
-        log.warning("skipped %s: %s", path, why)
+    for path, why in skipped.items():  # a user's build prints them in its report
+        (log.info if scores is not None else log.warning)("skipped %s: %s", path, why)
 
     featurizer = None
     if lyrics_featurizer is not None:
         featurizer = _load_featurizer(lyrics_featurizer)
+    folds_note = None
+    if scores is not None:
+        n_folds, folds_note = _user_folds(results, {**not_used, **skipped}, scores, n_folds)
+    tell(0.92, "lyric features and folds")
     ds, fragments, featurizer = assemble(results, featurizer, n_folds=n_folds, seed=seed)
     summary = _summary(ds, fragments, skipped, dropped, len(refs))
     summary["selection"] = {"collections": None if collections is None else sorted(collections),
                             "limit": limit, "works": None if works is None else sorted(works)}
     summary["code_fingerprint"] = fingerprint
-    _write_outputs(out, _as_storage(ds), fragments, featurizer, summary)
+    report = None
+    if scores is not None:
+        ds.name = f"scores-{store.slug(out.name, 40)}"  # as the catalog names it (scores:<folder>)
+        ds.info = {**ds.info, "source": "your own scores (one work per file); audio synthesised from the notes",
+                   "n_folds": n_folds}
+        report = build_report(scores, results, not_used, n_folds, folds_note)
+        summary["selection"] = {"scores": report["source"], "limit": limit}
+        summary["skipped_scores"] = dict(sorted({**not_used, **skipped}.items()))
+    tell(0.95, "writing the dataset")
+    _write_outputs(out, _as_storage(ds), fragments, featurizer, summary, report)
+    tell(1.0, f"built {ds.n_items} fragments")
     return ds
+
+
+# ---------------------------------------------------------------------- source of works
+def _select_source(scores, collections, limit, works) -> tuple[list[ScoreRef], dict[str, str]]:
+    """The works of the build and the files not used with the reason: the corpus selection
+    (:func:`select_scores`), or the files of a user's folder (:mod:`.userscores`)."""
+    if scores is None:
+        refs = select_scores(collections, limit, works)
+        if not refs:
+            raise DatasetError("no texted score matches the selection")
+        return refs, {}
+    if collections is not None or works is not None:
+        raise DatasetError("collections and works choose corpus scores; they do not apply to a folder of your scores")
+    refs, not_used = userscores_mod.find_user_scores(scores)
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        not_used.update({r.corpus_path: f"beyond the limit of {limit} files" for r in refs[limit:]})
+        refs = refs[:limit]
+    if not refs:
+        raise DatasetError(_nothing_usable(scores, not_used))
+    return refs, not_used
+
+
+def _nothing_usable(scores, reasons: dict[str, str]) -> str:
+    where = userscores_mod.printable(str(scores))
+    if not reasons:
+        return (f"{where} holds no score file: put MusicXML (.xml, .musicxml, .mxl), MIDI (.mid) or Humdrum "
+                "(.krn) files with lyrics in it, one work per file")
+    shown = "; ".join(f"{k}: {v[:100]}" for k, v in sorted(reasons.items())[:6])
+    more = f" (and {len(reasons) - 6} more)" if len(reasons) > 6 else ""
+    return f"no usable score in {where}; every file was skipped: {shown}{more}"
+
+
+def _user_folds(results, reasons: dict[str, str], scores, n_folds: int) -> tuple[int, str | None]:
+    """Folds for a user's folder: by work group as for the corpus, one per group when there
+    are fewer groups than ``n_folds``. Raises when nothing, or a single work, is usable."""
+    fragments = [f for r in results for f in r["fragments"]]
+    if not fragments:
+        raise DatasetError(_nothing_usable(scores, reasons))
+    n_groups = len(set(work_groups(fragments)))
+    if n_groups < 2:
+        raise DatasetError(f"only one usable work in {userscores_mod.printable(str(scores))} "
+                           f"({fragments[0].corpus_path}); folds by work need at least 2 works (files)")
+    if n_groups >= n_folds:
+        return n_folds, None
+    note = f"{n_groups} works (work groups): {n_groups} folds instead of {n_folds}, one work per fold"
+    log.info(note)
+    return n_groups, note
+
+
+def build_report(scores, results: Sequence[dict[str, Any]], not_used: dict[str, str], n_folds: int,
+                 folds_note: str | None) -> dict[str, Any]:
+    """The per-file report of a build from a user's folder (``build_report.json``): every
+    file, used (with its fragment count and dropped phrases) or skipped (with the reason)."""
+    files = [{"file": path, "status": "skipped", "reason": why} for path, why in not_used.items()]
+    for r in results:
+        ref = r["ref"]
+        if r["fragments"]:
+            files.append({"file": ref.corpus_path, "status": "used", "work_id": ref.work_id,
+                          "n_fragments": len(r["fragments"]), "dropped_fragments": list(r["dropped"])})
+        else:
+            files.append({"file": ref.corpus_path, "status": "skipped", "reason": r["skipped"]})
+    files.sort(key=lambda f: f["file"])
+    used = [f for f in files if f["status"] == "used"]
+    return {
+        "source": userscores_mod.printable(str(Path(scores).resolve())),
+        "n_files": len(files), "n_used": len(used), "n_skipped": len(files) - len(used),
+        "n_fragments": sum(f["n_fragments"] for f in used), "n_folds": n_folds, "folds_note": folds_note,
+        "files": files,
+    }
+
+
+def format_report(report: dict[str, Any], max_lines: int = 40) -> str:
+    """A few lines for the terminal: counts, folds, and each skipped file with the reason."""
+    lines = [f"{report['n_used']} of {report['n_files']} files used ({report['n_fragments']} fragments, "
+             f"{report['n_folds']} folds by work){'; ' + report['folds_note'] if report.get('folds_note') else ''}"]
+    skipped = [f for f in report["files"] if f["status"] == "skipped"]
+    if skipped:
+        lines.append(f"skipped {len(skipped)}:")
+        lines += [f"  {f['file']}: {f['reason']}" for f in skipped[:max_lines]]
+        if len(skipped) > max_lines:
+            lines.append(f"  ... and {len(skipped) - max_lines} more (see {REPORT_FILE})")
+    return "\n".join(lines)
+
+
+def _check_user_out_dir(out: Path, scores: Path) -> None:
+    """A dataset from the user's scores never goes under ``assets/`` (committed files) nor
+    into, above or onto the folder of scores (the build replaces the whole ``out`` folder)."""
+    resolved = out.resolve()
+    assets = store.assets_dir().resolve()
+    if resolved == assets or assets in resolved.parents:
+        raise DatasetError(f"{out} is under {assets} (committed files): write a dataset built from your scores "
+                           f"elsewhere, e.g. under {store.user_music_dir()} where the app lists it")
+    src = scores.resolve()
+    if resolved == src or src in resolved.parents or resolved in src.parents:
+        raise DatasetError(f"{out}: the output folder must lie outside the folder of scores {src} (and not hold it)")
 
 
 # ---------------------------------------------------------------------- writing the folder
 def _write_outputs(out: Path, ds_file: CrossModalDataset, fragments: Sequence[Fragment], featurizer,
-                   summary: dict[str, Any]) -> None:
+                   summary: dict[str, Any], report: dict[str, Any] | None = None) -> None:
     """Write every output into a fresh sibling temporary folder (the marker ``INFO_FILE``
     last), carry over the previous folder's other files, then swap the folder in."""
     from crossmodal_core.data.io import save_dataset
@@ -503,6 +660,8 @@ def _write_outputs(out: Path, ds_file: CrossModalDataset, fragments: Sequence[Fr
         arrays["components"] = arrays["components"].astype(np.float32)
         arrays["idf"] = arrays["idf"].astype(np.float32)
         store.atomic_save_npz(tmp / FEATURIZER_FILE, **arrays)
+        if report is not None:
+            store.atomic_write_json(tmp / REPORT_FILE, report)
         _carry_over(out, tmp)
         store.atomic_write_json(tmp / INFO_FILE, summary)
         _fsync_dir(tmp)
@@ -630,13 +789,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--lyrics-featurizer", default=None, help="reuse a stored lyrics_featurizer.npz")
     parser.add_argument("--no-cache", action="store_true", help="ignore and do not write per-work shards")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--scores", default=None,
+                        help="a folder of your own scores instead of the corpus (needs --out)")
     return parser
 
 
 def run_from_args(args: argparse.Namespace) -> CrossModalDataset:
     ds = build_music_dataset(args.out, collections=args.collections, limit=args.limit, jobs=args.jobs,
                              progress=not args.quiet, works=args.works, lyrics_featurizer=args.lyrics_featurizer,
-                             use_cache=not args.no_cache)
+                             use_cache=not args.no_cache, scores=args.scores)
+    if args.scores is not None:
+        print(format_report(store.read_json(Path(args.out) / REPORT_FILE)), file=sys.stderr)
     print(json.dumps(ds.summary(), indent=1))
     return ds
 

@@ -76,16 +76,34 @@ _LYRIC_TAG = re.compile(r"<lyric[\s>]")
 
 @dataclass(frozen=True)
 class ScoreRef:
-    """A candidate score: ``corpus_path`` is relative to the corpus root, with extension."""
+    """A candidate score (one work).
+
+    A corpus score: ``corpus_path`` is relative to the corpus root, with extension, and
+    ``file`` is empty. A user's score (:mod:`.userscores`): ``corpus_path`` is the file's
+    path relative to the user's folder, printable (for reports and display), and ``file``
+    its absolute path, used only to open it.
+    """
 
     corpus_path: str
     collection: str
     n_lyrics: int
+    file: str = ""
 
     @property
     def work_id(self) -> str:
-        """The corpus path without extension (``"bach/bwv269"``): one work = one score file."""
-        return self.corpus_path.rsplit(".", 1)[0]
+        """The corpus path without extension (``"bach/bwv269"``): one work = one score file.
+        A user's file name is slugged per folder level (it ends up in ids and cache names)."""
+        stem = self.corpus_path.rsplit(".", 1)[0]
+        if not self.file:
+            return stem
+        from crossmodal_core import store
+
+        return "/".join(store.slug(part) for part in stem.split("/"))
+
+    @property
+    def path(self) -> Path:
+        """Where the score file is."""
+        return Path(self.file) if self.file else corpus_root() / self.corpus_path
 
 
 def corpus_root() -> Path:
