@@ -62,13 +62,15 @@ def test_home_lists_the_datasets_and_the_results_table(app_assets):
     options = at.selectbox(key="dataset_id").options
     assert any("tiny_a.npz" in o for o in options) and any("tiny_b.npz" in o for o in options)
     assert any("SYNTHETIC" in o for o in options), "the synthetic set must be labelled as synthetic"
-    table = at.dataframe[-1].value
-    # poster layout: one row per model, one column per direction, mean ± std (ddof=1) over folds
+    table = at.table[-1].value
+    # paper layout: rows in the poster's order, a column group per file, mean ± std (ddof=1) over folds
     results = json.loads((app_assets / "results" / "tiny-a.json").read_text())
-    assert set(table.index) == {"CCA", "C-CCA"}
+    assert list(table.index) == ["CCA", "C-CCA"]
     cca = [100 * r["map.audio->visual"] for r in results["rows"] if r["model"] == "CCA"]
     assert len(cca) == 3
-    assert table.loc["CCA", "tiny-a audio→visual"] == f"{np.mean(cca):.2f} ± {np.std(cca, ddof=1):.2f}"
+    assert table.loc["CCA", ("tiny a", "audio→visual")] == f"{np.mean(cca):.2f} ± {np.std(cca, ddof=1):.2f}"
+    downloads = {b.proto.label for b in at.get("download_button")}
+    assert downloads == {"CSV", "LaTeX", "PNG", "SVG"}
 
 
 def test_changing_the_dataset_changes_home(app_assets):
