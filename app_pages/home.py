@@ -88,7 +88,9 @@ if not table.empty:
                "line: `python -m crossmodal_core report --format latex`.")
     dl = st.columns(len(appdata.TABLE_DOWNLOADS))
     for col, (fmt, suffix, mime) in zip(dl, appdata.TABLE_DOWNLOADS):
-        col.download_button(f"{fmt.upper() if fmt != 'latex' else 'LaTeX'}", table_file(signature, fmt),
+        # a callable is run on click only: the images are drawn when asked for
+        name = "LaTeX" if fmt == "latex" else fmt.upper()
+        col.download_button(name, lambda fmt=fmt: table_file(signature, fmt),
                             file_name=f"results_table{suffix}", mime=mime, key=f"results_table_{fmt}",
                             icon=":material/download:")
 else:

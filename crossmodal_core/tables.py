@@ -394,14 +394,9 @@ class PaperTable:
         fmt = fmt.lower()
         if fmt not in ("png", "svg", "pdf"):
             raise ValueError(f"image format must be png, svg or pdf, got {fmt!r}")
-        import matplotlib
+        from crossmodal_core.figures_analysis import figure_bytes
 
-        fig = self.figure()
-        buf = io.BytesIO()
-        with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42, "svg.hashsalt": "crossmodal"}):
-            fig.savefig(buf, format=fmt, dpi=dpi, facecolor="white", bbox_inches="tight", pad_inches=0.08,
-                        metadata={"Date": None} if fmt in ("svg", "pdf") else None)
-        return buf.getvalue()
+        return figure_bytes(self.figure(), fmt, dpi=dpi)
 
     def export(self, fmt: str) -> bytes:
         """The table in one of :data:`FORMATS`, as bytes (text formats in UTF-8)."""

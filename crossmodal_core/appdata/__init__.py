@@ -27,7 +27,8 @@ from crossmodal_core.appdata.models import (DEFAULT_MODELS, ORIGINAL, ORIGINAL_T
                                             model_title, model_views, train_missing, train_model)
 from crossmodal_core.appdata.panels import (PanelData, RetrievalView, all_query_ap, compute_panel_projection,
                                             error_analysis, panel_matrices, panel_projection, pr_curve,
-                                            query_results, retrieval_view, segment_similarity_matrix)
+                                            query_results, retrieval_view, segment_similarity_matrix,
+                                            worst_query_examples)
 from crossmodal_core.appdata.results import (TABLE_DOWNLOADS, PaperTable, load_documents, load_results, paper_table,
                                              results_signature, results_table)
 
@@ -40,5 +41,5 @@ __all__ = [
     "model_title", "model_views", "train_missing", "train_model", "PanelData", "RetrievalView", "all_query_ap",
     "compute_panel_projection", "error_analysis", "panel_matrices", "panel_projection", "pr_curve",
     "query_results", "retrieval_view", "segment_similarity_matrix", "load_results", "load_documents",
-    "paper_table", "PaperTable", "results_table", "results_signature", "TABLE_DOWNLOADS",
+    "paper_table", "PaperTable", "results_table", "results_signature", "TABLE_DOWNLOADS", "worst_query_examples",
 ]

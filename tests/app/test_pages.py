@@ -149,7 +149,11 @@ def test_retrieval_changes_with_query_and_model(app_assets):
     assert top_results(at) != second, "another model must rank differently"
     ap = [m for m in at.metric if m.label == "AP of this query"]
     assert ap and ap[0].value.endswith("%")
-    # error analysis: one view at a time
+    # error analysis: the worst queries with their top-ranked wrong results, each view exportable
+    worst = at.dataframe[1].value
+    assert len(worst) == 10 and (worst["AP (%)"].diff().dropna() >= 0).all()
+    assert worst["top-ranked wrong results"].str.startswith("#").all()
+    assert {b.proto.label for b in at.get("download_button")} == {"PNG", "SVG", "PDF"}
     for view, key in (("Per-class AP", "per_class_ap"), ("Top-1 confusion", "confusion"),
                       ("Precision-recall", "pr_curves")):
         at.session_state["retrieval_analysis"] = view
@@ -157,6 +161,8 @@ def test_retrieval_changes_with_query_and_model(app_assets):
         assert not at.exception
         specs = plotly_specs(at)
         assert len(specs) == 1, view
+        if key != "pr_curves":
+            assert {b.proto.label for b in at.get("download_button")} == {"PNG", "SVG", "PDF"}, view
     pr = specs[0]["data"]
     assert {t["name"] for t in pr} == {"CCA", "C-CCA"}, "one precision-recall curve per trained model"
 
@@ -194,6 +200,15 @@ def test_retrieval_plays_audio_and_shows_scores_and_lyrics(app_assets):
     assert not at.exception
     assert len(at.get("audio")) == 1  # now only the query is audio
     assert len(at.get("image")) >= 3
+
+
+def test_retrieval_worst_queries_play_their_wrong_results(app_assets):
+    music = music_or_skip()
+    at = run_page("app_pages/retrieval.py", music, pair=("sheet", "audio"), retrieval_k=1,
+                  retrieval_worst_media=True, retrieval_worst_n=2)
+    # 1 audio result of the query's top-1, then 2 worst sheet queries x their 3 wrong audio results
+    assert len(at.get("audio")) == 1 + 2 * 3
+    assert len(at.get("image")) >= 1 + 2  # the sheet query on top, and each worst query engraved
 
 
 def test_alignment_matrices_follow_the_chosen_song(app_assets):
