@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -222,11 +223,10 @@ class PaperTable:
 
     def styled(self):
         """:meth:`to_frame` with the best of each column in bold (a pandas Styler, what the app shows)."""
-        best = self.best
-        frame = self.to_frame()
-        css = np.where(best, "font-weight: bold", "")
         import pandas as pd
 
+        frame = self.to_frame()
+        css = np.where(self.best, "font-weight: bold", "")
         return frame.style.apply(lambda _: pd.DataFrame(css, index=frame.index, columns=frame.columns), axis=None)
 
     # ------------------------------------------------------------------ text formats
@@ -332,7 +332,7 @@ class PaperTable:
         from matplotlib.figure import Figure
 
         cells, best = self.cells(), self.best
-        n_rows, n_cols = len(self.displays), len(self.columns)
+        n_rows = len(self.displays)
         char = 0.075  # inches per character at 9 pt
         first = max([5, *(len(d) for d in self.displays)]) * char + 0.3
         col_w = [max(len(lab), *(len(r[j]) for r in cells)) * char + 0.35 if cells else len(lab) * char + 0.35
@@ -348,8 +348,6 @@ class PaperTable:
             start += k
         width = first + sum(col_w) + 0.2
         row_h = 0.24
-        import textwrap
-
         caption = textwrap.fill(self.caption, width=max(40, int(width / (char * 0.75))))
         cap_lines = caption.count("\n") + 1
         height = row_h * (n_rows + 3) + 0.17 * cap_lines + 0.3
@@ -411,8 +409,7 @@ class PaperTable:
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "→": r"$\rightarrow$", "↔": r"$\leftrightarrow$", "±": r"$\pm$", "–": "--", "…": r"\dots{}",
-                  "'": "'"}
+                  "→": r"$\rightarrow$", "↔": r"$\leftrightarrow$", "±": r"$\pm$", "–": "--", "…": r"\dots{}"}
 
 
 def _latex(text: str) -> str:
