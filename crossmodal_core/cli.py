@@ -312,7 +312,7 @@ def _add_report_parser(sub) -> None:
                                        "PNG, SVG)",
                         description="Print or write the results table in the paper's layout: rows in the "
                                     "poster's model order, one column group per results file (dataset and "
-                                    "protocol), MAP (%%) mean ± std over folds, the best of each column "
+                                    "protocol), MAP (%) mean ± std over folds, the best of each column "
                                     "marked, '–' where a model was not run.")
     rp.add_argument("--results", nargs="+", default=None, metavar="PATH",
                     help="results JSON files or folders of them (default: the committed assets/results/ "

@@ -128,7 +128,7 @@ def _protocol_sentence(title: str, document: Mapping[str, Any], shared: bool) ->
         n_classes = _number(p.get("n_classes"))
         share = f"{len(unseen)} of {int(n_classes)} classes ({100 * len(unseen) / n_classes:.0f} %)" \
             if n_classes else f"{len(unseen)} classes"
-        parts.append(f"{share} unseen in training, MAP among their test items")
+        parts.append(f"{share} unseen in training, scored among their test items")
     info = document.get("dataset_info") if isinstance(document.get("dataset_info"), dict) else {}
     synthetic = " (SYNTHETIC data)" if info.get("synthetic") is True else ""
     return f"{title}{synthetic}: {', '.join(parts)}."
