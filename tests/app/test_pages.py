@@ -275,10 +275,11 @@ def test_results_table_shows_reference_and_own_runs(app_assets):
                          "--no-progress"]) == 0
         assert own.is_file()
         at = run_page("app_pages/home.py", tiny_ids()[0])
-        table = at.dataframe[-1].value
-        assert "tiny-a [reference] audio→visual" in table.columns  # committed reference results
-        assert "tiny-b [yours] audio→visual" in table.columns  # the user's own run, labelled
-        assert table.loc["CCA", "tiny-b [yours] audio→visual"].count("±") == 1
+        table = at.table[-1].value
+        assert ("tiny a [reference]", "audio→visual") in table.columns  # committed reference results
+        assert ("tiny b [yours]", "audio→visual") in table.columns  # the user's own run, labelled
+        assert table.loc["CCA", ("tiny b [yours]", "audio→visual")].count("±") == 1
+        assert table.loc["C-CCA", ("tiny b [yours]", "audio→visual")] == "–"  # not in the user's run
     finally:
         own.unlink(missing_ok=True)
         own.with_suffix(".csv").unlink(missing_ok=True)
