@@ -97,13 +97,32 @@ with st.expander("Train another model"):
     if choice:
         _shared.train_button(app, label, pair, tuple(choice), key="train_chosen")
 
-st.subheader("Results table (poster layout)")
-rows = appdata.load_results()
-if rows:
-    table = appdata.poster_table(rows)
-    st.dataframe(table, width="stretch")
-    st.caption("MAP (%) per direction, mean ± std over folds: the reference results committed in "
-               "`assets/results/`, and your own runs of `python -m crossmodal_core evaluate` "
-               "(when both are present, columns are marked *[reference]* and *[yours]*).")
+st.subheader("Results table (paper layout)")
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def results_table(signature: tuple) -> appdata.PaperTable:
+    return appdata.results_table()
+
+
+@st.cache_data(max_entries=16, show_spinner="Preparing the download...")
+def table_file(signature: tuple, fmt: str) -> bytes:
+    return results_table(signature).export(fmt)
+
+
+signature = appdata.results_signature()
+table = results_table(signature)
+if not table.empty:
+    st.table(table.styled())
+    st.caption(table.caption + " Reference results are committed in `assets/results/`; your own runs of "
+               "`python -m crossmodal_core evaluate` are marked *[yours]*. The same table from the command "
+               "line: `python -m crossmodal_core report --format latex`.")
+    dl = st.columns(len(appdata.TABLE_DOWNLOADS))
+    for col, (fmt, suffix, mime) in zip(dl, appdata.TABLE_DOWNLOADS):
+        # a callable is run on click only: the images are drawn when asked for
+        name = "LaTeX" if fmt == "latex" else fmt.upper()
+        col.download_button(name, lambda fmt=fmt: table_file(signature, fmt),
+                            file_name=f"results_table{suffix}", mime=mime, key=f"results_table_{fmt}",
+                            icon=":material/download:")
 else:
     st.info("No results table yet: run `python -m crossmodal_core evaluate` to write one.")

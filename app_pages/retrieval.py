@@ -5,7 +5,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from crossmodal_core import appdata
+from crossmodal_core import appdata, figures_analysis
 from app_pages import _shared
 
 st.title("Retrieval")
@@ -162,19 +162,76 @@ st.markdown(f"**MAP {direction[0]} → {direction[1]}: {100 * res['map']:.2f} %*
 VIEWS = ["Worst queries", "Per-class AP", "Top-1 confusion", "Precision-recall"]
 # one view at a time (tabs would draw every chart on every rerun)
 view = st.segmented_control("Show", VIEWS, default=VIEWS[0], key="retrieval_analysis") or VIEWS[0]
+figure_title = f"{model.title}, {direction[0]} → {direction[1]} (relevance: {label})"
+
+
+@st.cache_data(max_entries=16, show_spinner="Finding the top-ranked wrong results...")
+def worst_examples(key: str, qv: str, gv: str, label_name: str) -> list[dict]:
+    return appdata.worst_query_examples(scored_view(app.key, key, qv, gv, label_name),
+                                        analysis(key, qv, gv, label_name)["worst"], texts, class_names)
+
+
+@st.cache_data(max_entries=48, show_spinner="Drawing the figure...")
+def analysis_figure(kind: str, fmt: str, key: str, qv: str, gv: str, label_name: str, title: str) -> bytes:
+    r = analysis(key, qv, gv, label_name)
+    if kind == "per_class":
+        fig = figures_analysis.per_class_ap_figure(r["per_class"], mean_ap=r["map"], title=f"Per-class AP: {title}")
+    elif kind == "confusion":
+        fig = figures_analysis.confusion_figure(r["confusion"], r["confusion_classes"], max_classes=60,
+                                                title=f"Top-1 confusion: {title}")
+    else:
+        fig = figures_analysis.worst_queries_figure(worst_examples(key, qv, gv, label_name),
+                                                    title=f"Worst queries: {title}")
+    return figures_analysis.figure_bytes(fig, fmt)
+
+
+def figure_downloads(kind: str) -> None:
+    """PNG (300 dpi) / SVG / PDF of the view's matplotlib figure, for a poster; drawn on click
+    (a callable: deferred, so a visit that downloads nothing draws nothing)."""
+    cols = st.columns(len(figures_analysis.FIGURE_FORMATS) + 2)
+    stem = appdata.store.slug(f"{kind}_{model.name}_{direction[0]}-{direction[1]}")
+    for col, (fmt, mime) in zip(cols, figures_analysis.FIGURE_FORMATS.items()):
+        col.download_button(fmt.upper(), lambda fmt=fmt: analysis_figure(kind, fmt, model_key(model), direction[0],
+                                                                         direction[1], label, figure_title),
+                            file_name=f"{stem}.{fmt}", mime=mime,
+                            key=f"download_{kind}_{fmt}", icon=":material/download:")
+
+
 if view == VIEWS[0]:
     worst = res["worst"]
-    st.dataframe(pd.DataFrame({"query": [texts[i] for i in worst], "AP (%)": np.round(100 * res["ap"][worst], 2)}),
-                 hide_index=True)
-    st.caption("Pick one with *from the list* above (search its title) to see what it retrieved instead.")
+    examples = worst_examples(model_key(model), direction[0], direction[1], label)
+    st.dataframe(pd.DataFrame({
+        "query": [e["text"] for e in examples], "class": [e["class"] for e in examples],
+        "AP (%)": np.round([100 * e["ap"] for e in examples], 2),
+        "top-ranked wrong results": ["; ".join(f"#{w['rank']} {w['class']}" for w in e["wrong"]) for e in examples]}),
+        hide_index=True)
+    figure_downloads("worst_queries")
+    # media on demand: engraving and synthesis of a dozen items would slow every visit
+    if appdata.has_media(app) and st.toggle("Play and show the worst queries and their wrong results",
+                                            key="retrieval_worst_media"):
+        n_show = st.slider("Queries", 1, len(examples), min(3, len(examples)), key="retrieval_worst_n")
+        for e in examples[:n_show]:
+            with st.container(border=True):
+                st.markdown(f"**{direction[0]} query** (AP {100 * e['ap']:.1f} %): {e['text']}")
+                show_item(direction[0], e["row"])
+                wc = st.columns(max(1, len(e["wrong"])))
+                for col, w in zip(wc, e["wrong"]):
+                    with col:
+                        st.markdown(f"{IRRELEVANT} **#{w['rank']}** score {w['score']:.3f}  \n{w['text']}")
+                        show_item(direction[1], w["row"])
+    st.caption("Pick one with *from the list* above (search its title) to see everything it retrieved.")
 elif view == VIEWS[1]:
-    per_class = res["per_class"]
+    # sorted from the best class to the worst, as on the exported figure
+    per_class = dict(sorted(res["per_class"].items(),
+                            key=lambda kv: (not np.isfinite(kv[1]), -np.nan_to_num(kv[1]), kv[0])))
     if len(per_class) > 60:
         st.caption(f"{len(per_class)} classes: showing the 60 with the lowest AP.")
-        per_class = dict(sorted(per_class.items(), key=lambda kv: kv[1])[:60])
+        per_class = dict(list(per_class.items())[-60:])
     fig = go.Figure(go.Bar(x=list(per_class), y=[100 * v for v in per_class.values()]))
+    fig.add_hline(y=100 * res["map"], line_dash="dash", annotation_text=f"MAP {100 * res['map']:.1f} %")
     fig.update_layout(yaxis_title="AP (%)", height=380, margin=dict(t=20), template="plotly_white")
     st.plotly_chart(fig, key="per_class_ap")
+    figure_downloads("per_class")
 elif view == VIEWS[2]:
     names = res["confusion_classes"]
     if len(names) > 60:
@@ -187,6 +244,7 @@ elif view == VIEWS[2]:
         fig.update_layout(xaxis_title="class of the top-1 result", yaxis_title="class of the query",
                           yaxis_autorange="reversed", height=480, margin=dict(t=20), template="plotly_white")
         st.plotly_chart(fig, key="confusion")
+        figure_downloads("confusion")
 
 else:
     fig = go.Figure()

@@ -8,6 +8,8 @@ Commands
 ``train``        fit one model by name on a dataset and store it in the model store
                  (:mod:`crossmodal_core.models.trained`), where the app finds it
 ``project``      compute the 2-D maps (UMAP / PCA) the app's explorer shows, when missing
+``report``       the results table in the paper's layout (text, Markdown, CSV, LaTeX, PNG, SVG, PDF),
+                 from the committed results and your own runs (:mod:`crossmodal_core.tables`)
 ``prepare``      what ``make run`` calls: dataset, default models and projections, each only
                  when missing; a piece that fails is reported and the rest goes on
 
@@ -18,6 +20,7 @@ Examples::
     python -m crossmodal_core evaluate --data music21 --models ugaar,cca --paired
     python -m crossmodal_core train --data synthetic-vegas --model ccca
     python -m crossmodal_core evaluate --data synthetic-vegas --models tnn-ccca --threads 1
+    python -m crossmodal_core report --format latex --out table.tex
 
 Datasets are named by the ids of :mod:`crossmodal_core.data.catalog` (``music21``,
 ``synthetic-vegas``, ``synthetic-vegas-small``, ``file:<name>``, ``upload:<name>``) or by a
@@ -160,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--jobs", type=_positive_int, default=2, help="worker processes for the dataset build")
     pr.add_argument("--limit", type=_positive_int, default=None, help="build the music dataset from this many works")
     pr.add_argument("--no-projections", action="store_true", help="skip the UMAP projections")
+    _add_report_parser(sub)
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     for command in sub.choices.values():
         # also accepted after the command; SUPPRESS keeps the global value when absent
@@ -299,6 +303,88 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(ev.format_table(results))
     _log(f"wrote {json_path} and {csv_path}")
     return 1 if failed else 0
+
+
+# ====================================================================== report
+REPORT_SUFFIXES = {".txt": "text", ".md": "markdown", ".csv": "csv", ".tex": "latex", ".png": "png",
+                   ".svg": "svg", ".pdf": "pdf"}
+
+
+def _add_report_parser(sub) -> None:
+    from crossmodal_core.tables import FORMATS
+
+    rp = sub.add_parser("report", help="the results table in the paper's layout (text, CSV, LaTeX, Markdown, "
+                                       "PNG, SVG)",
+                        description="Print or write the results table in the paper's layout: rows in the "
+                                    "poster's model order, one column group per results file (dataset and "
+                                    "protocol), MAP (%) mean ± std over folds, the best of each column "
+                                    "marked, '–' where a model was not run.")
+    rp.add_argument("--results", nargs="+", default=None, metavar="PATH",
+                    help="results JSON files or folders of them (default: the committed assets/results/ "
+                         "and your own runs in the cache)")
+    rp.add_argument("--format", choices=FORMATS, default=None,
+                    help="output format (default: from the --out suffix, else text)")
+    rp.add_argument("--metric", choices=("map", "mrr1"), default="map", help="summary metric (default map)")
+    rp.add_argument("--out", default=None, help="file to write (atomically); default: print to stdout")
+    rp.add_argument("--force", action="store_true",
+                    help="allow --out to replace an existing file under assets/ (never done silently)")
+
+
+def _report_documents(paths: Sequence[str] | None) -> list[dict[str, Any]]:
+    """The class-level documents to tabulate; a file the user named must be one (else CLIError)."""
+    from crossmodal_core import report, store
+
+    if paths is None:
+        return report.load_documents()
+    docs: list[dict[str, Any]] = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            docs += report.load_documents({"": path})
+            continue
+        if not path.is_file():
+            raise CLIError(f"--results {path}: no such file or folder")
+        try:
+            data = store.read_json(path)
+        except (ValueError, OSError, UnicodeDecodeError) as exc:
+            raise CLIError(f"--results {path}: cannot be read ({_one_line(exc)})") from None
+        if not report.is_class_document(data):
+            raise CLIError(f"--results {path}: not a class-level results file of `evaluate` "
+                           "(paired and alignment reports have no MAP table)")
+        docs.append({"origin": "", "source": path.stem, "path": str(path), "document": data})
+    return docs
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from crossmodal_core import store, tables
+
+    fmt = args.format
+    out = Path(args.out) if args.out else None
+    if fmt is None:
+        fmt = REPORT_SUFFIXES.get(out.suffix.lower(), None) if out is not None else "text"
+        if fmt is None:
+            raise CLIError(f"--out {out}: cannot tell the format from the suffix {out.suffix!r}; "
+                           f"give --format ({', '.join(tables.FORMATS)})")
+    if fmt in ("png", "svg", "pdf") and out is None:
+        raise CLIError(f"--format {fmt} is an image: name the file with --out")
+    docs = _report_documents(args.results)
+    if out is not None:
+        if out.exists() and _inside(out, store.assets_dir()) and not args.force:
+            raise CLIError(f"--out {out} exists under {store.assets_dir()} (committed files); "
+                           "add --force to replace it on purpose")
+        check_output(out, explicit=True, inputs=[Path(d["path"]) for d in docs], what="--out")
+    table = tables.paper_table(docs, metric=args.metric)
+    if table.empty:
+        raise CLIError("no class-level results to tabulate" + (f" in {' '.join(args.results)}" if args.results
+                                                                else "; run `python -m crossmodal_core evaluate`"))
+    data = table.export(fmt)
+    if out is None:
+        sys.stdout.write(data.decode("utf-8"))
+        sys.stdout.flush()
+    else:
+        store.atomic_write_bytes(out, data)
+        _log(f"wrote {out} ({fmt}, {len(table.models)} models x {len(table.columns)} columns)")
+    return 0
 
 
 # ====================================================================== build-music
@@ -551,6 +637,7 @@ COMMANDS = {
     "train": cmd_train,
     "project": cmd_project,
     "prepare": cmd_prepare,
+    "report": cmd_report,
 }
 
 

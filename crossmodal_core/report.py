@@ -28,8 +28,10 @@ Files
 Tables
     :func:`results_frame` (one document, rows = models, poster columns ``MAP a→v`` ...,
     ``MRR@1 a→v`` ..., ``fit s``) is what :func:`format_table` prints and what the notebook
-    saves as the poster table; :func:`poster_table` lays out rows of many documents (the app's
-    home page: one column per dataset and direction); :func:`format_paired_table` /
+    saves as the poster table; the paper-layout table across many documents (rows in
+    :data:`POSTER_ORDER`, one column group per dataset; the CLI's ``report``, the app's home
+    page and the notebook) is :mod:`crossmodal_core.tables`, fed by :func:`load_documents`;
+    :func:`format_paired_table` /
     :func:`paired_frame` the instance-level tables; :func:`format_alignment_table` the
     Markdown table of an alignment report (:func:`crossmodal_core.alignment.run_alignment_evaluation`).
 """
@@ -59,7 +61,10 @@ __all__ = [
     "paired_frame",
     "format_alignment_table",
     "load_results",
-    "poster_table",
+    "load_documents",
+    "is_class_document",
+    "POSTER_ORDER",
+    "model_order",
     "render_text",
 ]
 
@@ -296,6 +301,58 @@ def _records(data: Any) -> list:
     return []
 
 
+#: the poster's row order, by registry name (:mod:`crossmodal_core.models.registry`): the seed
+#: papers' models first, as the paper lists them. Names the registry does not know (yet) are
+#: allowed: they only place a model when a results file has it. See :func:`model_order`.
+POSTER_ORDER: tuple[str, ...] = ("cca", "kcca", "dcca", "ccca", "ckcca", "cdcca", "ugach", "agah", "ucal",
+                                 "acmr", "lstm-ccca", "tnn-ccca")
+
+
+def model_order(names: Iterable[str]) -> list[str]:
+    """``names`` (registry names) in the poster's order: :data:`POSTER_ORDER` first, then the
+    other registry models in registry order, then names the registry does not know, in the
+    order given. Duplicates are dropped."""
+    from crossmodal_core.models.registry import MODEL_NAMES
+
+    given = list(dict.fromkeys(names))
+    rank = {n: i for i, n in enumerate([*POSTER_ORDER, *(m for m in MODEL_NAMES if m not in POSTER_ORDER)])}
+    known = sorted((n for n in given if n in rank), key=rank.__getitem__)
+    return known + [n for n in given if n not in rank]
+
+
+def _iter_json(folders: Mapping[str, str | Path]) -> Iterable[tuple[str, Path, Any]]:
+    """``(origin, path, parsed JSON)`` of every results file of the folders (hidden files,
+    unfinished writes and unreadable files skipped)."""
+    for origin, folder in folders.items():
+        folder = Path(folder)
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.json")):
+            if path.name.startswith(".") or store.is_temporary(path):
+                continue  # hidden files and unfinished writes are never results
+            try:
+                yield origin, path, store.read_json(path)
+            except (ValueError, OSError, UnicodeDecodeError):
+                continue
+
+
+def is_class_document(doc: Any) -> bool:
+    """Whether ``doc`` is a class-level (MAP) results document of :func:`crossmodal_core.evaluate.evaluate`
+    (protocol kind ``"class"`` or ``"zero-shot"``), the documents the paper-layout table reads."""
+    return (isinstance(doc, dict) and isinstance(doc.get("protocol"), dict) and isinstance(doc.get("models"), dict)
+            and doc["protocol"].get("kind") in ("class", "zero-shot"))
+
+
+def load_documents(folders: Mapping[str, str | Path] | None = None) -> list[dict[str, Any]]:
+    """The class-level results documents (:func:`is_class_document`) of the folders of
+    :func:`load_results` (same default, same files, same skip rules), each as
+    ``{"origin", "source" (file stem), "path", "document"}``. Paired and alignment documents
+    (instance-level Recall@K, no MAP) are left out."""
+    folders = _default_folders() if folders is None else dict(folders)
+    return [{"origin": origin, "source": path.stem, "path": str(path), "document": data}
+            for origin, path, data in _iter_json(folders) if is_class_document(data)]
+
+
 def load_results(folders: Mapping[str, str | Path] | None = None) -> list[dict[str, Any]]:
     """Flat rows of every results JSON, each naming where it came from.
 
@@ -312,85 +369,8 @@ def load_results(folders: Mapping[str, str | Path] | None = None) -> list[dict[s
     """
     folders = _default_folders() if folders is None else dict(folders)
     rows: list[dict[str, Any]] = []
-    for origin, folder in folders.items():
-        folder = Path(folder)
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.glob("*.json")):
-            if path.name.startswith(".") or store.is_temporary(path):
-                continue  # hidden files and unfinished writes are never results
-            try:
-                data = store.read_json(path)
-            except (ValueError, OSError):
-                continue
-            for rec in _records(data):
-                if isinstance(rec, dict):
-                    rows.append({"source": path.stem, **rec, "origin": origin, "path": str(path)})
+    for origin, path, data in _iter_json(folders):
+        for rec in _records(data):
+            if isinstance(rec, dict):
+                rows.append({"source": path.stem, **rec, "origin": origin, "path": str(path)})
     return rows
-
-
-def _first_col(df, names: Sequence[str]) -> str | None:
-    for n in names:
-        if n in df.columns:
-            return n
-    return None
-
-
-def _direction_of(column: str) -> str | None:
-    """Direction name of a MAP column (``map_a2v``, ``map.audio->visual``, ``map_xy`` ...)."""
-    c = column.lower()
-    if "map" not in c or "std" in c or "mrr" in c:
-        return None
-    tail = c.split("map", 1)[1].strip("._ -")
-    if not tail:
-        return None
-    for sep in ("->", "2", "_to_", "→"):
-        if sep in tail:
-            a, b = tail.split(sep, 1)
-            a, b = a.strip("._ "), b.strip("._ ")
-            if a and b:
-                return f"{a}→{b}"
-    return {"xy": "x→y", "yx": "y→x"}.get(tail, tail)
-
-
-def poster_table(rows: list[dict[str, Any]]):
-    """Rows of many results documents in the poster's layout: one row per model, one column
-    per (dataset, direction), cells ``mean ± std`` (:func:`cell`, :func:`summarise`) of MAP (%)
-    over the rows (folds). When rows of both origins are present (``load_results``), the
-    dataset label carries the origin: ``"synthetic-vegas [yours] audio→visual"``.
-    Returns a pandas DataFrame (empty if there is nothing to show)."""
-    import pandas as pd
-
-    if not rows:
-        return pd.DataFrame()
-    df = pd.json_normalize(rows, sep=".")
-    model_col = _first_col(df, ("model", "model_name", "name"))
-    dataset_col = _first_col(df, ("dataset", "dataset_name", "source"))
-    if model_col is None:
-        return df
-    origins = set(df["origin"].dropna()) if "origin" in df.columns else set()
-    tag_origin = len(origins) > 1
-    groups: dict[tuple[str, str, str], list[float]] = {}
-    for _, r in df.iterrows():
-        for col in df.columns:
-            direction = _direction_of(col)
-            if direction is None:
-                continue
-            value = r[col]
-            if isinstance(value, (int, float, np.floating)) and np.isfinite(value):
-                dataset = str(r[dataset_col]) if dataset_col else ""
-                subset = r.get("subset") if "subset" in df.columns else None
-                if isinstance(subset, str) and subset not in ("", "all"):
-                    dataset = f"{dataset} ({subset})"
-                if tag_origin and isinstance(r.get("origin"), str):
-                    dataset = f"{dataset} [{r['origin']}]"
-                groups.setdefault((r[model_col], dataset, direction), []).append(float(value))
-    if not groups:
-        return df
-    scale = 100.0 if max(max(v) for v in groups.values()) <= 1.0 else 1.0  # fractions -> %
-    cells = [{"model": m, "dataset": d, "direction": dirn, "cell": cell(summarise([scale * x for x in v]))}
-             for (m, d, dirn), v in groups.items()]
-    table = pd.DataFrame(cells).pivot_table(index="model", columns=["dataset", "direction"], values="cell",
-                                            aggfunc="first")
-    table.columns = [f"{d} {dirn}".strip() for d, dirn in table.columns]
-    return table

@@ -52,8 +52,9 @@ python -m crossmodal_core evaluate --data music21 --models ugaar,cca --paired
 ```
 
 (`crossmodal_core.evaluate.evaluate` / `evaluate_paired` for the protocols, then
-`crossmodal_core.report` for the files and tables: `write_results`, `format_table`,
-`results_frame`, `paired_frame`, and `load_results` / `poster_table` as the app shows them).
+`crossmodal_core.report` for the files and tables: `write_results`, `format_table`, `paired_frame`;
+the paper-layout table is `crossmodal_core.tables.paper_table`, the one function behind
+`python -m crossmodal_core report` and the app's home page, with its CSV / LaTeX / PNG exports).
 
 **Protocol (class-level retrieval, audio ↔ visual).**
 - A query of one modality ranks *every* test item of the other modality by cosine similarity.
@@ -88,7 +89,7 @@ import numpy as np
 import pandas as pd
 
 from crossmodal_core import evaluate as ev
-from crossmodal_core import report, store
+from crossmodal_core import report, store, tables
 from crossmodal_core.data.synthetic import make_synthetic_av
 from crossmodal_core.data import catalog
 
@@ -133,10 +134,8 @@ report.write_results(fresh["class"], OUT_DIR / f"{synthetic.name}.json")
 print(report.format_table(fresh["class"]))
 '''),
     code('''
-# the poster's columns of the same frame format_table prints: MAP per direction and fit seconds
-poster = report.results_frame(fresh["class"], metrics=["map"])
-poster.to_csv(OUT_DIR / "poster_table.csv")
-poster
+# the paper's layout (rows in the poster's order, best in bold): tables.paper_table, as the app shows it
+tables.paper_table([fresh["class"]]).styled()
 '''),
     md('''
 ### Zero-shot (unseen classes)
@@ -149,7 +148,20 @@ fresh["zero-shot"] = ev.evaluate(synthetic, ZERO_SHOT_MODELS, n_folds=N_FOLDS, s
                                  unseen_fraction=0.3, model_params=CLASS_PARAMS)
 report.write_results(fresh["zero-shot"], OUT_DIR / f"{synthetic.name}-zeroshot.json")
 print("unseen classes:", fresh["zero-shot"]["protocol"]["zero_shot"]["unseen_class_names"])
-report.results_frame(fresh["zero-shot"], subset="unseen", metrics=["map"])
+'''),
+    md('''
+### The poster table of the fresh runs
+
+Both protocols side by side, exported as `python -m crossmodal_core report --results ... --out ...`
+would write them (CSV with mean / std / n per column, booktabs LaTeX, PNG); "–" marks a model
+that was not run in the zero-shot protocol.
+'''),
+    code('''
+poster = tables.paper_table([fresh["class"], fresh["zero-shot"]])
+for fmt, suffix in (("csv", ".csv"), ("latex", ".tex"), ("png", ".png")):
+    store.atomic_write_bytes(OUT_DIR / f"poster_table{suffix}", poster.export(fmt))
+print(poster.to_text())
+poster.styled()
 '''),
     md('''
 ## 2 · Sheet / lyrics / audio on the embedded music dataset (real data)
@@ -177,12 +189,12 @@ paired
 
 Written by the full evaluation (`python -m crossmodal_core evaluate ...` and
 `crossmodal_core.alignment.run_alignment_evaluation`). Shown when present. First the table of
-the app's home page (`report.load_results` + `report.poster_table`: MAP over folds, one column
-per dataset and direction; your own runs in the cache, if any, are labelled `[yours]`), then
-each document.
+the app's home page and of `python -m crossmodal_core report` (`report.load_documents` +
+`tables.paper_table`: MAP over folds, one column group per results file; your own runs in the
+cache, if any, are labelled `[yours]`), then each document.
 '''),
     code('''
-display(report.poster_table(report.load_results()))
+display(tables.paper_table(report.load_documents()).styled())
 
 stored = {}
 for path in sorted(store.results_dir().glob("*.json")):

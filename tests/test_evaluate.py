@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from crossmodal_core import evaluate as ev
-from crossmodal_core import metrics, report
+from crossmodal_core import metrics, report, tables
 from crossmodal_core.data import splits
 from crossmodal_core.data.dataset import CrossModalDataset
 from crossmodal_core.data.synthetic import make_synthetic_av
@@ -296,21 +296,22 @@ def _tiny_document():
 def test_poster_table_and_results_frame_on_a_small_document():
     doc = _tiny_document()
     rows = [{"source": "tiny", **r} for r in doc["rows"]]
-    table = report.poster_table(rows)
-    assert list(table.index) == ["C-CCA", "CCA"] and list(table.columns) == ["tiny audio→visual", "tiny visual→audio"]
-    assert table.loc["CCA", "tiny audio→visual"] == f"45.00 ± {100 * np.std([0.4, 0.5], ddof=1):.2f}"
-    assert table.loc["C-CCA", "tiny visual→audio"] == f"75.00 ± {100 * np.std([0.7, 0.8], ddof=1):.2f}"
+    table = tables.paper_table([doc]).to_frame()
+    assert list(table.index) == ["CCA", "C-CCA"]  # the poster's order, not alphabetical
+    assert list(table.columns) == [("tiny", "audio→visual"), ("tiny", "visual→audio")]
+    assert table.loc["CCA", ("tiny", "audio→visual")] == f"45.00 ± {100 * np.std([0.4, 0.5], ddof=1):.2f}"
+    assert table.loc["C-CCA", ("tiny", "visual→audio")] == f"75.00 ± {100 * np.std([0.7, 0.8], ddof=1):.2f}"
     frame = report.results_frame(doc)
     assert list(frame.index) == ["CCA", "C-CCA"]
     assert list(frame.columns) == ["MAP a→v", "MAP v→a", "MRR@1 a→v", "MRR@1 v→a", "fit s"]
-    assert frame.loc["CCA", "MAP a→v"] == table.loc["CCA", "tiny audio→visual"]  # one cell logic
+    assert frame.loc["CCA", "MAP a→v"] == table.loc["CCA", ("tiny", "audio→visual")]  # one cell format
     assert frame.loc["CCA", "fit s"] == "1.5 ± 0.7"
     text = report.format_table(doc)
     assert ev.format_table is report.format_table and ev.write_results is report.write_results
     for cell in frame.loc["C-CCA"]:
         assert cell in text
     assert "SYNTHETIC" in text and text.splitlines()[1].split() == ["Model", *" ".join(frame.columns).split()]
-    assert report.poster_table([]).empty
+    assert tables.paper_table([]).empty
 
 
 def test_load_results_labels_reference_and_yours(tmp_path):
@@ -322,12 +323,17 @@ def test_load_results_labels_reference_and_yours(tmp_path):
     rows = report.load_results({"reference": ref, "yours": mine})
     assert [r["origin"] for r in rows] == ["reference"] * 4 + ["yours"] * 2
     assert {r["source"] for r in rows} == {"tiny"} and rows[-1]["path"] == str(mine / "tiny.json")
-    table = report.poster_table(rows)
-    assert set(table.columns) == {f"tiny [{o}] {d}" for o in ("reference", "yours")
-                                  for d in ("audio→visual", "visual→audio")}
-    assert table.loc["CCA", "tiny [yours] audio→visual"] == "40.00"  # one fold: no std
+    report.write_results({**doc, "models": {"cca": {**doc["models"]["cca"], "summary": ev._summarise(
+        doc["models"]["cca"]["folds"][:1], report.CLASS_METRICS)}}}, mine / "tiny.json")
+    docs = report.load_documents({"reference": ref, "yours": mine})
+    assert [d["origin"] for d in docs] == ["reference", "yours"]  # the broken file is skipped
+    table = tables.paper_table(docs).to_frame()
+    assert list(table.columns) == [(f"tiny [{o}]", d) for o in ("reference", "yours")
+                                   for d in ("audio→visual", "visual→audio")]
+    assert table.loc["CCA", ("tiny [yours]", "audio→visual")] == "40.00"  # one fold: no std
+    assert table.loc["C-CCA", ("tiny [yours]", "audio→visual")] == "–"  # not in that file
     # one origin only: no tag
-    assert list(report.poster_table(report.load_results({"reference": ref})).columns)[0] == "tiny audio→visual"
+    assert tables.paper_table(report.load_documents({"reference": ref})).columns[0] == ("tiny", "audio→visual")
     # the default folders are the committed results and the user's runs
     from crossmodal_core import store
 

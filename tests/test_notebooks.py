@@ -76,10 +76,14 @@ def test_results_table_notebook(tmp_path, monkeypatch):
 
     import pandas as pd
 
-    poster = pd.read_csv(out / "poster_table.csv", index_col="Model")
+    # the paper-layout table of the library (tables.paper_table), not a notebook copy
+    poster = pd.read_csv(out / "poster_table.csv", index_col="display")
     assert list(poster.index) == ["CCA", "C-CCA", "TNN-C-CCA"]
-    assert list(poster.columns) == ["MAP a→v", "MAP v→a", "fit s"]
-    assert poster.map(lambda s: "±" in str(s))[["MAP a→v", "MAP v→a"]].all().all()
+    plain, zero = "Synthetic VEGAS-like | ", "Synthetic VEGAS-like, zero-shot (unseen classes) | "
+    assert poster.loc["TNN-C-CCA", zero + "audio→visual | n"] == 0  # not run zero-shot in QUICK mode
+    assert (poster.loc[:, plain + "audio→visual | n"] == 2).all()
+    assert r"\toprule" in (out / "poster_table.tex").read_text(encoding="utf-8")
+    assert (out / "poster_table.png").read_bytes()[:4] == b"\x89PNG"
 
     results = json.loads((out / "synthetic-vegas.json").read_text(encoding="utf-8"))
     assert results["dataset_info"]["synthetic"] is True
@@ -91,7 +95,8 @@ def test_results_table_notebook(tmp_path, monkeypatch):
     s = results["models"]["ccca"]["summary"]["metrics"]["test"]["audio->visual"]["map"]
     maps = [f["metrics"]["test"]["audio->visual"]["map"] for f in results["models"]["ccca"]["folds"]]
     assert s["mean"] == pytest.approx(np.mean(maps)) and s["std"] == pytest.approx(np.std(maps, ddof=1))
-    assert poster.loc["C-CCA", "MAP a→v"] == f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f}"
+    assert poster.loc["C-CCA", plain + "audio→visual | mean"] == pytest.approx(100 * s["mean"], rel=1e-12)
+    assert poster.loc["C-CCA", plain + "audio→visual | std"] == pytest.approx(100 * s["std"], rel=1e-12)
     # chance MAP on 10 balanced classes is about 0.1; the supervised C-CCA must beat plain CCA
     ccca = results["models"]["ccca"]["summary"]["metrics"]["test"]
     cca = results["models"]["cca"]["summary"]["metrics"]["test"]

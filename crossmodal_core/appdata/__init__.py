@@ -11,7 +11,8 @@ nothing here trains or projects unless a page asks (buttons only).
   and modality pair, and "train missing models";
 - :mod:`.panels` -- the explorer's 2-D panels and the retrieval views;
 - :mod:`.media` -- audio, engraved score and the highlighting player of one item;
-- :mod:`.results` -- the reference results and the user's own runs, in the poster layout.
+- :mod:`.results` -- the reference results and the user's own runs, in the paper's layout,
+  and its downloads.
 """
 
 from crossmodal_core import store
@@ -26,8 +27,10 @@ from crossmodal_core.appdata.models import (DEFAULT_MODELS, ORIGINAL, ORIGINAL_T
                                             model_title, model_views, train_missing, train_model)
 from crossmodal_core.appdata.panels import (PanelData, RetrievalView, all_query_ap, compute_panel_projection,
                                             error_analysis, panel_matrices, panel_projection, pr_curve,
-                                            query_results, retrieval_view, segment_similarity_matrix)
-from crossmodal_core.appdata.results import load_results, poster_table
+                                            query_results, retrieval_view, segment_similarity_matrix,
+                                            worst_query_examples)
+from crossmodal_core.appdata.results import (TABLE_DOWNLOADS, PaperTable, load_documents, load_results, paper_table,
+                                             results_signature, results_table)
 
 __all__ = [
     "store", "FILE_SUFFIXES", "PAIR_LABEL", "AppDataset", "DatasetEntry", "find_entry", "flat_views",
@@ -37,5 +40,6 @@ __all__ = [
     "list_trained", "load_embeddings", "load_model_object", "missing_models", "model_names", "model_params",
     "model_title", "model_views", "train_missing", "train_model", "PanelData", "RetrievalView", "all_query_ap",
     "compute_panel_projection", "error_analysis", "panel_matrices", "panel_projection", "pr_curve",
-    "query_results", "retrieval_view", "segment_similarity_matrix", "load_results", "poster_table",
+    "query_results", "retrieval_view", "segment_similarity_matrix", "load_results", "load_documents",
+    "paper_table", "PaperTable", "results_table", "results_signature", "TABLE_DOWNLOADS", "worst_query_examples",
 ]

@@ -14,7 +14,7 @@ from crossmodal_core.models.trained import TrainedModel, labels_for, load_embedd
 from crossmodal_core.appdata.models import ORIGINAL, ORIGINAL_TITLE
 
 __all__ = ["PanelData", "panel_matrices", "panel_projection", "compute_panel_projection", "RetrievalView",
-           "retrieval_view", "query_results", "all_query_ap", "error_analysis", "pr_curve",
+           "retrieval_view", "query_results", "all_query_ap", "error_analysis", "worst_query_examples", "pr_curve",
            "segment_similarity_matrix"]
 
 
@@ -147,6 +147,39 @@ def error_analysis(rv: RetrievalView, class_names: list[str], n_worst: int = 10)
         "confusion": np.asarray(rv.scored.top1_confusion()),
         "confusion_classes": [class_names[int(c)] for c in rv.scored.classes],
     }
+
+
+def worst_query_examples(rv: RetrievalView, worst: Sequence[int], texts: Sequence[str], class_names: Sequence[str],
+                         n_wrong: int = 3, depth: int = 100) -> list[dict[str, Any]]:
+    """The worst queries with their top-ranked wrong results, from the view's one scoring.
+
+    Parameters
+    ----------
+    worst : positions (in the test rows) of the queries, worst first (``error_analysis()["worst"]``)
+    texts : description of every test position (:func:`crossmodal_core.appdata.item_text`)
+    class_names : name of every relevance label code
+    n_wrong : wrong results kept per query, the highest-ranked first
+    depth : how far down each ranking to look for them
+
+    Returns
+    -------
+    one dict per query: ``position``, ``row`` (dataset row), ``text``, ``class``, ``ap``
+    (fraction) and ``wrong``: dicts with ``position``, ``row``, ``rank`` (1-based), ``text``,
+    ``class`` and ``score``.
+    """
+    if n_wrong < 1 or depth < 1:
+        raise ValueError(f"n_wrong and depth must be >= 1, got {n_wrong} and {depth}")
+    out = []
+    for pos in worst:
+        pos = int(pos)
+        rep = rv.scored.query_report(pos, k=min(depth, len(rv.gallery)))
+        wrong = [{"position": int(i), "row": int(rv.rows[i]), "rank": rank, "text": texts[int(i)],
+                  "class": class_names[int(rv.labels[i])], "score": float(score)}
+                 for rank, (i, score, rel) in enumerate(zip(rep.indices, rep.scores, rep.relevant), start=1)
+                 if not rel][:n_wrong]
+        out.append({"position": pos, "row": int(rv.rows[pos]), "text": texts[pos],
+                    "class": class_names[int(rv.labels[pos])], "ap": float(rep.ap), "wrong": wrong})
+    return out
 
 
 def pr_curve(rv: RetrievalView, n_points: int = 11) -> tuple[np.ndarray, np.ndarray]:

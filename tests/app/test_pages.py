@@ -62,13 +62,15 @@ def test_home_lists_the_datasets_and_the_results_table(app_assets):
     options = at.selectbox(key="dataset_id").options
     assert any("tiny_a.npz" in o for o in options) and any("tiny_b.npz" in o for o in options)
     assert any("SYNTHETIC" in o for o in options), "the synthetic set must be labelled as synthetic"
-    table = at.dataframe[-1].value
-    # poster layout: one row per model, one column per direction, mean ± std (ddof=1) over folds
+    table = at.table[-1].value
+    # paper layout: rows in the poster's order, a column group per file, mean ± std (ddof=1) over folds
     results = json.loads((app_assets / "results" / "tiny-a.json").read_text())
-    assert set(table.index) == {"CCA", "C-CCA"}
+    assert list(table.index) == ["CCA", "C-CCA"]
     cca = [100 * r["map.audio->visual"] for r in results["rows"] if r["model"] == "CCA"]
     assert len(cca) == 3
-    assert table.loc["CCA", "tiny-a audio→visual"] == f"{np.mean(cca):.2f} ± {np.std(cca, ddof=1):.2f}"
+    assert table.loc["CCA", ("tiny a", "audio→visual")] == f"{np.mean(cca):.2f} ± {np.std(cca, ddof=1):.2f}"
+    downloads = {b.proto.label for b in at.get("download_button")}
+    assert downloads == {"CSV", "LaTeX", "PNG", "SVG"}
 
 
 def test_changing_the_dataset_changes_home(app_assets):
@@ -147,7 +149,11 @@ def test_retrieval_changes_with_query_and_model(app_assets):
     assert top_results(at) != second, "another model must rank differently"
     ap = [m for m in at.metric if m.label == "AP of this query"]
     assert ap and ap[0].value.endswith("%")
-    # error analysis: one view at a time
+    # error analysis: the worst queries with their top-ranked wrong results, each view exportable
+    worst = at.dataframe[1].value
+    assert len(worst) == 10 and (worst["AP (%)"].diff().dropna() >= 0).all()
+    assert worst["top-ranked wrong results"].str.startswith("#").all()
+    assert {b.proto.label for b in at.get("download_button")} == {"PNG", "SVG", "PDF"}
     for view, key in (("Per-class AP", "per_class_ap"), ("Top-1 confusion", "confusion"),
                       ("Precision-recall", "pr_curves")):
         at.session_state["retrieval_analysis"] = view
@@ -155,6 +161,8 @@ def test_retrieval_changes_with_query_and_model(app_assets):
         assert not at.exception
         specs = plotly_specs(at)
         assert len(specs) == 1, view
+        if key != "pr_curves":
+            assert {b.proto.label for b in at.get("download_button")} == {"PNG", "SVG", "PDF"}, view
     pr = specs[0]["data"]
     assert {t["name"] for t in pr} == {"CCA", "C-CCA"}, "one precision-recall curve per trained model"
 
@@ -192,6 +200,15 @@ def test_retrieval_plays_audio_and_shows_scores_and_lyrics(app_assets):
     assert not at.exception
     assert len(at.get("audio")) == 1  # now only the query is audio
     assert len(at.get("image")) >= 3
+
+
+def test_retrieval_worst_queries_play_their_wrong_results(app_assets):
+    music = music_or_skip()
+    at = run_page("app_pages/retrieval.py", music, pair=("sheet", "audio"), retrieval_k=1,
+                  retrieval_worst_media=True, retrieval_worst_n=2)
+    # 1 audio result of the query's top-1, then 2 worst sheet queries x their 3 wrong audio results
+    assert len(at.get("audio")) == 1 + 2 * 3
+    assert len(at.get("image")) >= 1 + 2  # the sheet query on top, and each worst query engraved
 
 
 def test_alignment_matrices_follow_the_chosen_song(app_assets):
@@ -258,10 +275,11 @@ def test_results_table_shows_reference_and_own_runs(app_assets):
                          "--no-progress"]) == 0
         assert own.is_file()
         at = run_page("app_pages/home.py", tiny_ids()[0])
-        table = at.dataframe[-1].value
-        assert "tiny-a [reference] audio→visual" in table.columns  # committed reference results
-        assert "tiny-b [yours] audio→visual" in table.columns  # the user's own run, labelled
-        assert table.loc["CCA", "tiny-b [yours] audio→visual"].count("±") == 1
+        table = at.table[-1].value
+        assert ("tiny a [reference]", "audio→visual") in table.columns  # committed reference results
+        assert ("tiny b [yours]", "audio→visual") in table.columns  # the user's own run, labelled
+        assert table.loc["CCA", ("tiny b [yours]", "audio→visual")].count("±") == 1
+        assert table.loc["C-CCA", ("tiny b [yours]", "audio→visual")] == "–"  # not in the user's run
     finally:
         own.unlink(missing_ok=True)
         own.with_suffix(".csv").unlink(missing_ok=True)

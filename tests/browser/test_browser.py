@@ -164,6 +164,26 @@ def test_explorer_shows_three_panels(app_url, chromium_page):
     assert_no_exception(page, "explorer")
 
 
+def test_results_table_and_error_analysis_download(app_url, chromium_page, tmp_path):
+    """The home page's table downloads as LaTeX (booktabs) and the retrieval page's worst
+    queries as a PDF figure: the files a poster needs, drawn when the button is clicked."""
+    page = chromium_page
+    open_page(page, app_url, "")
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="LaTeX", exact=True).click()
+    latex = tmp_path / download.value.suggested_filename
+    download.value.save_as(latex)
+    text = latex.read_text(encoding="utf-8")
+    assert latex.suffix == ".tex" and r"\toprule" in text and r"\multicolumn{2}{c}{tiny a}" in text
+    open_page(page, app_url, "retrieval")
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="PDF", exact=True).click()
+    pdf = tmp_path / download.value.suggested_filename
+    download.value.save_as(pdf)
+    assert pdf.name.startswith("worst_queries_") and pdf.read_bytes()[:5] == b"%PDF-"
+    assert_no_exception(page, "retrieval after the download")
+
+
 def test_audio_players_exist_for_the_music_dataset(app_url, chromium_page, app_assets):
     if not (app_assets / "datasets" / "music21_lyrics").exists():
         pytest.skip("the embedded music dataset (assets/datasets/music21_lyrics) is not built: no audio to play")
