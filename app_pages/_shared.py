@@ -183,6 +183,7 @@ def train_button(app: appdata.AppDataset, label: str, pair: tuple[str, str], wan
 _URL_PENDING = "_url_pending"
 _URL_WRITTEN = "_url_written"
 _URL_LAST = "_url_last"
+_URL_MODEL = "_url_model"  # the model chosen last, on whichever page
 _URL_RUN = "_url_run"  # this run's (reader of the shared keys, slot above the page, its notices box)
 
 
@@ -205,7 +206,9 @@ def url_state(page: str) -> urlstate.Reader:
     page's last view in this session (defaults for its widgets)."""
     pending = st.session_state.get(_URL_PENDING) or {}
     last = (st.session_state.get(_URL_LAST) or {}).get(page, {})
-    reader = urlstate.Reader(pending, quiet=last)
+    # the model chosen last, on this page or another (retrieval <-> alignment), is the default
+    carried = st.session_state.get(_URL_MODEL)
+    reader = urlstate.Reader(pending, quiet={**last, **({urlstate.MODEL_KEY: carried} if carried else {})})
     st.session_state[f"_url_reader_{page}"] = reader
     return reader
 
@@ -246,6 +249,8 @@ def share(page: str, params: dict[str, str | None]) -> None:
     page_params = {k: str(v) for k, v in params.items() if v is not None}
     full = {**_shared_params(), **page_params}
     st.session_state.setdefault(_URL_LAST, {})[page] = page_params
+    if urlstate.MODEL_KEY in page_params:
+        st.session_state[_URL_MODEL] = page_params[urlstate.MODEL_KEY]
     st.session_state[_URL_PENDING] = {}  # the link's values are taken: the widgets own them now
     _write_url(full)
     base = st.context.url
