@@ -95,6 +95,31 @@ def test_retrieval_stale_model_and_unknown_query_fall_back_with_notices(app_asse
     assert at.query_params["model"] == "cca" and at.query_params["k"] == "10"
 
 
+def test_leaving_a_page_and_coming_back_keeps_its_view(app_assets):
+    a = tiny_id()
+    app = appdata.load_dataset(a)
+    _, test = appdata.split_indices(app.dataset)
+    item = str(app.dataset.item_ids[test[3]])
+    at = open_link("app_pages/retrieval.py", {"dataset": a, "model": "ccca", "q": item, "k": "7"})
+    at.switch_page("app_pages/home.py").run()
+    assert "q" not in at.query_params and at.query_params["dataset"] == a  # home's own view: no stale keys
+    at.switch_page("app_pages/retrieval.py").run()
+    assert not at.exception
+    assert at.selectbox(key="retrieval_query_list").value == 3 and at.number_input(key="retrieval_k").value == 7
+    assert at.query_params["q"] == item
+    assert not warnings(at)
+
+
+def test_a_flood_of_parameters_is_ignored_with_one_notice(app_assets):
+    params = {f"p{i}": "x" for i in range(60)}
+    at = open_link("app_pages/retrieval.py", {"dataset": tiny_id(), "model": "ccca", **params})
+    notices = warnings(at)
+    assert len(notices) == 1 and "61 parameters" in notices[0], notices
+    model = at.selectbox(key="retrieval_model")
+    assert model.format_func(model.value) == "CCA", "a flooded link's page values are all ignored"
+    assert not any(k.startswith("p") and k[1:].isdigit() for k in at.query_params)
+
+
 def test_explorer_link_sets_panels_map_colouring_and_selection(app_assets):
     a = tiny_id()
     at = open_link("app_pages/explorer.py", {"dataset": a, "map": "pca", "panel1": "ccca", "panel2": "original",
