@@ -80,6 +80,10 @@ def player(dataset_key: str, row: int):
 
 # ---------------------------------------------------------------- similarity matrices
 clicked = st.session_state.get("alignment_cell")
+if clicked is None and urlstate.CELL_KEY in url:  # a link's cell: "sheet~lyrics.2.1" (1-based phrases)
+    cells = {f"{urlstate.encode_pair(p)}.{i + 1}.{j + 1}": {"pair": p, "i": i, "j": j, "work": work}
+             for p in pairs for i in range(len(rows)) for j in range(len(rows))}
+    clicked = url.lookup(urlstate.CELL_KEY, cells, None, what="matrix cell", describe=lambda _: "no cell")
 if models:
     st.subheader(f"Phrase-by-phrase similarity ({appdata.model_title(model_name)})")
     st.caption("Rows: phrases in the first modality; columns: in the second. The true pairs lie on the "
@@ -150,7 +154,10 @@ with left:
                     label_visibility="collapsed",
                     index=url.integer(urlstate.PHRASE_KEY, 1, len(rows), 1, what="phrase") - 1
                     if url.raw(urlstate.WORK_KEY) == work else 0)
-_shared.share("alignment", {urlstate.WORK_KEY: work, urlstate.MODEL_KEY: model_name, urlstate.PHRASE_KEY: pick + 1})
+_shared.share("alignment", {urlstate.WORK_KEY: work, urlstate.MODEL_KEY: model_name, urlstate.PHRASE_KEY: pick + 1,
+                            urlstate.CELL_KEY: f"{urlstate.encode_pair(clicked['pair'])}.{clicked['i'] + 1}."
+                                               f"{clicked['j'] + 1}" if clicked and clicked.get("work") == work
+                            else None})
 with right:
     html = player(app.key, rows[pick])
     if html:

@@ -27,7 +27,7 @@ __all__ = [
     "Reader", "encode_pair", "encode_selection", "decode_selection", "query_string", "link", "shown",
     "MAX_VALUE_CHARS", "MAX_SELECTION_CHARS", "MAX_PARAMS", "SHARED_KEYS",
     "DATASET_KEY", "LABEL_KEY", "PAIR_KEY", "MODEL_KEY", "PANEL_KEYS", "MAP_KEY", "COLOUR_KEY", "SELECTION_KEY",
-    "QUERY_KEY", "DIRECTION_KEY", "TOP_K_KEY", "ANALYSIS_KEY", "WORK_KEY", "PHRASE_KEY",
+    "QUERY_KEY", "DIRECTION_KEY", "TOP_K_KEY", "ANALYSIS_KEY", "WORK_KEY", "PHRASE_KEY", "CELL_KEY",
 ]
 
 T = TypeVar("T")
@@ -46,7 +46,7 @@ MODEL_KEY = "model"
 PANEL_KEYS = ("panel1", "panel2", "panel3")
 MAP_KEY, COLOUR_KEY, SELECTION_KEY = "map", "colour", "sel"
 QUERY_KEY, DIRECTION_KEY, TOP_K_KEY, ANALYSIS_KEY = "q", "dir", "k", "show"
-WORK_KEY, PHRASE_KEY = "work", "phrase"
+WORK_KEY, PHRASE_KEY, CELL_KEY = "work", "phrase", "cell"
 
 _SELECTION_RE = re.compile(r"^\d{1,9}(-\d{1,9})?(\.\d{1,9}(-\d{1,9})?)*$")
 _UNSAFE = re.compile(r"[^\w .:~+@/-]")
