@@ -206,9 +206,11 @@ def url_state(page: str) -> urlstate.Reader:
     page's last view in this session (defaults for its widgets)."""
     pending = st.session_state.get(_URL_PENDING) or {}
     last = (st.session_state.get(_URL_LAST) or {}).get(page, {})
-    # the model chosen last, on this page or another (retrieval <-> alignment), is the default
+    # on a page's first visit, the model chosen on another page (retrieval <-> alignment) is the
+    # default; after that the page's own last choice (a carried model the page lacks would
+    # otherwise replace it by the page's default)
     carried = st.session_state.get(_URL_MODEL)
-    reader = urlstate.Reader(pending, quiet={**last, **({urlstate.MODEL_KEY: carried} if carried else {})})
+    reader = urlstate.Reader(pending, quiet={**({urlstate.MODEL_KEY: carried} if carried else {}), **last})
     st.session_state[f"_url_reader_{page}"] = reader
     return reader
 

@@ -156,12 +156,16 @@ def test_alignment_link_opens_the_song_and_phrase(app_assets):
         pytest.skip("the music dataset has fewer than two songs of three phrases")
     work = songs[1]  # not the default (first) song
     at = open_link("app_pages/alignment.py", {"dataset": music.id, "pair": "sheet~lyrics", "work": work,
-                                               "phrase": "3", "model": "cca", "cell": "sheet~lyrics.2.1"})
+                                               "phrase": "3", "model": "ccca", "cell": "sheet~lyrics.2.1"})
     assert not warnings(at), warnings(at)
     assert at.selectbox(key="alignment_work").value == work
     assert at.radio(key=f"alignment_phrase_{work}").value == 2
     assert any(s.value == "sheet phrase 2 ↔ lyrics phrase 1" for s in at.subheader)
     assert at.query_params["phrase"] == "3" and at.query_params["cell"] == "sheet~lyrics.2.1"
+    # the model travels to a page visited for the first time (retrieval's default would be CCA)
+    at.switch_page("app_pages/retrieval.py").run()
+    model = at.selectbox(key="retrieval_model")
+    assert model.format_func(model.value) == "C-CCA" and at.query_params["model"] == "ccca"
     bad = open_link("app_pages/alignment.py", {"dataset": music.id, "work": "no-such-song", "cell": "sheet~lyrics.99.1"})
     notices = warnings(bad)
     assert any("song `no-such-song`" in n for n in notices) and any("matrix cell" in n for n in notices), notices
