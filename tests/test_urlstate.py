@@ -104,7 +104,8 @@ def test_selection_encoding(rows, text):
     assert urlstate.decode_selection(text, 100) == sorted(set(rows))
 
 
-@pytest.mark.parametrize("raw", ["5-3", "1..2", "a", "1-", "-1", "1-2-3", "3.", "0-100", "100", " 1", "1,2"])
+@pytest.mark.parametrize("raw", ["5-3", "1..2", "a", "1-", "-1", "1-2-3", "3.", "0-100", "100", " 1", "1,2",
+                                 "5.3", "1-5.4-9", "2.2", "0-99." * 10 + "0"])
 def test_malformed_or_out_of_range_selection(raw):
     assert urlstate.decode_selection(raw, 100) is None
     r = Reader({"sel": raw})
