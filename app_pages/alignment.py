@@ -5,6 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from crossmodal_core import appdata
+from crossmodal_core.appdata import urlstate
 from app_pages import _shared
 
 st.title("Alignment: sheet ↔ lyrics ↔ audio")
@@ -24,11 +25,16 @@ if not work_ids:
     st.warning("No song in this dataset has two or more phrases.")
     st.stop()
 
+url = _shared.url_state("alignment")
 c = st.columns([3, 1])
-work = c[0].selectbox("Song", work_ids, format_func=lambda w: appdata.work_title(app, w), key="alignment_work")
+work = c[0].selectbox("Song", work_ids, format_func=lambda w: appdata.work_title(app, w), key="alignment_work",
+                      index=work_ids.index(url.lookup(urlstate.WORK_KEY, {w: w for w in work_ids}, work_ids[0],
+                                                      what="song", describe=lambda w: appdata.work_title(app, w))))
 names = ["ugaar", "cca", "ccca", "tnn-ccca"]
 trained_names = [n for n in names if appdata.find_trained(app, n, ("sheet", "lyrics"), label) is not None]
-model_name = c[1].selectbox("Model", names, index=names.index(trained_names[0]) if trained_names else 0,
+model_name = c[1].selectbox("Model", names, index=names.index(url.choice(
+                                urlstate.MODEL_KEY, names, trained_names[0] if trained_names else names[0],
+                                what="model", describe=appdata.model_title)),
                             format_func=appdata.model_title, key="alignment_model")
 rows = works[work]
 PAIRS = [("sheet", "lyrics"), ("sheet", "audio"), ("lyrics", "audio")]
@@ -74,6 +80,10 @@ def player(dataset_key: str, row: int):
 
 # ---------------------------------------------------------------- similarity matrices
 clicked = st.session_state.get("alignment_cell")
+if clicked is None and urlstate.CELL_KEY in url:  # a link's cell: "sheet~lyrics.2.1" (1-based phrases)
+    cells = {f"{urlstate.encode_pair(p)}.{i + 1}.{j + 1}": {"pair": p, "i": i, "j": j, "work": work}
+             for p in pairs for i in range(len(rows)) for j in range(len(rows))}
+    clicked = url.lookup(urlstate.CELL_KEY, cells, None, what="matrix cell", describe=lambda _: "no cell")
 if models:
     st.subheader(f"Phrase-by-phrase similarity ({appdata.model_title(model_name)})")
     st.caption("Rows: phrases in the first modality; columns: in the second. The true pairs lie on the "
@@ -141,7 +151,13 @@ phrase_text = [f"{n}. bars {app.fragments[r].measure_start}-{app.fragments[r].me
 left, right = st.columns([2, 3])
 with left:
     pick = st.radio("Phrase", range(len(rows)), format_func=lambda i: phrase_text[i], key=f"alignment_phrase_{work}",
-                    label_visibility="collapsed")
+                    label_visibility="collapsed",
+                    index=url.integer(urlstate.PHRASE_KEY, 1, len(rows), 1, what="phrase") - 1
+                    if url.raw(urlstate.WORK_KEY) == work else 0)
+_shared.share("alignment", {urlstate.WORK_KEY: work, urlstate.MODEL_KEY: model_name, urlstate.PHRASE_KEY: pick + 1,
+                            urlstate.CELL_KEY: f"{urlstate.encode_pair(clicked['pair'])}.{clicked['i'] + 1}."
+                                               f"{clicked['j'] + 1}" if clicked and clicked.get("work") == work
+                            else None})
 with right:
     html = player(app.key, rows[pick])
     if html:

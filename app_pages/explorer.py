@@ -8,6 +8,7 @@ import streamlit as st
 from plotly.colors import qualitative
 
 from crossmodal_core import appdata
+from crossmodal_core.appdata import urlstate
 from app_pages import _shared
 
 st.title("Embedding explorer")
@@ -29,8 +30,11 @@ if len(trained) < 2:
     st.info("Train C-CCA and TNN-C-CCA to fill the other panels (the button trains what is missing).")
     _shared.train_button(app, label, pair, key="explorer_train")
 
+url = _shared.url_state("explorer")
+url_model = lambda o: o if o == appdata.ORIGINAL else by_id[o].name  # noqa: E731 - a panel's URL value
 top = st.columns([2, 3, 2])
 method = top[0].radio("Map", ["umap", "pca"], format_func=str.upper, horizontal=True, key="explorer_method",
+                      index=["umap", "pca"].index(url.choice(urlstate.MAP_KEY, ["umap", "pca"], "umap", what="map")),
                       help="UMAP is computed once per dataset and model (a button below), then stored; "
                            "PCA is instant.")
 preferred = ["ccca", "tnn-ccca", "cca", "cdcca", "dcca", "ugaar"]
@@ -40,6 +44,8 @@ panel_choice = []
 choice_cols = st.columns(3)
 for i in range(3):
     default = defaults[i] if i < len(defaults) else appdata.ORIGINAL
+    default = url.choice(urlstate.PANEL_KEYS[i], options, default, what=f"model of panel {i + 1}",
+                         encode=url_model, describe=option_name)
     panel_choice.append(choice_cols[i].selectbox(f"Panel {i + 1}", options, index=options.index(default),
                                                  format_func=option_name, key=f"explorer_model_{i}"))
 
@@ -69,11 +75,20 @@ if missing:
 colour_sets = list(app.dataset.label_names)
 few = [n for n in colour_sets if len(app.dataset.class_names[n]) <= 24]
 preferred = label if label in few else (few[0] if few else (colour_sets[0] if colour_sets else None))
+preferred = url.choice(urlstate.COLOUR_KEY, colour_sets, preferred, what="colouring")
 color_label = top[0].selectbox("Colour by", colour_sets, index=colour_sets.index(preferred), key="explorer_colour",
                                help="The label set that colours the points (hover shows the item).") \
     if colour_sets else None
 labels_all, class_names = appdata.labels_for(app.dataset, color_label or appdata.PAIR_LABEL)
+if urlstate.SELECTION_KEY in url and _shared.SELECTION not in st.session_state:  # a link's selection
+    st.session_state[_shared.SELECTION] = url.selection(urlstate.SELECTION_KEY, app.dataset.n_items, [])
 selection = set(st.session_state.get(_shared.SELECTION) or [])
+shared_selection = urlstate.encode_selection(selection)
+if shared_selection is None:
+    st.caption(f"The {len(selection):,} selected items are too many to put in the link to this view.")
+_shared.share("explorer", {urlstate.MAP_KEY: method, urlstate.COLOUR_KEY: color_label,
+                           **{key: url_model(o) for key, o in zip(urlstate.PANEL_KEYS, panel_choice)},
+                           urlstate.SELECTION_KEY: shared_selection or None})
 SYMBOLS = ["circle", "diamond", "x", "triangle-up"]
 palette = qualitative.Dark24 + qualitative.Light24
 

@@ -63,6 +63,7 @@ if app is None:
 ds = app.dataset
 label = _shared.current_label(app)
 pair = _shared.current_pair(app)
+_shared.share("home", {})
 train_rows, test_rows = appdata.split_indices(ds)
 
 st.header(app.entry.label)

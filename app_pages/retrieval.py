@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from crossmodal_core import appdata, figures_analysis
+from crossmodal_core.appdata import urlstate
 from app_pages import _shared
 
 st.title("Retrieval")
@@ -23,11 +24,17 @@ if not trained:
 ds = app.dataset
 by_id = {m.id: m for m in trained}
 _, class_names = appdata.labels_for(ds, label)
+url = _shared.url_state("retrieval")
+url_model = url.choice(urlstate.MODEL_KEY, list(by_id), next(iter(by_id)), what="model",
+                       encode=lambda i: by_id[i].name, describe=lambda i: by_id[i].title)
+url_direction = url.choice(urlstate.DIRECTION_KEY, [pair, pair[::-1]], pair, what="direction",
+                           encode=urlstate.encode_pair, describe=lambda d: f"{d[0]} → {d[1]}")
 c = st.columns([2, 2, 1])
-model_id = c[0].selectbox("Model", list(by_id), format_func=lambda i: by_id[i].title, key="retrieval_model")
+model_id = c[0].selectbox("Model", list(by_id), format_func=lambda i: by_id[i].title, key="retrieval_model",
+                          index=list(by_id).index(url_model))
 direction = c[1].radio("Direction", [pair, pair[::-1]], format_func=lambda d: f"{d[0]} → {d[1]}",
-                       horizontal=True, key="retrieval_direction")
-k = c[2].number_input("Top K", 1, 50, 10, key="retrieval_k")
+                       horizontal=True, key="retrieval_direction", index=[pair, pair[::-1]].index(url_direction))
+k = c[2].number_input("Top K", 1, 50, url.integer(urlstate.TOP_K_KEY, 1, 50, 10, what="top K"), key="retrieval_k")
 model = by_id[model_id]
 
 
@@ -57,6 +64,9 @@ texts = descriptions(app.key, label)
 
 # ---------------------------------------------------------------- query choice
 st.subheader("Query")
+# a link's query is an item id of the test set; it reopens as "from the list"
+pos_by_id = {str(ds.item_ids[r]): i for i, r in enumerate(test_rows)} if urlstate.QUERY_KEY in url else {}
+url_query = url.lookup(urlstate.QUERY_KEY, pos_by_id, None, what="query item", describe=lambda _: "the first query")
 source = st.radio("Pick the query", ["from the list", "random", "explorer selection"], horizontal=True,
                   key="retrieval_source")
 query_pos = st.session_state.get("retrieval_query_pos", 0)
@@ -67,8 +77,10 @@ if source == "from the list":
         st.warning("No test item matches that search.")
         st.stop()
     shown = matches[:2000]
+    if url_query is not None and url_query not in shown and url_query in matches:
+        shown = [url_query] + shown
     query_pos = st.selectbox(f"Query ({len(matches):,} match)", shown, format_func=lambda i: texts[i],
-                             key="retrieval_query_list")
+                             key="retrieval_query_list", index=shown.index(url_query) if url_query in shown else 0)
 elif source == "random":
     if st.button("Another random query") or "retrieval_random" not in st.session_state:
         st.session_state["retrieval_random"] = int(np.random.default_rng().integers(len(test_rows)))
@@ -81,6 +93,7 @@ else:
     query_pos = st.selectbox("Selected item", chosen, format_func=lambda i: texts[i], key="retrieval_query_sel")
 query_pos = int(query_pos)
 query_row = int(test_rows[query_pos])
+_shared.url_notices("retrieval")
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -161,7 +174,13 @@ res = analysis(model_key(model), direction[0], direction[1], label)
 st.markdown(f"**MAP {direction[0]} → {direction[1]}: {100 * res['map']:.2f} %** over {len(res['ap']):,} test queries.")
 VIEWS = ["Worst queries", "Per-class AP", "Top-1 confusion", "Precision-recall"]
 # one view at a time (tabs would draw every chart on every rerun)
-view = st.segmented_control("Show", VIEWS, default=VIEWS[0], key="retrieval_analysis") or VIEWS[0]
+view_slug = lambda v: v.lower().replace(" ", "-")  # noqa: E731 - "Per-class AP" -> "per-class-ap"
+view = st.segmented_control("Show", VIEWS, key="retrieval_analysis",
+                            default=url.choice(urlstate.ANALYSIS_KEY, VIEWS, VIEWS[0], what="analysis view",
+                                               encode=view_slug, describe=str)) or VIEWS[0]
+_shared.share("retrieval", {urlstate.MODEL_KEY: model.name, urlstate.DIRECTION_KEY: urlstate.encode_pair(direction),
+                            urlstate.TOP_K_KEY: int(k), urlstate.QUERY_KEY: str(ds.item_ids[query_row]),
+                            urlstate.ANALYSIS_KEY: view_slug(view)})
 figure_title = f"{model.title}, {direction[0]} → {direction[1]} (relevance: {label})"
 
 
