@@ -25,7 +25,8 @@ from crossmodal_core.appdata.models import (DEFAULT_MODELS, ORIGINAL, ORIGINAL_T
                                             load_model_object, missing_models, model_names, model_params,
                                             model_title, model_views, train_missing, train_model)
 from crossmodal_core.appdata.panels import (PanelData, RetrievalView, all_query_ap, compute_panel_projection,
-                                            error_analysis, panel_matrices, panel_projection, pr_curve,
+                                            error_analysis, has_panel_projection, panel_matrices, panel_projection,
+                                            pr_curve,
                                             query_results, retrieval_view, segment_similarity_matrix)
 from crossmodal_core.appdata.results import load_results, poster_table
 
@@ -36,6 +37,6 @@ __all__ = [
     "score_svg", "DEFAULT_MODELS", "ORIGINAL", "ORIGINAL_TITLE", "TrainedModel", "default_models", "find_trained",
     "list_trained", "load_embeddings", "load_model_object", "missing_models", "model_names", "model_params",
     "model_title", "model_views", "train_missing", "train_model", "PanelData", "RetrievalView", "all_query_ap",
-    "compute_panel_projection", "error_analysis", "panel_matrices", "panel_projection", "pr_curve",
-    "query_results", "retrieval_view", "segment_similarity_matrix", "load_results", "poster_table",
+    "compute_panel_projection", "error_analysis", "has_panel_projection", "panel_matrices", "panel_projection",
+    "pr_curve", "query_results", "retrieval_view", "segment_similarity_matrix", "load_results", "poster_table",
 ]
