@@ -487,16 +487,10 @@ def cmd_figure(args: argparse.Namespace) -> int:
         else:
             pair = _figure_pair(app, args.direction, "--direction")
             spec = _resolve_models([args.model])[0]
-            model = appdata.find_trained(app, spec.name, pair, label)
-            if model is None and args.prepare:
-                model = appdata.train_model(app, spec.name, pair, label, progress=bar)
-            if model is None:
-                opt = "" if label in (ds.default_label, appdata.PAIR_LABEL) else f" --label '{label}'"
-                raise CLIError(f"no {spec.display} is trained on {ds.name!r} for {pair[0]}/{pair[1]} with label "
-                               f"{label!r}: build it with `python -m crossmodal_core train --data {args.data} "
-                               f"--model {spec.name} --views {pair[0]},{pair[1]}{opt}` (or pass --prepare)")
             if args.k > 20:
                 raise CLIError(f"--k is at most 20, got {args.k}")
+            model = figures.stored_model(app, spec.name, pair, label, prepare=args.prepare, data_arg=args.data,
+                                         progress=bar)
             rv = appdata.retrieval_view(app, model, pair[0], pair[1], label)
             ids = [str(i) for i in ds.item_ids[rv.rows]]
             if args.query not in ids:

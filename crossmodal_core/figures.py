@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # the heavy imports stay lazy: the CLI's other commands never
     from crossmodal_core.data.catalog import LoadedDataset
 
 __all__ = ["FORMATS", "MIME_TYPES", "DEFAULT_POSTER_MODELS", "DEFAULT_TOP_N", "MissingArtifactError",
-           "poster_panels", "poster_figure", "retrieval_figure", "score_thumbnail", "audio_thumbnail",
+           "stored_model", "poster_panels", "poster_figure", "retrieval_figure", "score_thumbnail", "audio_thumbnail",
            "figure_bytes", "save_figure", "figure_filename"]
 
 #: export formats and their MIME types (download buttons)
@@ -73,6 +73,32 @@ class MissingArtifactError(LookupError):
 # ====================================================================== poster figure: panels
 def _quote(text: str) -> str:
     return text if text.replace("-", "").replace("_", "").replace(":", "").isalnum() else f"'{text}'"
+
+
+def _label_option(ds, label_name: str) -> str:
+    from crossmodal_core import appdata
+
+    return "" if label_name in (ds.default_label, appdata.PAIR_LABEL) else f" --label {_quote(label_name)}"
+
+
+def stored_model(app: "LoadedDataset", name: str, pair: Sequence[str], label_name: str, *, prepare: bool = False,
+                 data_arg: str | None = None, progress: ProgressCallback | None = None):
+    """The newest stored model ``name`` for ``pair`` and ``label_name`` (the one the app shows);
+    missing: trained when ``prepare``, else :class:`MissingArtifactError` with the ``train`` command."""
+    from crossmodal_core import appdata
+    from crossmodal_core.models import registry
+
+    name = registry.get_spec(name).name
+    model = appdata.find_trained(app, name, pair, label_name)
+    if model is not None:
+        return model
+    if not prepare:
+        raise MissingArtifactError(
+            f"no {registry.display_name(name)} is trained on {app.dataset.name!r} for {pair[0]}/{pair[1]} "
+            f"with label {label_name!r}",
+            f"python -m crossmodal_core train --data {_quote(data_arg or app.entry.id)} --model {name} "
+            f"--views {pair[0]},{pair[1]}{_label_option(app.dataset, label_name)}")
+    return appdata.train_model(app, name, tuple(pair), label_name, progress=progress)
 
 
 def poster_panels(app: "LoadedDataset", models: Sequence[str] = DEFAULT_POSTER_MODELS,
@@ -107,25 +133,14 @@ def poster_panels(app: "LoadedDataset", models: Sequence[str] = DEFAULT_POSTER_M
     if method not in ("umap", "pca"):
         raise ValueError(f"unknown map {method!r}; choose umap or pca")
     data_arg = data_arg or app.entry.id
-    label_opt = "" if label_name in (ds.default_label, appdata.PAIR_LABEL) else f" --label {_quote(label_name)}"
+    label_opt = _label_option(ds, label_name)
     names = [appdata.ORIGINAL if m == appdata.ORIGINAL else registry.get_spec(m).name for m in models]
     if not names:
         raise ValueError("no model to draw")
-    resolved = []
-    for name in names:  # every model first: a missing one is reported before any projection work
-        if name == appdata.ORIGINAL:
-            resolved.append(None)
-            continue
-        model = appdata.find_trained(app, name, pair, label_name)
-        if model is None:
-            if not prepare:
-                raise MissingArtifactError(
-                    f"no {registry.display_name(name)} is trained on {ds.name!r} for {pair[0]}/{pair[1]} "
-                    f"with label {label_name!r}",
-                    f"python -m crossmodal_core train --data {_quote(data_arg)} --model {name} "
-                    f"--views {pair[0]},{pair[1]}{label_opt}")
-            model = appdata.train_model(app, name, pair, label_name, progress=progress)
-        resolved.append(model)
+    # every model first: a missing one is reported before any projection work
+    resolved = [None if name == appdata.ORIGINAL else
+                stored_model(app, name, pair, label_name, prepare=prepare, data_arg=data_arg, progress=progress)
+                for name in names]
     panels = []
     for model in resolved:
         if not appdata.has_panel_projection(app, model, pair, method):
@@ -224,7 +239,7 @@ def poster_figure(panels: Sequence["PanelData"], labels: np.ndarray, class_names
             grey = ~np.isin(lab, top)
             if grey.any():  # background first, so coloured classes stay on top
                 ax.scatter(xy[grey, 0], xy[grey, 1], s=point_size * 0.7, marker=MARKERS[m], color=GREY,
-                           alpha=0.45, linewidths=0, gid=f"points-{m}-other", rasterized=False)
+                           alpha=0.45, linewidths=0, gid=f"points-{m}-other")
             for c in top:
                 keep = lab == c
                 if keep.any():
@@ -277,8 +292,19 @@ def _png_array(data: bytes) -> np.ndarray:
     return imread(io.BytesIO(data), format="png")
 
 
+def _trim_white(image: np.ndarray, pad: int = 8) -> np.ndarray:
+    """The image cropped to its non-white content plus ``pad`` pixels (verovio's page is as wide
+    as asked, so a short fragment leaves most of it empty)."""
+    ink = image[..., :3].min(axis=-1) < 0.95
+    if not ink.any():
+        return image
+    rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
+    return image[max(0, rows[0] - pad): rows[-1] + pad + 1, max(0, cols[0] - pad): cols[-1] + pad + 1]
+
+
 def score_thumbnail(fragment, width: int = SCORE_THUMBNAIL_WIDTH) -> np.ndarray:
-    """The engraved fragment as an RGBA raster ``(height, width, 4)`` float in [0, 1].
+    """The engraved fragment as an RGBA raster ``(height, at most width, 4)`` float in [0, 1],
+    cropped to the notes.
 
     Engraving costs about a second per fragment, so the PNG is cached under
     ``<cache>/thumbnails`` keyed by the fragment's content and ``width``."""
@@ -288,7 +314,7 @@ def score_thumbnail(fragment, width: int = SCORE_THUMBNAIL_WIDTH) -> np.ndarray:
     path = store.child_path(store.cache_dir() / "thumbnails", f"score-{key}", suffix=".png")
     if path.is_file():
         try:
-            return _png_array(path.read_bytes())
+            return _trim_white(_png_array(path.read_bytes()))
         except (OSError, ValueError, SyntaxError):  # a corrupt cache entry is rebuilt, never trusted
             pass
     import resvg_py
@@ -296,7 +322,7 @@ def score_thumbnail(fragment, width: int = SCORE_THUMBNAIL_WIDTH) -> np.ndarray:
     svg, _timemap = render.fragment_svg(fragment)
     png = bytes(resvg_py.svg_to_bytes(svg_string=_drop_tempo(svg), background="#ffffff", width=int(width)))
     store.atomic_write_bytes(path, png)
-    return _png_array(png)
+    return _trim_white(_png_array(png))
 
 
 def audio_thumbnail(fragment, n_mels: int = 64) -> tuple[np.ndarray, float]:
@@ -429,10 +455,13 @@ def retrieval_figure(app: "LoadedDataset", rv: "RetrievalView", query_pos: int, 
             spine.set_linewidth(3.5)
         ax.set_title(head, color=colour, fontsize=9, fontweight="bold")
         short = textwrap.shorten(text.split(" [")[0], 60, placeholder="…")
-        ax.set_xlabel("\n".join([textwrap.fill(short, 30, max_lines=2, placeholder="…"),
-                                 textwrap.fill(f"{label_name or 'class'}: {cls}", 30, max_lines=1, placeholder="…"),
-                                 textwrap.fill(caption, 34, max_lines=2, placeholder="…")]), fontsize=6.5)
-    same = int(np.sum(rv.labels == query_class)) if label_name else 1
+        lines = [textwrap.fill(short, 30, max_lines=2, placeholder="…")]
+        if label_name != appdata.PAIR_LABEL:  # with true-pair relevance the class is the item itself
+            line = f"{label_name or 'class'}: {cls}"
+            lines.append(line if len(line) <= 34 else line[:33] + "…")  # one line, even for a long name
+        lines.append(textwrap.fill(caption, 34, max_lines=2, placeholder="…"))
+        ax.set_xlabel("\n".join(lines), fontsize=6.5)
+    same = int(np.sum(rv.labels == query_class))
     if title is None:
         model_title = rv.model.title if rv.model is not None else "model"
         title = (f"{model_title}: {rv.query_view} → {rv.gallery_view} on {app.dataset.name}"

@@ -7,14 +7,13 @@ decoded, the SVG parsed; the figure's artists are read back to check colours and
 
 from __future__ import annotations
 
-import io
 import xml.etree.ElementTree as ET
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from crossmodal_core import appdata, figures, projection, store
+from crossmodal_core import appdata, figures, store
 from crossmodal_core.cli import main
 
 PAIR = ("audio", "visual")
@@ -233,7 +232,7 @@ def test_retrieval_figure_of_the_music_dataset_shows_scores_and_spectrograms(mon
     rv = appdata.retrieval_view(music, model, "sheet", "audio", label)
     fig = figures.retrieval_figure(music, rv, 0, 3)
     score = fig.axes[0].images[0].get_array()
-    assert score.ndim == 3 and score.shape[1] == figures.SCORE_THUMBNAIL_WIDTH
+    assert score.ndim == 3 and 100 < score.shape[1] <= figures.SCORE_THUMBNAIL_WIDTH  # cropped to the notes
     assert 0.01 < _non_blank((255 * np.asarray(score)).astype(np.uint8)) < 0.5  # staff lines and notes on white
     for ax in fig.axes[1:]:
         mel = ax.images[0].get_array()
@@ -283,3 +282,7 @@ def test_cli_figure_poster_and_retrieval(stored, tmp_path, capsys):
     assert main(["figure", "retrieval", "--dataset", "file:tiny_fig.npz", "--model", "ccca", "--query", train_id,
                  "--out", str(tmp_path / "r.png")]) == 2
     assert "training item" in capsys.readouterr().err
+    assert main(["figure", "retrieval", "--dataset", "file:tiny_fig.npz", "--model", "tnn-ccca", "--query",
+                 test_ids[0], "--out", str(tmp_path / "r.png")]) == 2
+    assert "--model tnn-ccca --views audio,visual` (or pass --prepare)" in capsys.readouterr().err
+    assert not (tmp_path / "r.png").exists()
