@@ -26,6 +26,7 @@ format, so a 300-dpi PNG of the default ``(13, 4.8)`` figure is 3900 x 1440 pixe
 from __future__ import annotations
 
 import io
+import shlex
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -63,22 +64,20 @@ ProgressCallback = Callable[[float, str], None]
 
 
 class MissingArtifactError(LookupError):
-    """A model or projection the figure needs is not stored; ``command`` builds it."""
+    """A model or projection the figure needs is not stored; ``command`` builds it (``None``:
+    only ``prepare=True`` / ``--prepare`` can)."""
 
-    def __init__(self, message: str, command: str):
-        super().__init__(f"{message}: build it with `{command}` (or pass --prepare)")
+    def __init__(self, message: str, command: str | None):
+        how = f"build it with `{command}` (or pass --prepare)" if command else "pass --prepare to build it"
+        super().__init__(f"{message}: {how}")
         self.command = command
 
 
 # ====================================================================== poster figure: panels
-def _quote(text: str) -> str:
-    return text if text.replace("-", "").replace("_", "").replace(":", "").isalnum() else f"'{text}'"
-
-
 def _label_option(ds, label_name: str) -> str:
     from crossmodal_core import appdata
 
-    return "" if label_name in (ds.default_label, appdata.PAIR_LABEL) else f" --label {_quote(label_name)}"
+    return "" if label_name in (ds.default_label, appdata.PAIR_LABEL) else f" --label {shlex.quote(label_name)}"
 
 
 def stored_model(app: "LoadedDataset", name: str, pair: Sequence[str], label_name: str, *, prepare: bool = False,
@@ -93,11 +92,14 @@ def stored_model(app: "LoadedDataset", name: str, pair: Sequence[str], label_nam
     if model is not None:
         return model
     if not prepare:
+        what = (f"no {registry.display_name(name)} is trained on {app.dataset.name!r} for {pair[0]}/{pair[1]} "
+                f"with label {label_name!r}")
+        if label_name == appdata.PAIR_LABEL and app.dataset.default_label is not None:
+            # `train` fits a labelled dataset with one of its label sets; the true-pair label is the app's
+            raise MissingArtifactError(what + " (the train command fits one of the dataset's label sets)", None)
         raise MissingArtifactError(
-            f"no {registry.display_name(name)} is trained on {app.dataset.name!r} for {pair[0]}/{pair[1]} "
-            f"with label {label_name!r}",
-            f"python -m crossmodal_core train --data {_quote(data_arg or app.entry.id)} --model {name} "
-            f"--views {pair[0]},{pair[1]}{_label_option(app.dataset, label_name)}")
+            what, f"python -m crossmodal_core train --data {shlex.quote(data_arg or app.entry.id)} --model {name} "
+                  f"--views {pair[0]},{pair[1]}{_label_option(app.dataset, label_name)}")
     return appdata.train_model(app, name, tuple(pair), label_name, progress=progress)
 
 
@@ -148,13 +150,13 @@ def poster_panels(app: "LoadedDataset", models: Sequence[str] = DEFAULT_POSTER_M
             if not prepare:
                 raise MissingArtifactError(
                     f"the {method.upper()} map of {title} ({pair[0]}/{pair[1]}) on {ds.name!r} is not stored",
-                    f"python -m crossmodal_core project --data {_quote(data_arg)} --method {method} "
+                    f"python -m crossmodal_core project --data {shlex.quote(data_arg)} --method {method} "
                     f"--pair {pair[0]},{pair[1]}{label_opt}")
             appdata.compute_panel_projection(app, model, pair, method, label_name, progress=progress)
         panel = appdata.panel_projection(app, model, pair, method, label_name)
         if panel is None:  # stored a moment ago, then removed: say so rather than draw a gap
             raise MissingArtifactError(f"the {method.upper()} map disappeared while reading it",
-                                       f"python -m crossmodal_core project --data {_quote(data_arg)} "
+                                       f"python -m crossmodal_core project --data {shlex.quote(data_arg)} "
                                        f"--method {method} --pair {pair[0]},{pair[1]}{label_opt}")
         panels.append(panel)
     return panels

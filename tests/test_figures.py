@@ -169,12 +169,12 @@ def test_missing_model_or_map_names_the_command_and_prepare_builds_it(stored):
     before = sorted(store.projections_dir().glob("*.npz"))
     with pytest.raises(figures.MissingArtifactError) as err:
         figures.poster_panels(app, ("original", "tnn-ccca"), PAIR, "pca", label)
-    assert "python -m crossmodal_core train --data 'file:tiny_fig.npz' --model tnn-ccca --views audio,visual" \
+    assert "python -m crossmodal_core train --data file:tiny_fig.npz --model tnn-ccca --views audio,visual" \
         in err.value.command
     # CCA is trained but its PCA map is not stored: named, and not computed behind the user's back
     with pytest.raises(figures.MissingArtifactError, match="PCA map of CCA") as err:
         figures.poster_panels(app, ("original", "cca"), PAIR, "pca", label)
-    assert err.value.command.startswith("python -m crossmodal_core project --data 'file:tiny_fig.npz' --method pca")
+    assert err.value.command.startswith("python -m crossmodal_core project --data file:tiny_fig.npz --method pca")
     with pytest.raises(figures.MissingArtifactError, match="UMAP map of Original features"):
         figures.poster_panels(app, ("original", "ccca"), PAIR, "umap", label)
     assert sorted(store.projections_dir().glob("*.npz")) == before
