@@ -420,7 +420,7 @@ def _add_figure_parser(sub) -> None:
     po.add_argument("--colour-by", default=None,
                     help="label set that colours the points (default: the relevance label)")
     po.add_argument("--top", type=_positive_int, default=10,
-                    help="colour the N largest classes, grey the rest (default 10, at most 20)")
+                    help="colour the N largest classes, grey the rest (default 10, at most 18)")
     po.add_argument("--title", default=None, help="figure title (default: the dataset's name)")
     re_ = kinds.add_parser("retrieval", parents=[common], help="a query and its top-K with relevance marks")
     re_.add_argument("--model", required=True, help="model name (cca, ccca, tnn-ccca, ...)")

@@ -51,9 +51,9 @@ MIME_TYPES = {"pdf": "application/pdf", "svg": "image/svg+xml", "png": "image/pn
 DPI = 300
 #: the poster's three panels
 DEFAULT_POSTER_MODELS = ("original", "ccca", "tnn-ccca")
-#: classes coloured by default; the rest are grey (tab20 has 20 distinct colours)
+#: classes coloured by default; the rest are grey
 DEFAULT_TOP_N = 10
-MAX_TOP_N = 20
+MAX_TOP_N = 18  # tab20 without its two greys, which would read as "other classes"
 MARKERS = ("o", "^", "s", "D")  # per modality, in the pair's order: audio circles, visual/sheet triangles
 GREY = "#b8b8b8"
 RELEVANT_COLOUR, IRRELEVANT_COLOUR, QUERY_COLOUR = "#2ca02c", "#d62728", "#1f77b4"
@@ -164,10 +164,12 @@ def poster_panels(app: "LoadedDataset", models: Sequence[str] = DEFAULT_POSTER_M
 
 # ====================================================================== poster figure: drawing
 def _palette(n: int) -> list[tuple[float, float, float, float]]:
+    """``n`` class colours: tab10's strong colours, then tab20's light ones, never a grey."""
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i) for i in range(n)]
+    tab20 = colormaps["tab20"]
+    colours = [tab20(i) for i in list(range(0, 20, 2)) + list(range(1, 20, 2)) if i not in (14, 15)]
+    return colours[:n]
 
 
 def _top_classes(panels: Sequence["PanelData"], labels: np.ndarray, top_n: int) -> tuple[list[int], int]:

@@ -127,7 +127,13 @@ def test_many_classes_colour_the_largest_and_grey_the_rest():
     assert texts[:5] == [names[c] for c in expected] and texts[5] == "other 25 classes (grey)"
     assert "5 largest" in legend.get_title().get_text() and "30 classes" in legend.get_title().get_text()
     with pytest.raises(ValueError, match="top_n"):
-        figures.poster_figure(panels, labels, names, ["sheet", "audio"], top_n=21)
+        figures.poster_figure(panels, labels, names, ["sheet", "audio"], top_n=figures.MAX_TOP_N + 1)
+    # no class colour is a grey that could be read as "other classes"
+    fig = figures.poster_figure(panels, labels, names, ["sheet", "audio"], top_n=figures.MAX_TOP_N)
+    from matplotlib.colors import rgb_to_hsv
+
+    colours = {tuple(c.get_facecolor()[0][:3]) for c in fig.axes[0].collections if "-c" in c.get_gid()}
+    assert len(colours) == figures.MAX_TOP_N and min(rgb_to_hsv(np.array(c))[1] for c in colours) > 0.15
 
 
 def test_exports_open_at_300_dpi_and_are_not_blank(stored, tmp_path):
