@@ -163,6 +163,12 @@ def poster_panels(app: "LoadedDataset", models: Sequence[str] = DEFAULT_POSTER_M
 
 
 # ====================================================================== poster figure: drawing
+def _plain(text) -> str:
+    """Text from a dataset or the user shown as written: matplotlib reads ``$...$`` as math, and a
+    class name such as ``a$\\x$`` would otherwise fail the export or change what it says."""
+    return str(text).replace("$", r"\$")
+
+
 def _palette(n: int) -> list[tuple[float, float, float, float]]:
     """``n`` class colours: tab10's strong colours, then tab20's light ones, never a grey."""
     from matplotlib import colormaps
@@ -250,26 +256,26 @@ def poster_figure(panels: Sequence["PanelData"], labels: np.ndarray, class_names
                     ax.scatter(xy[keep, 0], xy[keep, 1], s=point_size, marker=MARKERS[m], color=colours[c],
                                alpha=0.75, linewidths=0, gid=f"points-{m}-c{c}")
         ax.set_title(f"({letters[i % 26]})", loc="left", fontweight="bold", fontsize=11)
-        ax.set_title(panel.title, fontsize=11)
+        ax.set_title(_plain(panel.title), fontsize=11)
         xlabel, ylabel = _axis_labels(panel, views)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    handles = [Line2D([], [], ls="", marker="s", markersize=7, color=colours[c], label=str(class_names[c]))
+    handles = [Line2D([], [], ls="", marker="s", markersize=7, color=colours[c], label=_plain(class_names[c]))
                for c in top]
     if n_grey:
         handles.append(Line2D([], [], ls="", marker="s", markersize=7, color=GREY,
                               label=f"other {n_grey} classes (grey)"))
     handles += [Line2D([], [], ls="", marker=MARKERS[m], markersize=7, color="#444444", label=f"{view} (marker)")
                 for m, view in enumerate(views)]
-    what = label_title or "class"
+    what = _plain(label_title or "class")
     legend_title = (f"colour: {what}, the {len(top)} largest\nof {n_classes} classes" if n_grey
                     else f"colour: {what}")
     fig.legend(handles=handles, loc="outside right upper", title=legend_title, fontsize=8, title_fontsize=8,
                frameon=False, ncols=1 if len(handles) <= 16 else 2)
     if title:
-        fig.suptitle(title, fontsize=12)
+        fig.suptitle(_plain(title), fontsize=12)
     return fig
 
 
@@ -371,7 +377,7 @@ def _draw_item(ax, app: "LoadedDataset", view: str, row: int, scale: tuple[float
         return f"log-mel of the synthesised audio ({seconds:.1f} s)"
     if fragment is not None and view.startswith("lyric"):
         text = textwrap.fill(" ".join(str(fragment.lyrics).split()), 26, max_lines=6, placeholder=" …")
-        ax.text(0.5, 0.5, f"\u201c{text}\u201d", ha="center", va="center", fontsize=7, style="italic",
+        ax.text(0.5, 0.5, _plain(f"\u201c{text}\u201d"), ha="center", va="center", fontsize=7, style="italic",
                 transform=ax.transAxes, wrap=True)
         return "lyrics"
     x = np.asarray(app.dataset.views[view][row], dtype=np.float32)
@@ -464,14 +470,14 @@ def retrieval_figure(app: "LoadedDataset", rv: "RetrievalView", query_pos: int, 
             line = f"{label_name or 'class'}: {cls}"
             lines.append(line if len(line) <= 34 else line[:33] + "…")  # one line, even for a long name
         lines.append(textwrap.fill(caption, 34, max_lines=2, placeholder="…"))
-        ax.set_xlabel("\n".join(lines), fontsize=6.5)
+        ax.set_xlabel(_plain("\n".join(lines)), fontsize=6.5)
     same = int(np.sum(rv.labels == query_class))
     if title is None:
         model_title = rv.model.title if rv.model is not None else "model"
         title = (f"{model_title}: {rv.query_view} → {rv.gallery_view} on {app.dataset.name}"
                  + ("  (SYNTHETIC data)" if app.dataset.is_synthetic else "")
                  + f" · AP of this query {100 * q['ap']:.1f} % · {same} relevant of {len(rv.rows)}")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(_plain(title), fontsize=10)
     return fig
 
 

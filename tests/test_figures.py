@@ -126,6 +126,11 @@ def test_many_classes_colour_the_largest_and_grey_the_rest():
     texts = [t.get_text() for t in legend.get_texts()]
     assert texts[:5] == [names[c] for c in expected] and texts[5] == "other 25 classes (grey)"
     assert "5 largest" in legend.get_title().get_text() and "30 classes" in legend.get_title().get_text()
+    # names from a (hostile) dataset file are text, not matplotlib math: the export works
+    odd = ["$\\bogus{$ " + n for n in names]
+    fig = figures.poster_figure(panels, labels, odd, ["sheet", "audio"], top_n=5, label_title="$x", title="a $ b")
+    assert figures.figure_bytes(fig, "png", dpi=30)[:4] == b"\x89PNG"
+    assert fig.legends[0].get_texts()[0].get_text() == "\\$\\bogus{\\$ " + names[expected[0]]
     with pytest.raises(ValueError, match="top_n"):
         figures.poster_figure(panels, labels, names, ["sheet", "audio"], top_n=figures.MAX_TOP_N + 1)
     # no class colour is a grey that could be read as "other classes"
