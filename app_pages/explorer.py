@@ -205,9 +205,9 @@ with st.expander("Poster figure: the three panels as one figure (PDF, SVG, 300-d
         key="explorer_poster_top", help="The largest classes get a colour each (the same in every panel); "
                                         "the others are drawn in grey, and the legend says so.")
 
-    def poster_bytes(fmt: str) -> bytes:
+    def poster_bytes(fmt: str, shown: tuple = tuple(p for _, p in panels)) -> bytes:  # the panels drawn above
         fig = poster_figures.poster_figure(
-            [p for _, p in panels], labels_all, class_names, pair, top_n=int(poster_top),
+            shown, labels_all, class_names, pair, top_n=int(poster_top),
             label_title=color_label or label,
             title=app.name + ("  (SYNTHETIC data)" if app.dataset.is_synthetic else ""))
         return poster_figures.figure_bytes(fig, fmt)

@@ -154,8 +154,8 @@ fig_cols[0].caption(f"This query and its top {fig_k} as one figure (relevance ma
 for col, fmt in zip(fig_cols[1:], poster_figures.FORMATS):
     col.download_button(
         f"Figure {fmt.upper()}", mime=poster_figures.MIME_TYPES[fmt], on_click="ignore", key=f"retrieval_figure_{fmt}",
-        data=lambda fmt=fmt: poster_figures.figure_bytes(
-            poster_figures.retrieval_figure(app, rv, query_pos, fig_k, class_names=class_names), fmt),
+        data=lambda fmt=fmt, rv=rv, pos=query_pos: poster_figures.figure_bytes(  # bound now: runs on click
+            poster_figures.retrieval_figure(app, rv, pos, fig_k, class_names=class_names), fmt),
         file_name=poster_figures.figure_filename("retrieval", app.name, [model.name, str(ds.item_ids[query_row])], fmt))
 
 # ---------------------------------------------------------------- error analysis
