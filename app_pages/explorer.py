@@ -210,6 +210,31 @@ def standalone_html() -> str:
 info[2].download_button("Export as HTML", data=standalone_html,
                         file_name=f"crossmodal_explorer_{appdata.store.slug(app.name)}.html", mime="text/html", on_click="ignore")
 
+# the poster figure: these three panels as one matplotlib figure (crossmodal_core.figures), drawn on click
+with st.expander("Poster figure: the three panels as one figure (PDF, SVG, 300-dpi PNG)"):
+    from crossmodal_core import figures as poster_figures
+
+    poster_cols = st.columns([2, 1, 1, 1])
+    poster_top = poster_cols[0].number_input(
+        "Coloured classes", 1, poster_figures.MAX_TOP_N, min(poster_figures.DEFAULT_TOP_N, max(1, len(class_names))),
+        key="explorer_poster_top", help="The largest classes get a colour each (the same in every panel); "
+                                        "the others are drawn in grey, and the legend says so.")
+
+    def poster_bytes(fmt: str, shown: tuple = tuple(p for _, p in panels)) -> bytes:  # the panels drawn above
+        fig = poster_figures.poster_figure(
+            shown, labels_all, class_names, pair, top_n=int(poster_top),
+            label_title=color_label or label,
+            title=app.name + ("  (SYNTHETIC data)" if app.dataset.is_synthetic else ""))
+        return poster_figures.figure_bytes(fig, fmt)
+
+    for col, fmt in zip(poster_cols[1:], poster_figures.FORMATS):
+        col.download_button(
+            fmt.upper(), data=lambda fmt=fmt: poster_bytes(fmt), mime=poster_figures.MIME_TYPES[fmt],
+            file_name=poster_figures.figure_filename("poster", app.name, [p.title for _, p in panels], fmt),
+            on_click="ignore", key=f"explorer_poster_{fmt}")
+    poster_cols[0].caption("Or from the command line: `python -m crossmodal_core figure poster --dataset ID "
+                           "--models original,ccca,tnn-ccca --out poster.pdf`.")
+
 if selection:
     rows = sorted(selection)[:50]
     st.dataframe({"item": [str(app.dataset.item_ids[r]) for r in rows],

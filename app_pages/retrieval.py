@@ -156,6 +156,21 @@ else:
                 st.markdown(texts[pos_of_row[int(row)]])
                 show_item(direction[1], int(row))
 
+# the poster's "visualised retrieval results": this query and its top results as one figure, drawn on click
+from crossmodal_core import figures as poster_figures  # noqa: E402 -- kept with the block that uses it
+
+fig_k = min(int(k), 8)
+fig_cols = st.columns([3, 1, 1, 1])
+fig_cols[0].caption(f"This query and its top {fig_k} as one figure (relevance marks, "
+                    + ("score snippets and log-mel thumbnails)" if appdata.has_media(app) else "feature strips)")
+                    + f"; or `python -m crossmodal_core figure retrieval --model {model.name} --query ID`.")
+for col, fmt in zip(fig_cols[1:], poster_figures.FORMATS):
+    col.download_button(
+        f"Figure {fmt.upper()}", mime=poster_figures.MIME_TYPES[fmt], on_click="ignore", key=f"retrieval_figure_{fmt}",
+        data=lambda fmt=fmt, rv=rv, pos=query_pos: poster_figures.figure_bytes(  # bound now: runs on click
+            poster_figures.retrieval_figure(app, rv, pos, fig_k, class_names=class_names), fmt),
+        file_name=poster_figures.figure_filename("retrieval", app.name, [model.name, str(ds.item_ids[query_row])], fmt))
+
 # ---------------------------------------------------------------- error analysis
 st.header("Error analysis")
 

@@ -10,6 +10,8 @@ Commands
 ``project``      compute the 2-D maps (UMAP / PCA) the app's explorer shows, when missing
 ``report``       the results table in the paper's layout (text, Markdown, CSV, LaTeX, PNG, SVG, PDF),
                  from the committed results and your own runs (:mod:`crossmodal_core.tables`)
+``figure``       draw the poster's figures (``poster``: the embedding maps; ``retrieval``: a query and
+                 its top-K) from the stored models and projections as PDF, SVG or 300-dpi PNG
 ``prepare``      what ``make run`` calls: dataset, default models and projections, each only
                  when missing; a piece that fails is reported and the rest goes on
 
@@ -151,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", default=None, help="model file (.npz linear, .pt deep) instead of the model store "
                                                "(default: the store, where the app finds it)")
     tr.add_argument("--seed", type=int, default=0, help="dataset seed for synthetic data")
+
+    _add_figure_parser(sub)
 
     pj = sub.add_parser("project", help="compute the explorer's 2-D maps for trained models (when missing)")
     pj.add_argument("--data", default=None, help=DATA_HELP + "; default: the first the app lists")
@@ -499,6 +503,130 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# ====================================================================== figure
+def _add_figure_parser(sub) -> None:
+    """``figure poster`` / ``figure retrieval``: the poster's figures from what is stored."""
+    fg = sub.add_parser("figure", help="draw the poster's figures (embedding maps, retrieval results) to a file",
+                        description="Draw a poster figure from the stored models and projections (the ones the "
+                                    "app shows) as PDF, SVG or 300-dpi PNG. Nothing is trained or projected "
+                                    "unless --prepare is given.")
+    kinds = fg.add_subparsers(dest="figure_kind", metavar="KIND")
+    kinds.required = True
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--dataset", "--data", dest="data", required=True, help=DATA_HELP)
+    common.add_argument("--label", default=None, help="relevance label the models were trained with "
+                                                      "(default: the dataset's)")
+    common.add_argument("--format", choices=("pdf", "svg", "png"), default=None,
+                        help="file format (default: the suffix of --out)")
+    common.add_argument("--out", required=True, help="output file (.pdf, .svg or .png)")
+    common.add_argument("--prepare", action="store_true",
+                        help="train a missing model / compute a missing projection (with progress) instead "
+                             "of stopping with the command that builds it")
+    # also after the kind (SUPPRESS keeps the values parsed before it)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--threads", type=_positive_int, default=argparse.SUPPRESS, metavar="N", help=argparse.SUPPRESS)
+    po = kinds.add_parser("poster", parents=[common], help="the embedding maps side by side, one shared legend")
+    po.add_argument("--models", default="original,ccca,tnn-ccca",
+                    help="comma-separated panels: 'original' (the raw features) or model names "
+                         "(default original,ccca,tnn-ccca)")
+    po.add_argument("--pair", default=None, help="comma-separated two views (default: the app's first pair)")
+    po.add_argument("--method", "--map", dest="method", choices=("umap", "pca"), default="umap",
+                    help="the 2-D map (default umap)")
+    po.add_argument("--colour-by", default=None,
+                    help="label set that colours the points (default: the relevance label)")
+    po.add_argument("--top", type=_positive_int, default=10,
+                    help="colour the N largest classes, grey the rest (default 10, at most 18)")
+    po.add_argument("--title", default=None, help="figure title (default: the dataset's name)")
+    re_ = kinds.add_parser("retrieval", parents=[common], help="a query and its top-K with relevance marks")
+    re_.add_argument("--model", required=True, help="model name (cca, ccca, tnn-ccca, ...)")
+    re_.add_argument("--query", required=True, help="item id of the query (a test item)")
+    re_.add_argument("--k", type=_positive_int, default=5, help="results shown (default 5, at most 20)")
+    re_.add_argument("--direction", default=None,
+                     help="comma-separated query view and gallery view (default: the app's first pair)")
+
+
+def _figure_out(args: argparse.Namespace, inputs: Sequence[Path]) -> tuple[Path, str]:
+    out = check_output(Path(args.out), explicit=True, inputs=inputs, what="--out")
+    suffix = out.suffix.lower().lstrip(".")
+    fmt = args.format or suffix
+    if fmt not in ("pdf", "svg", "png"):
+        raise CLIError(f"--out {out}: name a .pdf, .svg or .png file, or give --format")
+    if suffix in ("pdf", "svg", "png") and suffix != fmt:
+        raise CLIError(f"--format {fmt} does not match --out {out}")
+    return out, fmt
+
+
+def _figure_pair(app, text: str | None, what: str) -> tuple[str, str]:
+    from crossmodal_core import appdata
+
+    pair = tuple(_csv_list(text) or appdata.view_pairs(app.dataset)[0])
+    if len(pair) != 2 or pair[0] == pair[1]:
+        raise CLIError(f"{what} needs two different views, got {list(pair)}")
+    for v in pair:
+        if v not in app.dataset.views:
+            raise CLIError(f"dataset {app.name!r} has no view {v!r}; views: {app.dataset.view_names}")
+    return pair
+
+
+def cmd_figure(args: argparse.Namespace) -> int:
+    """Draw a figure from the stored models and projections; a missing one is named with the
+    command that builds it, or built with ``--prepare``."""
+    from crossmodal_core import appdata, figures
+
+    app = _open(args.data)
+    out, fmt = _figure_out(args, _input_files(app))
+    ds = app.dataset
+    label = args.label or appdata.label_choices(ds)[0]
+    if label not in appdata.label_choices(ds):
+        raise CLIError(f"dataset {ds.name!r} has no label set {label!r}; label sets: {ds.label_names}")
+    bar = _progress_printer("figure") if args.prepare else None
+    try:
+        if args.figure_kind == "poster":
+            pair = _figure_pair(app, args.pair, "--pair")
+            names = _csv_list(args.models) or []
+            if not names:
+                raise CLIError("--models is empty")
+            _resolve_models([n for n in names if n != appdata.ORIGINAL])
+            colour = args.colour_by or label
+            if colour not in appdata.label_choices(ds):
+                raise CLIError(f"--colour-by: dataset {ds.name!r} has no label set {colour!r}; "
+                               f"label sets: {ds.label_names}")
+            if args.top > figures.MAX_TOP_N:
+                raise CLIError(f"--top is at most {figures.MAX_TOP_N} (distinct colours), got {args.top}")
+            panels = figures.poster_panels(app, names, pair, args.method, label, prepare=args.prepare,
+                                           data_arg=args.data, progress=bar)
+            labels, class_names = appdata.labels_for(ds, colour)
+            title = args.title or (ds.name + ("  (SYNTHETIC data)" if ds.is_synthetic else ""))
+            fig = figures.poster_figure(panels, labels, class_names, pair, top_n=args.top, label_title=colour,
+                                        title=title)
+        else:
+            pair = _figure_pair(app, args.direction, "--direction")
+            spec = _resolve_models([args.model])[0]
+            if args.k > 20:
+                raise CLIError(f"--k is at most 20, got {args.k}")
+            model = figures.stored_model(app, spec.name, pair, label, prepare=args.prepare, data_arg=args.data,
+                                         progress=bar)
+            rv = appdata.retrieval_view(app, model, pair[0], pair[1], label)
+            ids = [str(i) for i in ds.item_ids[rv.rows]]
+            if args.query not in ids:
+                known = str(args.query) in {str(i) for i in ds.item_ids}
+                raise CLIError(f"--query {args.query!r} is " + ("a training item; queries are test items"
+                                                                if known else f"not an item of {ds.name!r}")
+                               + f" (test items: {', '.join(ids[:3])}, ... {len(ids)} in all)")
+            fig = figures.retrieval_figure(app, rv, ids.index(args.query), args.k)
+    except figures.MissingArtifactError as exc:
+        raise CLIError(str(exc)) from None
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    figures.save_figure(fig, out, fmt)
+    _log(f"wrote {out} ({fmt}{', 300 dpi' if fmt == 'png' else ''})")
+    print(out)
+    return 0
+
+
 # ====================================================================== project / prepare (the app's data layer)
 def _app_dataset(dataset_id: str | None):
     from crossmodal_core.data import catalog
@@ -635,6 +763,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "build-music": cmd_build_music,
     "train": cmd_train,
+    "figure": cmd_figure,
     "project": cmd_project,
     "prepare": cmd_prepare,
     "report": cmd_report,

@@ -284,18 +284,23 @@ Figures of the poster, computed from the library and saved as PNG (300 dpi) and 
 
 1. **Embedding maps** side by side: original features, C-CCA and TNN-C-CCA, both modalities
    (marker = modality, colour = class), via `crossmodal_core.projection` (PCA in QUICK mode,
-   UMAP otherwise). Original audio and visual features have different widths and share no
-   axes, so they are mapped separately and placed side by side; the shared spaces are mapped
-   jointly, so an audio point lands near the visual points of its class only if the model put
-   it there.
+   UMAP otherwise), drawn by `crossmodal_core.figures.poster_figure`, the function behind the
+   app's "Poster figure" download and `python -m crossmodal_core figure poster`. Original audio
+   and visual features have different widths and share no axes, so they are mapped separately
+   and placed side by side; the shared spaces are mapped jointly, so an audio point lands near
+   the visual points of its class only if the model put it there.
 2. **Precision-recall curves** per model and direction (11-point interpolated, averaged over
    queries; relevance = same class, R = all relevant items in the gallery).
 3. **Per-class AP** (audio → visual) per model.
 4. **Segment similarity** of one work of the music dataset: sheet / lyrics / audio fragments
    in UGAAR's shared space (`crossmodal_core.alignment.segment_similarity`).
+5. **Visualised retrieval results**: a score query of that work and its top-5 audio results
+   (log-mel thumbnails), framed green when relevant (same work), red when not, by
+   `crossmodal_core.figures.retrieval_figure` (the retrieval page's download, and
+   `python -m crossmodal_core figure retrieval`).
 
 ⚠️ Figures 1-3 use the **synthetic** VEGAS-shaped features (`make_synthetic_av`), clearly not the
-paper's VEGAS data. Figure 4 uses the real music21 dataset. Models are fitted on the training
+paper's VEGAS data. Figures 4-5 use the real music21 dataset. Models are fitted on the training
 split only and every figure shows test items.
 '''),
     code(PARAMETERS, tags=["parameters"]),
@@ -307,7 +312,7 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 
-from crossmodal_core import alignment, metrics, projection, store
+from crossmodal_core import alignment, appdata, figures, metrics, projection, store
 from crossmodal_core.data.synthetic import make_synthetic_av
 from crossmodal_core.retrieval import ScoredDirection
 from crossmodal_core.models.registry import make_model
@@ -324,9 +329,9 @@ plt.rcParams.update({"figure.dpi": 100, "savefig.bbox": "tight", "font.size": 9}
 
 
 def save(fig, name: str) -> None:
-    """PNG (300 dpi) and SVG side by side."""
-    for ext, kwargs in (("png", {"dpi": 300}), ("svg", {})):
-        fig.savefig(FIG_DIR / f"{name}.{ext}", **kwargs)
+    """PNG (300 dpi) and SVG side by side, written as the app and the CLI write them."""
+    for fmt in ("png", "svg"):
+        figures.save_figure(fig, FIG_DIR / f"{name}.{fmt}")
     print("saved", FIG_DIR / f"{name}.png", "and .svg")
 '''),
     md('''
@@ -359,28 +364,17 @@ for name, model in models.items():
 ## 1 · Embedding maps: original features vs C-CCA vs TNN-C-CCA
 '''),
     code('''
-panels = {"original features": projection.compute_projection(test.pair_views(VIEWS), METHOD, labels=y_test,
-                                                              joint=False, params={"random_state": SEED})}
+maps = {"Original features": projection.compute_projection(test.pair_views(VIEWS), METHOD, labels=y_test,
+                                                            joint=False, params={"random_state": SEED})}
 for name in ("C-CCA", "TNN-C-CCA"):
-    panels[name] = projection.compute_projection(embeddings[name], METHOD, labels=y_test, joint=True,
-                                                 params={"random_state": SEED})
-
-colours = plt.get_cmap("tab10")
-markers = {"audio": "o", "visual": "^"}
-fig, axes = plt.subplots(1, 3, figsize=(13, 4.3))
-for ax, (title, proj) in zip(axes, panels.items()):
-    labels = y_test[proj.index]
-    for view, coords in zip(VIEWS, proj.coords):
-        ax.scatter(coords[:, 0], coords[:, 1], c=[colours(int(c) % 10) for c in labels], marker=markers[view],
-                   s=9, alpha=0.6, linewidths=0)
-    ax.set_title(f"{title} ({proj.method.upper()}{', joint' if proj.joint else ', audio | visual'})")
-    ax.set_xticks([]); ax.set_yticks([])
-class_handles = [plt.Line2D([], [], ls="", marker="s", color=colours(i % 10), label=n) for i, n in enumerate(class_names)]
-view_handles = [plt.Line2D([], [], ls="", marker=m, color="grey", label=v) for v, m in markers.items()]
-fig.legend(handles=class_handles + view_handles, loc="center right", bbox_to_anchor=(1.08, 0.5), frameon=False)
-fig.suptitle("Synthetic VEGAS-shaped test items (SYNTHETIC data)")
+    maps[name] = projection.compute_projection(embeddings[name], METHOD, labels=y_test, joint=True,
+                                               params={"random_state": SEED})
+# the explorer's panel records; rows index the test items here, so the labels are the test labels
+panels = [appdata.PanelData(title, p.method, p.coords, p.index, p.joint, True) for title, p in maps.items()]
+fig = figures.poster_figure(panels, y_test, class_names, VIEWS, label_title="class",
+                            title="Synthetic VEGAS-shaped test items (SYNTHETIC data)")
 save(fig, "embedding_maps")
-plt.show()
+fig
 '''),
     md('''
 ## 2 · Precision-recall curves
@@ -430,7 +424,8 @@ align well and the lyrics directions barely (see `01_results_table`), and the ma
     code('''
 from crossmodal_core.data import catalog
 
-music = catalog.open_dataset("music21").dataset
+music_app = catalog.open_dataset("music21")  # with the fragments (notes, lyrics) behind the thumbnails
+music = music_app.dataset
 MUSIC_VIEWS = ["sheet", "lyrics", "audio"]
 works = np.asarray(music.metadata["work_id"]).astype(str)
 lyrics = np.asarray(music.metadata["lyrics"]).astype(str)
@@ -464,6 +459,25 @@ fig.colorbar(im, ax=axes, shrink=0.8, label="cosine similarity")
 fig.suptitle(f"UGAAR segment similarity: {title}")
 save(fig, "segment_similarity")
 plt.show()
+'''),
+    md('''
+## 5 · Visualised retrieval results (music21 dataset)
+
+The first sheet fragment of that work queries the audio of every fragment in the held-out folds
+(UGAAR's shared space, cosine similarity); relevant = same work. The figure is the one the
+retrieval page downloads: score snippet of the query, log-mel thumbnails of the synthesised
+audio of the top 5, a green frame and tick when relevant, a red frame and cross when not.
+'''),
+    code('''
+gallery_rows = np.nonzero(held_out)[0]
+z_gallery = dict(zip(MUSIC_VIEWS, ugaar.transform([music.view(v)[gallery_rows] for v in MUSIC_VIEWS])))
+ugaar_model = appdata.TrainedModel("ugaar", tuple(MUSIC_VIEWS), "work", {})  # in memory, not in the store
+rv = appdata.RetrievalView(ugaar_model, "sheet", "audio", gallery_rows, z_gallery["sheet"], z_gallery["audio"],
+                           music.label("work")[gallery_rows])
+query_pos = int(np.searchsorted(gallery_rows, rows[0]))
+fig = figures.retrieval_figure(music_app, rv, query_pos, k=5)
+save(fig, "retrieval_results")
+fig
 '''),
 ]
 

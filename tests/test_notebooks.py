@@ -119,11 +119,15 @@ def test_results_table_notebook(tmp_path, monkeypatch):
 def test_poster_figures_notebook(tmp_path, monkeypatch):
     nb = _execute("02_poster_figures.ipynb", tmp_path, monkeypatch)
     figures = tmp_path / "figures"
-    for stem in ("embedding_maps", "precision_recall", "per_class_ap", "segment_similarity"):
+    for stem in ("embedding_maps", "precision_recall", "per_class_ap", "segment_similarity", "retrieval_results"):
         png, svg = figures / f"{stem}.png", figures / f"{stem}.svg"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", stem
         assert png.stat().st_size > 10_000, stem
         assert b"<svg" in svg.read_bytes()[:2000], stem
+    # the poster figures come from the library (the app's and the CLI's code), not a copy here
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "figures.poster_figure(" in source and "figures.retrieval_figure(" in source
+    assert ".scatter(" not in source
     # 300 dpi: the PNG header carries the physical resolution (pHYs, pixels per metre)
     data = (figures / "precision_recall.png").read_bytes()
     at = data.index(b"pHYs")

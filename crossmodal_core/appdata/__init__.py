@@ -26,8 +26,8 @@ from crossmodal_core.appdata.models import (DEFAULT_MODELS, ORIGINAL, ORIGINAL_T
                                             load_model_object, missing_models, model_names, model_params,
                                             model_title, model_views, train_missing, train_model)
 from crossmodal_core.appdata.panels import (PanelData, RetrievalView, all_query_ap, compute_panel_projection,
-                                            error_analysis, panel_matrices, panel_projection, pr_curve,
-                                            query_results, retrieval_view, segment_similarity_matrix,
+                                            error_analysis, has_panel_projection, panel_matrices, panel_projection,
+                                            pr_curve, query_results, retrieval_view, segment_similarity_matrix,
                                             worst_query_examples)
 from crossmodal_core.appdata.results import (TABLE_DOWNLOADS, PaperTable, load_documents, load_results, paper_table,
                                              results_signature, results_table)
@@ -39,7 +39,7 @@ __all__ = [
     "score_svg", "DEFAULT_MODELS", "ORIGINAL", "ORIGINAL_TITLE", "TrainedModel", "default_models", "find_trained",
     "list_trained", "load_embeddings", "load_model_object", "missing_models", "model_names", "model_params",
     "model_title", "model_views", "train_missing", "train_model", "PanelData", "RetrievalView", "all_query_ap",
-    "compute_panel_projection", "error_analysis", "panel_matrices", "panel_projection", "pr_curve",
-    "query_results", "retrieval_view", "segment_similarity_matrix", "load_results", "load_documents",
+    "compute_panel_projection", "error_analysis", "has_panel_projection", "panel_matrices", "panel_projection",
+    "pr_curve", "query_results", "retrieval_view", "segment_similarity_matrix", "load_results", "load_documents",
     "paper_table", "PaperTable", "results_table", "results_signature", "TABLE_DOWNLOADS", "worst_query_examples",
 ]

@@ -13,8 +13,9 @@ from crossmodal_core.data.catalog import LoadedDataset as AppDataset, ProgressCa
 from crossmodal_core.models.trained import TrainedModel, labels_for, load_embeddings, split_indices
 from crossmodal_core.appdata.models import ORIGINAL, ORIGINAL_TITLE
 
-__all__ = ["PanelData", "panel_matrices", "panel_projection", "compute_panel_projection", "RetrievalView",
-           "retrieval_view", "query_results", "all_query_ap", "error_analysis", "worst_query_examples", "pr_curve",
+__all__ = ["PanelData", "panel_matrices", "panel_projection", "compute_panel_projection", "has_panel_projection",
+           "RetrievalView", "retrieval_view", "query_results", "all_query_ap", "error_analysis", "worst_query_examples",
+           "pr_curve",
            "segment_similarity_matrix"]
 
 
@@ -60,6 +61,13 @@ def panel_projection(app: AppDataset, model: TrainedModel | None, pair: tuple[st
     _, test = split_indices(app.dataset)
     title = ORIGINAL_TITLE if model is None else model.title
     return PanelData(title, method, stored.coords, test[stored.index], stored.joint, not fresh)
+
+
+def has_panel_projection(app: AppDataset, model: TrainedModel | None, pair: tuple[str, str], method: str) -> bool:
+    """Whether the panel's ``method`` projection is stored (never computes, PCA included), so a
+    caller that must not project silently (the ``figure`` command) can say what is missing."""
+    ds_id, model_id = _panel_ids(app, model, pair)
+    return proj.projection_path(ds_id, model_id, method).is_file()
 
 
 def _test_labels(app: AppDataset, label_name: str) -> np.ndarray:
