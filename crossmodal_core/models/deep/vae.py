@@ -168,7 +168,7 @@ class CrossModalVAE(TorchCrossModalEstimator):
         check_positive_int("cca_components", self.cca_components)
         if self.mutual_space not in MUTUAL_SPACES:
             raise ValueError(f"mutual_space must be one of {MUTUAL_SPACES}, got {self.mutual_space!r}")
-        if self.cca_components > self.latent:
+        if self.mutual_space == "cca" and self.cca_components > self.latent:
             raise ValueError(f"cca_components ({self.cca_components}) cannot exceed latent ({self.latent})")
         for name in ("vae_weight", "label_weight", "likelihood_weight", "distance_weight", "center_weight"):
             if getattr(self, name) < 0:
