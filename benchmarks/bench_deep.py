@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_deep.py                      # every model, default settings
     python benchmarks/bench_deep.py --models tnn-ccca,ccca --threads 2
     python benchmarks/bench_deep.py --n-train 5000 --epochs 3   # quick look
+    python benchmarks/bench_deep.py --models dcca,acmr,ugach,agah,ucal,sdcca,vae --epochs 2 --threads 1
 
 Each model runs in its own subprocess so that its peak resident memory (``ru_maxrss``) is its
 own; the table gives the peak minus the resident size right before ``fit`` (the data and the
@@ -43,12 +44,38 @@ MODELS = {
     "dcca": ("crossmodal_core.models.deep:DCCA", {}),
     "cdcca": ("crossmodal_core.models.deep:ClusterDCCA", {}),
     "contrastive": ("crossmodal_core.models.deep:ContrastiveAligner", {}),
+    # issue 11, flat features
+    "acmr": ("crossmodal_core.models.deep:ACMR", {}),
+    "acmr-simple": ("crossmodal_core.models.deep:ACMR", {"variant": "simple"}),
+    "ucal": ("crossmodal_core.models.deep:UCAL", {}),
+    "ugach": ("crossmodal_core.models.deep:UGACH", {}),
+    "agah": ("crossmodal_core.models.deep:AGAH", {}),
+    "sdcca": ("crossmodal_core.models.deep:SupervisedDCCA", {}),
+    "vae": ("crossmodal_core.models.deep:CrossModalVAE", {}),
 }
+#: the reference code's published training budget (REFERENCE-MODELS.md), beside our default
+REFERENCE_BUDGET = {
+    "dcca": "-",
+    "acmr": "50 ep, batch 64",
+    "acmr-simple": "200 ep, batch 64",
+    "ucal": "none published",
+    "ugach": "30 rounds, batch 1, hidden 8192",
+    "agah": "300 ep, batch 128, hidden 4096",
+    "sdcca": "batch 200 (epochs not given)",
+    "vae": "500 ep, batch 128",
+}
+FLAT_MODELS = "dcca,acmr,acmr-simple,ucal,ugach,agah,sdcca,vae"
 DEFAULT_MODELS = "ccca,tnn-ccca,tnn-ccca-batchall,tnn-ccca-batchhard,tnn-ccca-netfirst,dcca,cdcca,contrastive"
 
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _default_epochs(cls, params: dict):
+    """The model's own default epochs (ACMR resolves ``epochs=None`` by variant)."""
+    model = cls(**params)
+    return getattr(model, "_epochs", None) or getattr(model, "epochs", None)
 
 
 def run_one(name: str, n_train: int, n_test: int, epochs: int | None, patience: int | None, seed: int) -> dict:
@@ -94,6 +121,9 @@ def run_one(name: str, n_train: int, n_test: int, epochs: int | None, patience: 
     peak = _rss_mb()
     za, zv = model.transform([audio[test], visual[test]])
     test_xy, test_yx = map_both_directions(za, zv, y[test])
+    hamming = None
+    if "hamming" in getattr(model, "retrieval_metrics", ()):
+        hamming = list(map_both_directions(za, zv, y[test], metric="hamming"))
     va, vv = model.transform([audio[val], visual[val]])
     val_xy, val_yx = map_both_directions(va, vv, y[val])
     history = getattr(model, "history_", [])
@@ -112,6 +142,8 @@ def run_one(name: str, n_train: int, n_test: int, epochs: int | None, patience: 
         "peak_rss_mb": peak,
         "val_map": [val_xy, val_yx],
         "test_map": [test_xy, test_yx],
+        "test_map_hamming": hamming,
+        "epochs_default": _default_epochs(cls, MODELS[name][1]),
     }
 
 
@@ -185,6 +217,20 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
         print(f"{r['model']:<20} {epochs:>6} {spe:>8} {r['fit_s']:>7.1f} {cpu:>7} {r['added_rss_mb']:>8.0f} "
               f"{r['val_map'][0]:>8.4f} {r['val_map'][1]:>8.4f} {r['test_map'][0]:>9.4f} {r['test_map'][1]:>9.4f} "
               f"{mean:>9.4f} {ratio:>8}")
+    dcca = next((r for r in rows if r["model"] == "dcca"), None)
+    flat = [r for r in rows if r["model"] in REFERENCE_BUDGET and r["model"] != "dcca"]
+    if flat:
+        print(f"\nIssue-11 models: seconds per epoch against DCCA's ({args.threads} threads), "
+              "our default epochs and the reference's published budget")
+        print(f"{'model':<14} {'s/epoch':>8} {'x DCCA':>7} {'+RSS MB':>8} {'ours':>6}  {'reference':<34} {'Hamming MAP a->v / v->a':>24}")
+        for r in flat:
+            ratio = (f"{r['s_per_epoch'] / dcca['s_per_epoch']:.2f}" if dcca and dcca.get("s_per_epoch")
+                     and r.get("s_per_epoch") else "-")
+            ham = r.get("test_map_hamming")
+            ham_s = f"{ham[0]:.4f} / {ham[1]:.4f}" if ham else "-"
+            spe = f"{r['s_per_epoch']:.2f}" if r.get("s_per_epoch") is not None else "-"
+            print(f"{r['model']:<14} {spe:>8} {ratio:>7} {r['added_rss_mb']:>8.0f} {str(r.get('epochs_default')):>6}  "
+                  f"{REFERENCE_BUDGET[r['model']]:<34} {ham_s:>24}")
     tnn = next((r for r in rows if r["model"] == "tnn-ccca"), None)
     if tnn:
         target = 120.0
