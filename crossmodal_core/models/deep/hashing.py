@@ -38,8 +38,9 @@ Departures: hidden width 512 instead of 8,192 (CPU cost; a 1024 → 8192 layer a
 queries per step with the losses **summed** over the queries, i.e. about ``batch_size`` of
 its steps at once; one D step then ``g_steps`` G steps per batch instead of whole passes;
 the graph's neighbours are found on the standardised inputs projected on their top 64
-principal components (exact search on 1,024-d inputs costs about 10× more for the same
-neighbours up to noise); G's samples are not re-drawn when they hit a positive.
+principal components (a distance costs 64 instead of up to 1,024 multiply-adds; the
+reference's graph construction is not released); G's samples are not re-drawn when they hit
+a positive.
 
 AGAH (Gu, Wang, Liu, et al., ICMR 2019; ``WendellGul/AGAH``: ``main.py``)
 -------------------------------------------------------------------------
@@ -63,7 +64,7 @@ AGAH (Gu, Wang, Liu, et al., ICMR 2019; ``WendellGul/AGAH``: ``main.py``)
   weight decay 5e-4; critics lr 1e-3, betas (0.5, 0.9), weight decay 1e-4), batch 128,
   lr × 0.6 at epoch 0 and every ``lr_step`` epochs (reference: 300 epochs, step 100).
 
-Departures: ``hidden=(1024,)`` instead of 4,096 and 50 epochs with ``lr_step`` 17 instead of
+Departures: ``hidden=(1024,)`` instead of 4,096 and 50 epochs with ``lr_step`` 16 instead of
 300 / 100 (CPU cost: see ``benchmarks/bench_deep.py``); no pretrained image network (our
 inputs are features).
 
