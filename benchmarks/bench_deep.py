@@ -18,6 +18,16 @@ final MAP, never for choosing anything. C-CCA is fitted on the same 90 %.
 Target: TNN-C-CCA, 10 epochs, under 2 minutes on 2 cores. On a machine whose cores are shared
 with other work, use ``--threads 1``: two OpenMP threads on oversubscribed cores spin-wait and
 ran several times slower here than one.
+
+Issue-11 models (``--models dcca,acmr,acmr-simple,ucal,ugach,agah,sdcca,vae --epochs 2``): the
+second table gives each one's seconds per epoch (wall and CPU) as a multiple of DCCA's, our
+default epochs and the reference code's published budget. Target: within 2x a DCCA epoch,
+except where the method's design costs more: ACMR / UCAL take the reference's 64-row
+batches (316 optimiser steps per epoch against DCCA's 20), UGACH scores a pool of n/50
+candidates per query batch through G in 1 + ``g_steps`` passes for both directions (and
+pretrains D and builds its kNN graph in the first epoch), AGAH back-propagates twice through
+two WGAN-GP critics per batch and forms the B^3 triplet-all cube. Compare on CPU seconds
+when the cores are shared: wall time then measures the other work.
 """
 
 from __future__ import annotations
