@@ -33,8 +33,10 @@ Metrics per direction (``a->v`` = audio queries, visual gallery), one spelling e
   per fold), :func:`crossmodal_core.metrics.rank_summary` (:data:`PAIRED_METRICS`). The
   alignment reports of :mod:`crossmodal_core.alignment` use the same keys and this engine.
 
-Similarity: cosine unless ``metric`` says otherwise. Fit time is wall-clock seconds of
-``fit`` alone.
+Similarity: cosine unless ``metric`` says otherwise. A model whose class lists
+``retrieval_metrics`` (the hashing models: ``("cosine", "hamming")``) is also scored with each
+other similarity listed, reported as ``map_<metric>`` / ``mrr1_<metric>`` beside ``map`` /
+``mrr1``. Fit time is wall-clock seconds of ``fit`` alone.
 
 Std convention: every summary over folds is :func:`crossmodal_core.report.summarise`, the
 mean and the **sample** standard deviation (``ddof=1``) of the finite per-fold values; the
@@ -445,10 +447,17 @@ def evaluate(
             fitted = [f.pop("fitted_params", {}) for f in record["folds"]]
             if record["folds"]:
                 record["fitted_params"] = fitted[0]
-                record["summary"] = _summarise(record["folds"], CLASS_METRICS)
+                record["summary"] = _summarise(record["folds"], CLASS_METRICS + _extra_metric_names(record["folds"]))
     finally:
         bar.close()
     return results
+
+
+def _extra_metric_names(fold_records: list[dict[str, Any]]) -> tuple[str, ...]:
+    """Per-direction metrics beyond :data:`CLASS_METRICS` (``map_hamming`` ...) found in the folds."""
+    names = {k for rec in fold_records for dirs in rec["metrics"].values() for vals in dirs.values()
+             for k in vals if k not in CLASS_METRICS and not k.startswith("pr_")}
+    return tuple(sorted(names))
 
 
 def _run_folds(run_one: Callable[[int, np.ndarray, np.ndarray], dict[str, Any]], folds, record: dict[str, Any],
@@ -509,6 +518,13 @@ def _run_fold(model, params, supervised, xs, labels, train, test, fold, directio
             name: class_metrics(z[i][mask], z[j][mask], y_test[mask], y_test[mask], metric, pr_points)
             for i, j, name in directions
         }
+        # hashing models are also ranked by Hamming distance of their binary codes (``map_hamming``)
+        for extra in getattr(est, "retrieval_metrics", ()):
+            if extra == metric:
+                continue
+            for i, j, name in directions:
+                vals = class_metrics(z[i][mask], z[j][mask], y_test[mask], y_test[mask], extra, None)
+                out_metrics[subset][name].update({f"{k}_{extra}": v for k, v in vals.items()})
     try:
         fitted_params = {k: v for k, v in est.get_params().items() if isinstance(v, (int, float, str, bool, type(None)))}
     except Exception:  # noqa: BLE001 -- display only

@@ -84,7 +84,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossmodal_core.scoring import METRICS, check_matrix, check_metric, negated_distances_inplace
+from crossmodal_core.scoring import VECTOR_METRICS, check_matrix, check_metric, negated_distances_inplace
 
 __all__ = [
     "AUTO_EXACT_BELOW",
@@ -416,7 +416,7 @@ class ExactIndex(SearchIndex):
     kind = "exact"
 
     def __init__(self, gallery, metric: str = "cosine", report: IndexReport | None = None):
-        metric = check_metric(metric)
+        metric = check_metric(metric, VECTOR_METRICS)
         g = check_matrix(gallery, "gallery")
         prepared, centre = _prepare_gallery(g, metric)
         n, d = g.shape
@@ -679,7 +679,7 @@ def build_index(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    metric = check_metric(metric)
+    metric = check_metric(metric, VECTOR_METRICS)
     if isinstance(target_recall, bool) or not isinstance(target_recall, (int, float)) or not 0 < target_recall <= 1:
         raise ValueError(f"target_recall must be a number in (0, 1], got {target_recall!r}")
     g = check_matrix(gallery, "gallery")
@@ -883,7 +883,7 @@ def load_index(path) -> SearchIndex:
         report = IndexReport.from_dict(meta["report"], str(side))
     except KeyError as exc:
         raise ValueError(f"{side}: missing key {exc}") from None
-    if kind not in ("exact", "hnsw", "ivf") or metric not in METRICS:
+    if kind not in ("exact", "hnsw", "ivf") or metric not in VECTOR_METRICS:
         raise ValueError(f"{side}: unknown kind {kind!r} or metric {metric!r}")
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (n, d)):
         raise ValueError(f"{side}: n and d must be positive integers, got {n!r}, {d!r}")

@@ -7,8 +7,10 @@ everywhere):
 
 - inputs are validated and cast to C-contiguous float32 (:func:`check_matrix`); labels are
   1-D class ids encoded over the joint query + gallery vocabulary (:func:`encode_labels`);
-- similarity is ``"cosine"`` (unit rows, dot product) or ``"euclidean"`` (negative distance,
-  computed after centring both sets on the gallery mean), larger = more similar;
+- similarity is ``"cosine"`` (unit rows, dot product), ``"euclidean"`` (negative distance,
+  computed after centring both sets on the gallery mean) or ``"hamming"`` (minus the number
+  of differing bits of the ``sign`` codes, 0 counted as +1: for ``±1`` codes of ``b`` bits
+  ``d_H = (b − q·g) / 2``, exact in float32), larger = more similar;
 - scores are produced ``chunk_size`` query rows at a time (:func:`iter_score_chunks`), the
   chunks aligned to :data:`BLAS_ROWS` and every matrix product of one fixed shape, so a row's
   scores are bitwise identical however the queries are chunked;
@@ -25,6 +27,7 @@ import numpy as np
 
 __all__ = [
     "METRICS",
+    "VECTOR_METRICS",
     "DEFAULT_MEMORY_BUDGET",
     "BLAS_ROWS",
     "check_metric",
@@ -43,7 +46,9 @@ __all__ = [
 ]
 
 #: similarity names accepted by every function here
-METRICS = ("cosine", "euclidean")
+METRICS = ("cosine", "euclidean", "hamming")
+#: the similarities of real-valued embeddings (what the ANN index supports)
+VECTOR_METRICS = ("cosine", "euclidean")
 
 #: bytes of working memory a chunked computation aims for
 DEFAULT_MEMORY_BUDGET = 512 * 1024**2
@@ -57,9 +62,9 @@ _BYTES_PER_CELL = 48
 
 
 # ---------------------------------------------------------------------------- validation
-def check_metric(metric: str) -> str:
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+def check_metric(metric: str, allowed: tuple[str, ...] = METRICS) -> str:
+    if metric not in allowed:
+        raise ValueError(f"metric must be one of {allowed}, got {metric!r}")
     return metric
 
 
@@ -145,7 +150,10 @@ def default_chunk_size(n_gallery: int, memory_budget: int = DEFAULT_MEMORY_BUDGE
 
 # ---------------------------------------------------------------------------- similarity
 def _prepare(x: np.ndarray, metric: str, name: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per-row preprocessing shared by every chunk: unit rows (cosine) or squared norms (euclidean)."""
+    """Per-row preprocessing shared by every chunk: unit rows (cosine), ``±1`` sign codes
+    (hamming) or squared norms (euclidean)."""
+    if metric == "hamming":
+        return np.where(x >= 0, np.float32(1), np.float32(-1)), None
     if metric == "cosine":
         norms = np.linalg.norm(x, axis=1)
         if (norms == 0).any():
@@ -179,6 +187,10 @@ def _score_block(q: np.ndarray, q_sq, g: np.ndarray, g_sq, metric: str) -> np.nd
             s[start:stop] = (padded @ g_t)[: stop - start]
     if metric == "euclidean":
         negated_distances_inplace(s, q_sq, g_sq)
+    elif metric == "hamming":
+        # q·g = b − 2 d_H for ±1 codes: −d_H = (q·g − b) / 2, integers exactly representable
+        s -= np.float32(q.shape[1])
+        s *= np.float32(0.5)
     return s
 
 
@@ -222,7 +234,8 @@ def similarity(queries: np.ndarray, gallery: np.ndarray, metric: str = "cosine")
     ----------
     queries : array ``(n_queries, d)``
     gallery : array ``(n_gallery, d)``
-    metric : ``"cosine"`` or ``"euclidean"`` (negative Euclidean distance)
+    metric : ``"cosine"``, ``"euclidean"`` (negative Euclidean distance) or ``"hamming"``
+        (negative Hamming distance of the sign codes)
 
     Returns
     -------

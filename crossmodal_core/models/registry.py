@@ -17,6 +17,12 @@ name            display name    supervised  estimator
 ``tnn-ccca``    TNN-C-CCA       yes         ``models.deep.TNNClusterCCA``
 ``contrastive`` Contrastive     yes         ``models.deep.ContrastiveAligner``
 ``ugaar``       UGAAR           no          ``models.deep.UGAAR`` (views sheet, lyrics, audio)
+``acmr``        ACMR            yes         ``models.deep.ACMR`` (triplet / simple variants)
+``ugach``       UGACH           no          ``models.deep.UGACH`` (hash codes, Hamming + cosine)
+``agah``        AGAH            yes         ``models.deep.AGAH`` (hash codes, Hamming + cosine)
+``ucal``        UCAL            no          ``models.deep.UCAL`` (reconstruction: no public code)
+``sdcca``       S-DCCA          yes         ``models.deep.SupervisedDCCA``
+``vae``         VAE             yes         ``models.deep.CrossModalVAE`` (the grant's VAE)
 ==============  ==============  ==========  ==============================================
 
 This registry is the one source of a model's name, display name, required views, default
@@ -113,6 +119,18 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("ugaar", "UGAAR", _DEEP, "UGAAR", False, "deep", {"random_state": 0},
                   views=("sheet", "lyrics", "audio"),
                   description="unsupervised adversarial alignment of sheet, lyrics and audio"),
+        ModelSpec("acmr", "ACMR", _DEEP, "ACMR", True, "deep", {"random_state": 0},
+                  description="adversarial cross-modal retrieval (Wang et al. 2017), gradient reversal"),
+        ModelSpec("ugach", "UGACH", _DEEP, "UGACH", False, "deep", {"random_state": 0},
+                  description="unsupervised generative adversarial cross-modal hashing (Zhang et al. 2018)"),
+        ModelSpec("agah", "AGAH", _DEEP, "AGAH", True, "deep", {"random_state": 0},
+                  description="adversarial-guided asymmetric hashing (Gu et al. 2019)"),
+        ModelSpec("ucal", "UCAL", _DEEP, "UCAL", False, "deep", {"random_state": 0},
+                  description="unsupervised adversarial projectors (He et al. 2017), reconstructed"),
+        ModelSpec("sdcca", "S-DCCA", _DEEP, "SupervisedDCCA", True, "deep", {"random_state": 0},
+                  description="supervised DCCA with a cluster-mixed cross-covariance (Zeng et al. 2018)"),
+        ModelSpec("vae", "VAE", _DEEP, "CrossModalVAE", True, "deep", {"random_state": 0},
+                  description="the grant's supervised cross-modal VAE (Zhang et al. 2023)"),
     ]
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
@@ -121,6 +139,7 @@ _ALIASES = {
     "c-cca": "ccca", "clustercca": "ccca", "cluster-cca": "ccca",
     "c-kcca": "ckcca", "c-dcca": "cdcca", "tnn-c-cca": "tnn-ccca", "tnnccca": "tnn-ccca",
     "tnn_ccca": "tnn-ccca", "contrastivealigner": "contrastive",
+    "s-dcca": "sdcca", "supervised-dcca": "sdcca", "crossmodalvae": "vae",
 }
 
 

@@ -12,12 +12,16 @@ pytestmark = pytest.mark.filterwarnings("ignore:(Cluster)?CCA.*exceeds:UserWarni
 
 
 def test_names_display_and_supervision():
-    assert registry.MODEL_NAMES == ("cca", "kcca", "ccca", "ckcca", "dcca", "cdcca", "tnn-ccca", "contrastive", "ugaar")
+    assert registry.MODEL_NAMES[:9] == ("cca", "kcca", "ccca", "ckcca", "dcca", "cdcca", "tnn-ccca", "contrastive",
+                                        "ugaar")
+    flat_models = ("acmr", "ugach", "agah", "ucal", "sdcca", "vae")
+    assert set(flat_models) <= set(registry.MODEL_NAMES)
     assert registry.display_name("tnn-ccca") == "TNN-C-CCA"
     assert registry.display_name("C-CCA") == "C-CCA"  # display names are accepted as names
     assert registry.get_spec("TNN-C-CCA").name == "tnn-ccca"
-    assert [n for n in registry.MODEL_NAMES if registry.is_supervised(n)] == ["ccca", "ckcca", "cdcca", "tnn-ccca",
-                                                                            "contrastive"]
+    assert [n for n in registry.MODEL_NAMES[:9] if registry.is_supervised(n)] == ["ccca", "ckcca", "cdcca",
+                                                                                "tnn-ccca", "contrastive"]
+    assert [n for n in flat_models if registry.is_supervised(n)] == ["acmr", "agah", "sdcca", "vae"]
     assert registry.get_spec("ugaar").views == ("sheet", "lyrics", "audio")
     with pytest.raises(KeyError, match="unknown model 'xyz'; known models: cca, kcca"):
         registry.get_spec("xyz")

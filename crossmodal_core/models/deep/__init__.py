@@ -1,4 +1,5 @@
-"""Deep cross-modal models (PyTorch): DCCA, ClusterDCCA, TNNClusterCCA, ContrastiveAligner, UGAAR.
+"""Deep cross-modal models (PyTorch): DCCA, ClusterDCCA, TNNClusterCCA, ContrastiveAligner, UGAAR,
+ACMR, UCAL, UGACH, AGAH, SupervisedDCCA (S-DCCA) and CrossModalVAE.
 
 Small pieces underneath, pytorch-metric-learning style: :mod:`.towers` (MLP builders),
 :mod:`.losses`, :mod:`.miners`, :mod:`.distances`, and :mod:`.training` (the seeded,
@@ -8,22 +9,33 @@ whichever model class the checkpoint holds).
 """
 
 from crossmodal_core.models.deep._base import CheckpointError, TorchCrossModalEstimator
+from crossmodal_core.models.deep.acmr import ACMR
 from crossmodal_core.models.deep.contrastive import ContrastiveAligner
 from crossmodal_core.models.deep.dcca import DCCA, ClusterDCCA
+from crossmodal_core.models.deep.hashing import AGAH, UGACH
+from crossmodal_core.models.deep.sdcca import SupervisedDCCA
 from crossmodal_core.models.deep.tnn import TNNClusterCCA
 from crossmodal_core.models.deep.towers import make_tower
 from crossmodal_core.models.deep.training import TrainingDivergedError, fit_loop, resolve_device, seeded
+from crossmodal_core.models.deep.ucal import UCAL
 from crossmodal_core.models.deep.ugaar import UGAAR
+from crossmodal_core.models.deep.vae import CrossModalVAE
 
 __all__ = [
+    "ACMR",
+    "AGAH",
     "CheckpointError",
     "ClusterDCCA",
     "ContrastiveAligner",
+    "CrossModalVAE",
     "DCCA",
+    "SupervisedDCCA",
     "TNNClusterCCA",
     "TorchCrossModalEstimator",
     "TrainingDivergedError",
+    "UCAL",
     "UGAAR",
+    "UGACH",
     "fit_loop",
     "make_tower",
     "resolve_device",

@@ -121,6 +121,9 @@ class DCCA(TorchCrossModalEstimator):
         return out
 
     # ------------------------------------------------------------------ objective hooks
+    def _optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
     def _effective_components(self, y: np.ndarray | None) -> int:
         return int(self.n_components)
 
@@ -156,7 +159,7 @@ class DCCA(TorchCrossModalEstimator):
         with seeded(inputs.seed, inputs.device) as generator:
             module = self._build_module().to(inputs.device)
             self.module_ = module
-            optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            optimizer = self._optimizer(module)
             f, g = module["view0"], module["view1"]
 
             def step(idx: torch.Tensor) -> torch.Tensor:
