@@ -27,6 +27,8 @@ from crossmodal_core.appdata.models import (DEFAULT_MODELS, ORIGINAL, ORIGINAL_T
 from crossmodal_core.appdata.panels import (PanelData, RetrievalView, all_query_ap, compute_panel_projection,
                                             error_analysis, panel_matrices, panel_projection, pr_curve,
                                             query_results, retrieval_view, segment_similarity_matrix)
+from crossmodal_core.appdata.panels import (PanelDrawing, drawing_notice, highlight_positions, plan_drawing,
+                                            selection_rows)
 from crossmodal_core.appdata.results import load_results, poster_table
 
 __all__ = [
@@ -38,4 +40,5 @@ __all__ = [
     "model_title", "model_views", "train_missing", "train_model", "PanelData", "RetrievalView", "all_query_ap",
     "compute_panel_projection", "error_analysis", "panel_matrices", "panel_projection", "pr_curve",
     "query_results", "retrieval_view", "segment_similarity_matrix", "load_results", "poster_table",
+    "PanelDrawing", "drawing_notice", "highlight_positions", "plan_drawing", "selection_rows",
 ]
