@@ -206,8 +206,10 @@ for i, (col, (model, panel)) in enumerate(zip(cols, panels)):
 
 info = st.columns([3, 1, 1])
 if selection:
-    info[0].markdown(f"**{len(selection)} item(s) selected** (highlighted in every panel). "
-                     "Open **Retrieval** to query with them.")
+    info[0].markdown(f"**{len(selection)} item(s) selected** (highlighted in every panel"
+                     + (f"; a seeded sample of {appdata.panels.HIGHLIGHT_MAX:,} outlined per panel"
+                        if len(selection) > appdata.panels.HIGHLIGHT_MAX else "")
+                     + "). Open **Retrieval** to query with them.")
     if info[1].button("Clear selection"):
         st.session_state[_shared.SELECTION] = []
         st.rerun()
