@@ -61,7 +61,7 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 #: ``umap_max_points`` is where UMAP gives way to PCA (see :func:`plan_projection`)
 SCALE_PARAMS: dict[str, dict[str, Any]] = {
     "pca": {"max_points": None, "fit_points": 200_000},
-    "umap": {"max_points": None, "fit_points": 20_000, "umap_max_points": 400_000},
+    "umap": {"max_points": None, "fit_points": 20_000, "umap_max_points": 200_000},
 }
 
 #: rows per ``transform`` call (and per prepared float32 block)
