@@ -246,9 +246,10 @@ def explorer_map_rows(n, seed=0, umap_all_points=20_000, fit_points=None):
 
     from crossmodal_core import projection as proj
 
+    # warm-up: above 4,096 points UMAP switches to NNDescent, whose JIT is paid on its first use
     warm_w, warm_c, _ = _timed_cpu(lambda: proj.compute_projection(
-        _two_modalities(600, seed + 1)[0], "umap", params={**proj.SCALE_PARAMS["umap"], "fit_points": 800}))
-    print(f"  [explorer] UMAP warm-up (JIT, fit 800 + transform 400 points): {warm_w:.1f} s wall, "
+        _two_modalities(3_000, seed + 1)[0], "umap", params={**proj.SCALE_PARAMS["umap"], "fit_points": 5_000}))
+    print(f"  [explorer] UMAP warm-up (JIT, fit 5,000 + transform 1,000 points): {warm_w:.1f} s wall, "
           f"{warm_c:.1f} s CPU", flush=True)
     views, labels = _two_modalities(n, seed)
     params = {**proj.SCALE_PARAMS["umap"], **({"fit_points": fit_points} if fit_points else {})}
