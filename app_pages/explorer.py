@@ -84,17 +84,12 @@ def hover_texts(dataset_key: str, rows: tuple, label_name: str) -> list[str]:
     return appdata.item_text(app, list(rows), label_name)
 
 
-_points_keys: dict[int, str] = {}
-
-
 def points_key(panel: appdata.PanelData) -> str:
-    """Digest of a panel's rows and coordinates (once per panel and run: 16 MB at 10⁶ items)."""
-    if id(panel) not in _points_keys:
-        points = hashlib.sha1(panel.rows.tobytes())
-        for xy in panel.coords:
-            points.update(np.ascontiguousarray(xy).tobytes())
-        _points_keys[id(panel)] = points.hexdigest()
-    return _points_keys[id(panel)]
+    """Digest of a panel's rows and coordinates (16 MB at 10⁶ items: computed once per panel and run)."""
+    points = hashlib.sha1(panel.rows.tobytes())
+    for xy in panel.coords:
+        points.update(np.ascontiguousarray(xy).tobytes())
+    return points.hexdigest()
 
 
 @st.cache_resource(max_entries=24, show_spinner=False)
@@ -103,13 +98,15 @@ def drawing(dataset_key: str, points: str, _panel: appdata.PanelData) -> appdata
     return appdata.plan_drawing(_panel)
 
 
-def figure(panel: appdata.PanelData) -> go.Figure:
+def figure(panel: appdata.PanelData, points: str | None = None) -> go.Figure:
     """The panel's figure, built once per (points, colouring, selection) and kept in memory:
-    building and validating ~20 plotly traces costs about 40 ms a panel, a fifth of a warm visit."""
+    building and validating ~20 plotly traces costs about 40 ms a panel, a fifth of a warm visit.
+    ``points``: the panel's :func:`points_key` when already computed."""
+    points = points or points_key(panel)
     selected = np.asarray(sorted(selection), dtype=np.int64)
-    return _figure(app.key, points_key(panel), panel.title, panel.method, panel.joint, tuple(pair),
+    return _figure(app.key, points, panel.title, panel.method, panel.joint, tuple(pair),
                    color_label or label, hashlib.sha1(selected.tobytes()).hexdigest(), _panel=panel,
-                   _selected=selected, _drawing=drawing(app.key, points_key(panel), _panel=panel))
+                   _selected=selected, _drawing=drawing(app.key, points, _panel=panel))
 
 
 @st.cache_resource(max_entries=24, show_spinner=False)
@@ -190,7 +187,8 @@ for i, (col, (model, panel)) in enumerate(zip(cols, panels)):
     if panel is None:  # a large test set: not even PCA is computed on load
         col.info("Not projected yet: the button above computes the map once and stores it.")
         continue
-    fig = figure(panel)
+    digest = points_key(panel)
+    fig = figure(panel, digest)
     figures.append(fig)
     with col:
         key = f"explorer_panel_{i}"
@@ -201,7 +199,7 @@ for i, (col, (model, panel)) in enumerate(zip(cols, panels)):
                                                          "scale": 2}})
         if not panel.stored and method == "umap":
             st.caption("PCA shown until the UMAP is computed.")
-        st.caption(f"{appdata.drawing_notice(drawing(app.key, points_key(panel), _panel=panel), len(pair))} "
+        st.caption(f"{appdata.drawing_notice(drawing(app.key, digest, _panel=panel), len(pair))} "
                    f"Map: {panel.description}.")
 
 info = st.columns([3, 1, 1])

@@ -26,6 +26,13 @@ def big_assets(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def _forget_the_listing():
+    """The app caches the dataset listing for 30 s: later tests must not see this folder's."""
+    yield
+    st.cache_data.clear()
+
+
 def run_explorer(monkeypatch, root: Path, **state) -> AppTest:
     monkeypatch.setenv("CROSSMODAL_ASSETS", str(root))
     st.cache_data.clear()  # the dataset listing is cached for 30 s
