@@ -111,7 +111,8 @@ def test_bench_scale_explorer_rows_state_their_method_and_sizes(tmp_path):
     assert mapped["peer_measured_points"] <= 1000
     draws = {r["method"]: r for r in rows if r["row"] == "explorer draw"}
     assert set(draws) == {"svg", "webgl", "binned"}
-    # what the explorer sends: a 1,000-item sample (2,000 points) over the density, smaller JSON
+    # what the explorer sends: a 1,000-item sample (2,000 points) over the density image, whose
+    # 160 x 160 grid keeps the JSON bounded whatever n (at this small n it outweighs the points)
     assert draws["binned"]["points_drawn"] == 2_000 and draws["webgl"]["points_drawn"] == 8_000
-    assert draws["binned"]["json_mb"] < draws["webgl"]["json_mb"]
+    assert draws["binned"]["json_mb"] < 1.0
     assert "explorer draw" in stdout and "peer / ours (CPU)" in stdout
