@@ -56,17 +56,18 @@ for choice in panel_choice:
 
 missing = [i for i, (_, p) in enumerate(panels) if p is None]
 if missing:
-    top[1].warning("UMAP not computed yet for panel(s) " + ", ".join(str(i + 1) for i in missing)
-                   + ": showing PCA meanwhile.")
-    if top[2].button("Compute UMAP (stored on disk)", type="primary"):
-        bar = _shared.StreamlitProgress("starting UMAP")
+    top[1].warning(f"{method.upper()} not computed yet for panel(s) " + ", ".join(str(i + 1) for i in missing)
+                   + (": showing PCA meanwhile." if method == "umap" else
+                      f": above {appdata.panels.PCA_ON_LOAD_MAX:,} items a map is computed on request."))
+    if top[2].button(f"Compute {method.upper()} (stored on disk)", type="primary"):
+        bar = _shared.StreamlitProgress(f"starting {method.upper()}")
         for n, i in enumerate(missing):
             model = panels[i][0]
 
             def step(f, msg, n=n):
                 bar((n + f) / len(missing), f"panel {missing[n] + 1}: {msg}")
 
-            appdata.compute_panel_projection(app, model, pair, "umap", label, progress=step)
+            appdata.compute_panel_projection(app, model, pair, method, label, progress=step)
         bar.done()
         st.rerun()
     panels = [(m, p if p is not None else appdata.panel_projection(app, m, pair, "pca", label)) for m, p in panels]
@@ -98,41 +99,66 @@ def hover_texts(dataset_key: str, rows: tuple, label_name: str) -> list[str]:
     return appdata.item_text(app, list(rows), label_name)
 
 
-def figure(panel: appdata.PanelData) -> go.Figure:
-    """The panel's figure, built once per (points, colouring, selection) and kept in memory:
-    building and validating ~20 plotly traces costs about 40 ms a panel, a fifth of a warm visit."""
+def points_key(panel: appdata.PanelData) -> str:
+    """Digest of a panel's rows and coordinates (16 MB at 10⁶ items: computed once per panel and run)."""
     points = hashlib.sha1(panel.rows.tobytes())
     for xy in panel.coords:
         points.update(np.ascontiguousarray(xy).tobytes())
-    return _figure(app.key, points.hexdigest(), panel.title, panel.method, panel.joint, tuple(pair),
-                   color_label or label, tuple(sorted(selection)), _panel=panel)
+    return points.hexdigest()
+
+
+@st.cache_resource(max_entries=24, show_spinner=False)
+def drawing(dataset_key: str, points: str, _panel: appdata.PanelData) -> appdata.PanelDrawing:
+    """Which points the panel sends (all, or a stated sample over the density of all)."""
+    return appdata.plan_drawing(_panel)
+
+
+def figure(panel: appdata.PanelData, points: str | None = None) -> go.Figure:
+    """The panel's figure, built once per (points, colouring, selection) and kept in memory:
+    building and validating ~20 plotly traces costs about 40 ms a panel, a fifth of a warm visit.
+    ``points``: the panel's :func:`points_key` when already computed."""
+    points = points or points_key(panel)
+    selected = np.asarray(sorted(selection), dtype=np.int64)
+    return _figure(app.key, points, panel.title, panel.method, panel.joint, tuple(pair),
+                   color_label or label, hashlib.sha1(selected.tobytes()).hexdigest(), _panel=panel,
+                   _selected=selected, _drawing=drawing(app.key, points, _panel=panel))
 
 
 @st.cache_resource(max_entries=24, show_spinner=False)
 def _figure(dataset_key: str, points: str, title: str, method: str, joint: bool, pair: tuple, colour: str,
-            selected_rows: tuple, _panel: appdata.PanelData) -> go.Figure:
-    panel = _panel
+            selected_key: str, _panel: appdata.PanelData, _selected: np.ndarray,
+            _drawing: appdata.PanelDrawing) -> go.Figure:
+    panel, plan = _panel, _drawing
+    # WebGL above a few thousand points (SVG keeps small panels crisp in the SVG export)
+    Trace = go.Scattergl if plan.renderer == "webgl" else go.Scatter
     fig = go.Figure()
-    rows = panel.rows
+    if plan.density is not None:  # every point, binned, under the drawn sample
+        z = np.log1p(plan.density.counts.astype(float))
+        z[plan.density.counts == 0] = np.nan  # empty bins stay transparent
+        fig.add_trace(go.Heatmap(x=plan.density.x_centres, y=plan.density.y_centres, z=z, colorscale="Greys",
+                                 zmin=0, showscale=False, hoverinfo="skip", opacity=0.55, name="density of all"))
+    pos = plan.positions
+    rows = panel.rows[pos]
     lab = labels_all[rows]
     texts = np.array(hover_texts(app.key, tuple(rows.tolist()), color_label or label))
     classes = np.unique(lab)
     many = len(classes) > 24
-    selected = np.isin(rows, list(selection)) if selection else np.zeros(len(rows), bool)
-    opacity = 0.25 if selection else 0.8
-    for m, (view, xy) in enumerate(zip(pair, panel.coords)):
+    opacity = 0.25 if len(_selected) else 0.8
+    size = 6 if len(pos) <= 5_000 else 4
+    for m, (view, xy_all) in enumerate(zip(pair, panel.coords)):
+        xy = xy_all[pos]
         if many:
-            fig.add_trace(go.Scatter(
+            fig.add_trace(Trace(
                 x=xy[:, 0], y=xy[:, 1], mode="markers", name=view, showlegend=False,
-                marker=dict(symbol=SYMBOLS[m], size=6, color=lab, colorscale="Turbo", opacity=opacity),
+                marker=dict(symbol=SYMBOLS[m], size=size, color=lab, colorscale="Turbo", opacity=opacity),
                 customdata=rows, text=texts, hovertemplate=f"<b>{view}</b> %{{text}}<extra></extra>"))
             continue
         for c in classes:
             keep = lab == c
-            fig.add_trace(go.Scatter(
+            fig.add_trace(Trace(
                 x=xy[keep, 0], y=xy[keep, 1], mode="markers", name=f"{class_names[c]} · {view}",
                 legendgroup=f"class-{c}", showlegend=False,
-                marker=dict(symbol=SYMBOLS[m], size=6, color=palette[int(c) % len(palette)], opacity=opacity,
+                marker=dict(symbol=SYMBOLS[m], size=size, color=palette[int(c) % len(palette)], opacity=opacity,
                             line=dict(width=0)),
                 customdata=rows[keep], text=texts[keep], hovertemplate=f"<b>{view}</b> %{{text}}<extra></extra>"))
     if not many:  # legend: one entry per class (colour; click hides it) and one per modality (marker)
@@ -144,13 +170,16 @@ def _figure(dataset_key: str, points: str, title: str, method: str, joint: bool,
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{view} (marker)",
                                  legendgroup=f"view-{view}",
                                  marker=dict(symbol=SYMBOLS[m], size=9, color="#555")))
-    if selected.any():
+    if len(_selected):
+        hl, _ = appdata.highlight_positions(panel, _selected)
+        hl_rows = panel.rows[hl]
+        hl_texts = np.array(hover_texts(app.key, tuple(hl_rows.tolist()), color_label or label))
         for m, (view, xy) in enumerate(zip(pair, panel.coords)):
-            fig.add_trace(go.Scatter(
-                x=xy[selected, 0], y=xy[selected, 1], mode="markers", name=f"selected · {view}",
-                marker=dict(symbol=SYMBOLS[m], size=11 if selected.sum() <= 50 else 8, color="rgba(0,0,0,0)",
-                            line=dict(width=2 if selected.sum() <= 50 else 1, color="black")),
-                customdata=rows[selected], text=texts[selected],
+            fig.add_trace(Trace(
+                x=xy[hl, 0], y=xy[hl, 1], mode="markers", name=f"selected · {view}",
+                marker=dict(symbol=SYMBOLS[m], size=11 if len(hl) <= 50 else 8, color="rgba(0,0,0,0)",
+                            line=dict(width=2 if len(hl) <= 50 else 1, color="black")),
+                customdata=hl_rows, text=hl_texts,
                 hovertemplate=f"<b>selected {view}</b> %{{text}}<extra></extra>"))
     kind = panel.method.upper() + ("" if panel.joint else " (each modality mapped separately)")
     fig.update_layout(
@@ -162,33 +191,38 @@ def _figure(dataset_key: str, points: str, title: str, method: str, joint: bool,
     return fig
 
 
-def on_select(key: str) -> None:
-    state = st.session_state.get(key)
-    points = (state or {}).get("selection", {}).get("points", [])
-    rows = {int(p["customdata"][0] if isinstance(p.get("customdata"), list) else p["customdata"])
-            for p in points if p.get("customdata") is not None}
-    st.session_state[_shared.SELECTION] = sorted(rows)
+def on_select(key: str, panel: appdata.PanelData) -> None:
+    # a box / lasso counts every item in the region, drawn or not (the panel may show a sample)
+    st.session_state[_shared.SELECTION] = appdata.selection_rows(panel, st.session_state.get(key)).tolist()
 
 
 figures = []
 cols = st.columns(3)
 for i, (col, (model, panel)) in enumerate(zip(cols, panels)):
-    fig = figure(panel)
+    if panel is None:  # a large test set: not even PCA is computed on load
+        col.info("Not projected yet: the button above computes the map once and stores it.")
+        continue
+    digest = points_key(panel)
+    fig = figure(panel, digest)
     figures.append(fig)
     with col:
         key = f"explorer_panel_{i}"
-        st.plotly_chart(fig, key=key, on_select=lambda key=key: on_select(key),
+        st.plotly_chart(fig, key=key, on_select=lambda key=key, panel=panel: on_select(key, panel),
                         selection_mode=("points", "lasso", "box"),
                         config={"displaylogo": False,
                                 "toImageButtonOptions": {"format": "svg", "filename": f"crossmodal_{panel.title}",
                                                          "scale": 2}})
         if not panel.stored and method == "umap":
             st.caption("PCA shown until the UMAP is computed.")
+        st.caption(f"{appdata.drawing_notice(drawing(app.key, digest, _panel=panel), len(pair))} "
+                   f"Map: {panel.description}.")
 
 info = st.columns([3, 1, 1])
 if selection:
-    info[0].markdown(f"**{len(selection)} item(s) selected** (highlighted in every panel). "
-                     "Open **Retrieval** to query with them.")
+    info[0].markdown(f"**{len(selection)} item(s) selected** (highlighted in every panel"
+                     + (f"; a seeded sample of {appdata.panels.HIGHLIGHT_MAX:,} outlined per panel"
+                        if len(selection) > appdata.panels.HIGHLIGHT_MAX else "")
+                     + "). Open **Retrieval** to query with them.")
     if info[1].button("Clear selection"):
         st.session_state[_shared.SELECTION] = []
         st.rerun()
@@ -207,8 +241,10 @@ def standalone_html() -> str:
             + "".join(f"<div style='display:inline-block;width:32%'>{p}</div>" for p in parts) + "</body></html>")
 
 
-info[2].download_button("Export as HTML", data=standalone_html,
-                        file_name=f"crossmodal_explorer_{appdata.store.slug(app.name)}.html", mime="text/html", on_click="ignore")
+if figures:
+    info[2].download_button("Export as HTML", data=standalone_html,
+                            file_name=f"crossmodal_explorer_{appdata.store.slug(app.name)}.html", mime="text/html",
+                            on_click="ignore")
 
 # the poster figure: these three panels as one matplotlib figure (crossmodal_core.figures), drawn on click
 with st.expander("Poster figure: the three panels as one figure (PDF, SVG, 300-dpi PNG)"):

@@ -33,6 +33,16 @@ error or uncaught page error, an HTTP 5xx answer. The server's tracebacks (its l
 ``--server-log``) are counted too. The browser runs on the same cores as the server, so at
 high N the figures include the clients' own rendering.
 
+**A large explorer** (``--points N``): before the server starts, a seeded synthetic dataset
+with ``N`` test items (``--points-dims``, 10 classes) is written to a temporary assets folder
+(with a temporary ``CROSSMODAL_HOME``, removed afterwards), with ``--points-train`` C-CCA is
+trained on its train rows, and the explorer's PCA maps (original features and C-CCA, every
+test item: the at-scale path of :mod:`crossmodal_core.projection`) are computed and stored, as
+``make prepare`` would; then
+only the explorer (and home, to go back and forth) is measured. With ``--points-umap`` the
+UMAP maps are computed too (a UMAP fitted on a sample and ``transform`` of the rest, or PCA
+above its limit), and the page shows them.
+
 The machine's load matters (the project's machines have 2 shared cores): report the figures
 with the load they were taken under.
 """
@@ -419,6 +429,43 @@ def main_users(args: argparse.Namespace) -> int:
     return 1 if failed or tracebacks else 0
 
 
+def prepare_points(n: int, root: Path, dims: tuple[int, int] = (16, 32), umap: bool = False,
+                   train: bool = False) -> str:
+    """A dataset of ``n`` test items under ``root`` (assets and home), C-CCA trained when
+    ``train`` and the explorer's maps stored; sets ``CROSSMODAL_ASSETS`` / ``CROSSMODAL_HOME``
+    for the server. Returns the dataset id."""
+    assets, home = root / "assets", root / "home"
+    (assets / "datasets").mkdir(parents=True, exist_ok=True)
+    os.environ["CROSSMODAL_ASSETS"], os.environ["CROSSMODAL_HOME"] = str(assets), str(home)
+    from crossmodal_core import appdata
+    from crossmodal_core.data import io
+    from crossmodal_core.data.synthetic import make_synthetic_av
+
+    t0 = time.perf_counter()
+    name = f"bench_{n}"
+    ds = make_synthetic_av(n_train=min(20_000, max(1_000, n // 10)), n_test=n, n_classes=10, dims=dims, seed=0,
+                           name=name)
+    io.save_dataset(ds, assets / "datasets" / f"{name}.npz")
+    del ds
+    app = appdata.load_dataset(f"file:{name}.npz")
+    label, pair = appdata.label_choices(app.dataset)[0], appdata.view_pairs(app.dataset)[0]
+    print(f"[points] {n:,} test items {dims}: dataset written and opened in {time.perf_counter() - t0:.1f} s",
+          flush=True)
+    models = [None]
+    if train:
+        t0 = time.perf_counter()
+        models.append(appdata.train_model(app, "ccca", pair, label))
+        print(f"[points] C-CCA trained in {time.perf_counter() - t0:.1f} s", flush=True)
+    for method in ("pca", "umap") if umap else ("pca",):
+        for m in models:
+            t1 = time.perf_counter()
+            appdata.compute_panel_projection(app, m, pair, method, label)
+            panel = appdata.panel_projection(app, m, pair, method, label)
+            print(f"[points] {method} of {'original' if m is None else m.title}: {time.perf_counter() - t1:.1f} s "
+                  f"({panel.description})", flush=True)
+    return f"file:{name}.npz"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="warm visits per page (default 3)")
@@ -435,7 +482,32 @@ def main(argv: list[str] | None = None) -> int:
                        help="no warm-up session first: every user hits a cold server at once")
     users.add_argument("--json", help="write the rows and every visit to this JSON file")
     users.add_argument("--server-log", help="keep the server's output here (default: a temporary file)")
+    large = parser.add_argument_group("a large explorer (--points N)")
+    large.add_argument("--points", type=int, default=0,
+                       help="measure the explorer on a synthetic dataset of N test items (default 0: the app's data)")
+    large.add_argument("--points-dims", default="16,32", help="feature widths of its two modalities (default 16,32)")
+    large.add_argument("--points-umap", action="store_true", help="compute and show the UMAP maps too")
+    large.add_argument("--points-train", action="store_true",
+                       help="train C-CCA for the second panel (default: the three panels show the original features)")
     args = parser.parse_args(argv)
+    if args.points < 0:
+        parser.error("--points must be >= 0")
+    if args.points:
+        import shutil
+
+        root = Path(tempfile.mkdtemp(prefix="bench_app_points_"))
+        try:
+            prepare_points(args.points, root, tuple(int(d) for d in args.points_dims.split(",")), args.points_umap,
+                           args.points_train)
+            if args.pages == ",".join(PAGES):
+                args.pages = "explorer"
+            return _main(args, parser)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    return _main(args, parser)
+
+
+def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not Path(CHROMIUM).exists():
         raise SystemExit("needs Debian chromium at /usr/bin/chromium (apt-get install -y chromium)")
     if args.users < 0 or args.rounds < 0:

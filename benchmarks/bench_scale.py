@@ -32,6 +32,21 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_scale.py --n 100000 [--n 1000000] \
         [--embeddings ccca10,lowrank128,iso128] [--methods numpy,top_k,exact,hnsw,ivf] [--json out.json]
+
+**Explorer rows** (issue 13, point 5; ``--explorer``, ``--no-search`` for only these), per ``--n``
+items with two modalities (``ccca10`` embeddings, so ``2 n`` points):
+
+- ``explorer map``: the explorer's projection (:data:`crossmodal_core.projection.SCALE_PARAMS`,
+  UMAP requested: fitted on a sample + ``transform`` of the rest, or PCA above the UMAP limit)
+  against the peer, UMAP fitted on all points, *measured* at ``--explorer-umap-all`` points
+  and extrapolated linearly (a lower bound: UMAP grows faster than n), after a warm-up fit
+  that pays the numba JIT once (printed apart). Wall and CPU seconds (the box is shared).
+- ``explorer draw``: one panel's plotly figure as SVG (``go.Scatter``, every point), WebGL
+  (``go.Scattergl``, every point) and what the explorer sends (``binned``: a numpy density of
+  every point under a seeded sample, :func:`crossmodal_core.appdata.panels.plan_drawing`):
+  JSON bytes and Chromium draw seconds (``Plotly.newPlot`` from the JSON string to two
+  animation frames later, headless, software GL); SVG above ``--explorer-svg-max`` points is
+  not drawn (it would take minutes).
 """
 
 from __future__ import annotations
@@ -210,6 +225,145 @@ def run_one(name, n, n_queries, methods, repeats, k, seed, target, peer_queries=
     return list(rows.values()), auto
 
 
+# ---------------------------------------------------------------------------------- explorer rows
+def _two_modalities(n, seed):
+    """``n`` items in two modalities of a C-CCA-like 10-d space (the same classes)."""
+    a, b = make_embeddings("ccca10", n, n, seed)
+    labels = np.random.default_rng(seed).integers(10, size=n)
+    return [a, b], labels
+
+
+def _timed_cpu(fn):
+    c0, t0 = time.process_time(), time.perf_counter()
+    value = fn()
+    return time.perf_counter() - t0, time.process_time() - c0, value
+
+
+def explorer_map_rows(n, seed=0, umap_all_points=20_000, fit_points=None):
+    """The explorer's map of ``n`` items against UMAP on all points (see the module doc);
+    ``fit_points`` overrides the explorer's (smoke tests)."""
+    import umap  # noqa: F401 - the import is timed apart, as the app pays it once
+
+    from crossmodal_core import projection as proj
+
+    # warm-up: above 4,096 points UMAP switches to NNDescent, whose JIT is paid on its first use
+    warm_w, warm_c, _ = _timed_cpu(lambda: proj.compute_projection(
+        _two_modalities(3_000, seed + 1)[0], "umap", params={**proj.SCALE_PARAMS["umap"], "fit_points": 5_000}))
+    print(f"  [explorer] UMAP warm-up (JIT, fit 5,000 + transform 1,000 points): {warm_w:.1f} s wall, "
+          f"{warm_c:.1f} s CPU", flush=True)
+    views, labels = _two_modalities(n, seed)
+    params = {**proj.SCALE_PARAMS["umap"], **({"fit_points": fit_points} if fit_points else {})}
+    wall, cpu, p = _timed_cpu(lambda: proj.compute_projection(views, "umap", labels=labels, params=params))
+    m = min(umap_all_points, 2 * n)
+    sub = proj.subsample_index(n, m // 2, labels, seed)
+    peer_w, peer_c, _ = _timed_cpu(lambda: proj.compute_projection(
+        [v[sub] for v in views], "umap", params={"max_points": None}))
+    scale = 2 * n / (2 * len(sub))
+    return [{
+        "row": "explorer map", "n": n, "points": 2 * n, "method": p.method, "plan": p.plan,
+        "description": proj.describe_projection(p), "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+        "peer": f"UMAP on all {2 * n:,} points, extrapolated x{scale:.0f} from {2 * len(sub):,}",
+        "peer_measured_points": 2 * len(sub), "peer_measured_wall_s": round(peer_w, 2),
+        "peer_measured_cpu_s": round(peer_c, 2), "peer_wall_s": round(peer_w * scale, 1),
+        "peer_cpu_s": round(peer_c * scale, 1), "x_peer_cpu": round(peer_c * scale / max(cpu, 1e-9), 2),
+        "warmup_wall_s": round(warm_w, 2)}]
+
+
+def _panel_figures(coords, labels, seed, draw_max=None):
+    """One panel as plotly JSON: SVG and WebGL of every point, and what the explorer sends."""
+    import plotly.graph_objects as go
+
+    from crossmodal_core.appdata import panels
+
+    def scatter(trace, pos):
+        fig = go.Figure()
+        for m, xy in enumerate(coords):
+            fig.add_trace(trace(x=xy[pos, 0], y=xy[pos, 1], mode="markers", customdata=pos,
+                                marker=dict(size=4, color=labels[pos], colorscale="Turbo", opacity=0.8)))
+        return fig
+
+    n = len(coords[0])
+    every = np.arange(n)
+    panel = panels.PanelData("bench", "umap", coords, every, True, True)
+    plan = panels.plan_drawing(panel, max_items=draw_max, seed=seed)
+    binned = scatter(go.Scattergl, plan.positions)
+    if plan.density is not None:
+        z = np.log1p(plan.density.counts.astype(float))
+        z[plan.density.counts == 0] = np.nan
+        binned.add_trace(go.Heatmap(x=plan.density.x_centres, y=plan.density.y_centres, z=z, colorscale="Greys",
+                                    showscale=False, hoverinfo="skip", opacity=0.55))
+    layout = dict(width=520, height=520, dragmode="lasso", template="plotly_white", showlegend=False)
+    out = {}
+    for name, fig in (("svg", lambda: scatter(go.Scatter, every)), ("webgl", lambda: scatter(go.Scattergl, every)),
+                      ("binned", lambda: binned)):
+        f = fig()
+        f.update_layout(**layout)
+        out[name] = (f.to_json(), len(plan.positions))
+    return out
+
+
+DRAW_JS = """async (spec) => {
+  const d = document.getElementById('p');
+  Plotly.purge(d);
+  const t0 = performance.now();
+  const f = JSON.parse(spec);
+  await Plotly.newPlot(d, f.data, f.layout);
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return (performance.now() - t0) / 1000;
+}"""
+
+
+def explorer_draw_rows(n, seed=0, svg_max=100_000, draw_max=None):
+    """JSON size and Chromium draw time of one explorer panel of ``n`` items (2 n points)."""
+    from pathlib import Path
+
+    import plotly
+    from playwright.sync_api import sync_playwright
+
+    from benchmarks.bench_app import CHROMIUM, CHROMIUM_ARGS
+
+    views, labels = _two_modalities(n, seed)
+    from crossmodal_core import projection as proj
+
+    coords = proj.compute_projection(views, "pca", params=proj.SCALE_PARAMS["pca"]).coords
+    figs = _panel_figures(coords, labels, seed, draw_max)
+    plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    rows = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 800, "height": 700})
+        page.set_content("<html><body><div id='p' style='width:520px;height:520px'></div></body></html>")
+        page.add_script_tag(path=str(plotly_js))
+        page.evaluate(DRAW_JS, figs["binned"][0])  # warm-up: plotly's first plot compiles its code
+        for name, (spec, drawn) in figs.items():
+            points = 2 * n if name != "binned" else 2 * drawn
+            seconds = None
+            if name != "svg" or 2 * n <= svg_max:
+                seconds = page.evaluate(DRAW_JS, spec)
+            rows.append({"row": "explorer draw", "n": n, "method": name, "points_drawn": points,
+                         "json_mb": round(len(spec) / 1e6, 2), "draw_s": None if seconds is None else round(seconds, 2)})
+        browser.close()
+    base = next(r["draw_s"] for r in rows if r["method"] == "webgl")
+    for r in rows:
+        r["x_webgl"] = None if r["draw_s"] is None or not base else round(base / max(r["draw_s"], 1e-9), 2)
+    return rows
+
+
+def print_explorer_rows(rows):
+    for r in rows:
+        if r["row"] == "explorer map":
+            print(f"\nexplorer map, n = {r['n']:,} items ({r['points']:,} points): {r['description']}")
+            print(f"  ours {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU | peer {r['peer']}: measured "
+                  f"{r['peer_measured_wall_s']:.1f} s wall / {r['peer_measured_cpu_s']:.1f} s CPU -> "
+                  f"{r['peer_cpu_s']:.0f} s CPU | peer / ours (CPU) {r['x_peer_cpu']:.2f}")
+    draws = [r for r in rows if r["row"] == "explorer draw"]
+    if draws:
+        print(f"\n{'explorer draw':<16}{'n items':>10}{'points drawn':>14}{'JSON MB':>9}{'draw s':>8}{'webgl / it':>11}")
+        for r in draws:
+            print(f"{r['method']:<16}{r['n']:>10,}{r['points_drawn']:>14,}{r['json_mb']:>9.2f}"
+                  f"{fmt(r['draw_s'], '.2f'):>8}{fmt(r['x_webgl'], '.2f'):>11}")
+
+
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
@@ -227,6 +381,14 @@ def main(argv=None):
     p.add_argument("--n-sample", type=int, default=1000, help="recall sample of build_index (perturbed gallery rows)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="write the rows here")
+    p.add_argument("--explorer", action="store_true", help="add the explorer rows (map time, figure size, draw time)")
+    p.add_argument("--no-search", action="store_true", help="skip the search rows")
+    p.add_argument("--explorer-umap-all", type=int, default=20_000,
+                   help="points the peer (UMAP on all) is measured on before extrapolating (default 20000)")
+    p.add_argument("--explorer-svg-max", type=int, default=100_000, help="largest SVG figure drawn (points)")
+    p.add_argument("--explorer-skip-map", action="store_true", help="explorer: only the draw rows")
+    p.add_argument("--explorer-fit-points", type=int, help="override the explorer's UMAP fit sample (smoke tests)")
+    p.add_argument("--explorer-draw-max", type=int, help="override the explorer's drawn items (smoke tests)")
     args = p.parse_args(argv)
     methods = set(args.methods.split(","))
     if methods - set(METHODS):
@@ -238,7 +400,11 @@ def main(argv=None):
           f"{open('/proc/loadavg').read().split()[:3]}", flush=True)
     all_rows = []
     for n in args.n or [100_000]:
-        for name in args.embeddings.split(","):
+        if args.explorer and not args.explorer_skip_map:
+            all_rows += explorer_map_rows(n, args.seed, args.explorer_umap_all, args.explorer_fit_points)
+        if args.explorer:
+            all_rows += explorer_draw_rows(n, args.seed, args.explorer_svg_max, args.explorer_draw_max)
+        for name in ([] if args.no_search else args.embeddings.split(",")):
             t0 = time.perf_counter()
             rows, auto = run_one(name, n, args.queries, methods, args.repeats, args.k, args.seed, args.target,
                                  args.peer_queries, args.n_sample)
@@ -253,6 +419,7 @@ def main(argv=None):
                       f"{fmt(r.get('index_mb'), '.0f'):>10}{fmt(r.get('build_rss_mb'), '.0f'):>11}"
                       f"{fmt(r.get('search_rss_mb'), '.0f'):>12}  {r['params'] or ''}")
             print(f"loadavg {open('/proc/loadavg').read().split()[:3]}", flush=True)
+    print_explorer_rows([r for r in all_rows if str(r.get("row", "")).startswith("explorer")])
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"rows": all_rows, "args": vars(args)}, fh, indent=1, default=str)

@@ -121,3 +121,103 @@ def test_projection_path_of_any_name_stays_in_the_projections_dir(name):
     path = proj.projection_path(name, name, "pca")
     assert path.parent == store.projections_dir() and path.suffix == ".npz"
     assert all(c in "0123456789abcdef" for c in path.stem)
+
+
+# ---------------------------------------------------------------- at scale: fit on a sample, transform the rest
+class RowsRead:
+    """A lazy matrix (h5py / zarr-like): records how many rows each read asks for."""
+
+    def __init__(self, data: np.ndarray):
+        self.data, self.shape, self.reads = data, data.shape, []
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, rows):
+        self.reads.append(len(rows))
+        return self.data[rows]
+
+
+def test_pca_fitted_on_a_sample_places_the_rest_on_its_axes_exactly(rng, monkeypatch):
+    monkeypatch.setattr(proj, "TRANSFORM_BLOCK", 700)  # several transform blocks
+    a, b, labels = two_views(rng, n=4000)
+    lazy = [RowsRead(a), RowsRead(b)]
+    p = proj.compute_projection(lazy, "pca", labels=labels, params={"max_points": None, "fit_points": 1000})
+    assert p.plan == {"requested": "pca", "method": "pca", "n_points": 8000, "fit_points": 1000,
+                      "transformed": 7000, "reason": None}
+    # the fit sample: 500 items (both modalities of each), class-stratified and seeded
+    np.testing.assert_array_equal(p.fit_index, proj.subsample_index(4000, 500, labels, 0))
+    norm = [x / np.linalg.norm(x, axis=1, keepdims=True) for x in (a, b)]
+    ref = PCA(n_components=2, random_state=0).fit(np.concatenate([x[p.fit_index] for x in norm]))
+    for got, x in zip(p.coords, norm):  # every row, fitted or placed, on the sample's axes
+        np.testing.assert_allclose(got, ref.transform(x), atol=1e-5)
+    # memory bounded by the blocks: no read of every row at once
+    assert max(max(m.reads) for m in lazy) == 700 and sum(lazy[0].reads) == 4000
+    assert proj.describe_projection(p) == ("PCA fitted on 1,000 of 8,000 points (a seeded class-stratified "
+                                           "sample), the other 7,000 placed with PCA.transform")
+
+
+def test_separate_maps_at_scale_are_standardised_over_every_row(rng):
+    a, b, labels = two_views(rng, n=3000, d=(5, 9))
+    p = proj.compute_projection([a, b], "pca", labels=labels, params={"max_points": None, "fit_points": 600})
+    assert not p.joint and p.plan["fit_points"] == 600
+    for i, c in enumerate(p.coords):
+        np.testing.assert_allclose(c.mean(axis=0), [5.0 * i, 0.0], atol=1e-4)
+        np.testing.assert_allclose(c.std(axis=0), 1.0, atol=1e-4)
+
+
+def test_umap_above_its_limit_gives_way_to_pca_and_says_why(rng, monkeypatch):
+    import sys
+
+    a, b, labels = two_views(rng, n=400)
+    params = {**proj.SCALE_PARAMS["umap"], "umap_max_points": 500}
+    monkeypatch.delitem(sys.modules, "umap", raising=False)
+    p = proj.compute_projection([a, b], "umap", labels=labels, params=params)
+    assert "umap" not in sys.modules, "UMAP must not even be imported when PCA is used"
+    assert p.method == "pca" and p.plan["requested"] == "umap" and p.plan["n_points"] == 800
+    text = proj.describe_projection(p)
+    assert text.startswith("PCA of all 800 points; 800 points are above the UMAP limit of 500")
+    plan = proj.plan_projection(2_000_000, "umap", proj.SCALE_PARAMS["umap"])
+    assert plan["method"] == "pca" and plan["fit_points"] == proj.SCALE_PARAMS["pca"]["fit_points"]
+    assert proj.plan_projection(30_000, "umap", proj.SCALE_PARAMS["umap"])["transformed"] == 10_000
+
+
+def test_plan_and_fit_sample_survive_the_store(rng):
+    a, b, labels = two_views(rng, n=2000)
+    params = {"max_points": None, "fit_points": 800}
+    first = proj.get_or_compute_projection("ds-scale", "m", [a, b], "pca", labels=labels, params=params)
+    loaded = proj.load_projection("ds-scale", "m", "pca", params)
+    assert loaded.plan == first.plan and loaded.plan["transformed"] == 3200
+    np.testing.assert_array_equal(loaded.fit_index, first.fit_index)
+    assert proj.describe_projection(loaded) == proj.describe_projection(first)
+
+
+@pytest.mark.slow
+def test_umap_sample_plus_transform_equals_a_direct_fit_and_transform(rng, monkeypatch):
+    """The fitted rows are UMAP's own embedding of the sample; every other row is exactly what
+    ``UMAP.transform`` of that fitted map gives for it (same blocks)."""
+    import umap
+
+    monkeypatch.setattr(proj, "TRANSFORM_BLOCK", 250)
+    labels = np.repeat(np.arange(4), 150)
+    centres = rng.normal(size=(4, 8)) * 4.0
+    a = (centres[labels] + rng.normal(size=(600, 8))).astype(np.float32)
+    b = (centres[labels] + rng.normal(size=(600, 8))).astype(np.float32)
+    params = {"max_points": None, "fit_points": 400, "n_neighbors": 10, "metric": "euclidean"}
+    p = proj.compute_projection([a, b], "umap", labels=labels, params=params)
+    assert p.method == "umap" and p.plan["fit_points"] == 400 and p.plan["transformed"] == 800
+    fit = p.fit_index
+    ref = umap.UMAP(n_components=2, n_neighbors=10, min_dist=0.1, metric="euclidean", random_state=0,
+                    n_jobs=1).fit(np.concatenate([a[fit], b[fit]]))
+    np.testing.assert_array_equal(np.concatenate([p.coords[0][fit], p.coords[1][fit]]), ref.embedding_)
+    rest = np.setdiff1d(np.arange(600), fit)
+    for x, got in ((a, p.coords[0]), (b, p.coords[1])):
+        for s in range(0, len(rest), 250):
+            block = rest[s:s + 250]
+            np.testing.assert_allclose(got[block], ref.transform(x[block]), atol=1e-6)
+    # placed points land among their own class (5-NN in the map, fitted points as the reference)
+    from sklearn.neighbors import KNeighborsClassifier
+
+    knn = KNeighborsClassifier(5).fit(np.concatenate([p.coords[0][fit], p.coords[1][fit]]),
+                                      np.concatenate([labels[fit]] * 2))
+    assert knn.score(p.coords[0][rest], labels[rest]) > 0.95

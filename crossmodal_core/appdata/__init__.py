@@ -31,6 +31,8 @@ from crossmodal_core.appdata.panels import (PanelData, RetrievalView, all_query_
                                             worst_query_examples)
 from crossmodal_core.appdata.results import (TABLE_DOWNLOADS, PaperTable, load_documents, load_results, paper_table,
                                              results_signature, results_table)
+from crossmodal_core.appdata.panels import (PanelDrawing, drawing_notice, highlight_positions, plan_drawing,
+                                            selection_rows)
 
 __all__ = [
     "store", "FILE_SUFFIXES", "PAIR_LABEL", "AppDataset", "DatasetEntry", "find_entry", "flat_views",
@@ -42,4 +44,5 @@ __all__ = [
     "compute_panel_projection", "error_analysis", "has_panel_projection", "panel_matrices", "panel_projection",
     "pr_curve", "query_results", "retrieval_view", "segment_similarity_matrix", "load_results", "load_documents",
     "paper_table", "PaperTable", "results_table", "results_signature", "TABLE_DOWNLOADS", "worst_query_examples",
+    "PanelDrawing", "drawing_notice", "highlight_positions", "plan_drawing", "selection_rows",
 ]
