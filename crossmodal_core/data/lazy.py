@@ -72,6 +72,8 @@ __all__ = [
     "write_zarr_arrays",
     "open_hdf5_arrays",
     "is_zarr_path",
+    "RowConcat",
+    "RowMean",
 ]
 
 ZARR_SUFFIXES = (".zarr",)
@@ -93,8 +95,10 @@ def is_lazy(arr: Any) -> bool:
 
 
 def block_rows_for(shape: Sequence[int], itemsize: int, chunk_rows: int = 1,
-                   block_bytes: int = BLOCK_BYTES) -> int:
-    """Rows per block: about ``block_bytes`` of data, a multiple of ``chunk_rows``."""
+                   block_bytes: int | None = None) -> int:
+    """Rows per block: about ``block_bytes`` (default :data:`BLOCK_BYTES`) of data, a multiple
+    of ``chunk_rows``."""
+    block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
     row_bytes = max(1, math.prod(int(s) for s in shape[1:]) * int(itemsize))
     rows = max(1, block_bytes // row_bytes)
     chunk_rows = max(1, int(chunk_rows))
@@ -493,10 +497,15 @@ def _walk_zarr(path: Path) -> tuple[dict, dict[str, dict[str, Any]]]:
                 raise DatasetError(f"{path}: {entry.relative_to(path)} is a symbolic link; links are refused")
             if not (_stat.S_ISDIR(mode) or _stat.S_ISREG(mode)):
                 raise DatasetError(f"{path}: {entry.relative_to(path)} is not a regular file; refused")
-        if "zarr.json" not in filenames:
-            continue
         key = here.relative_to(path).as_posix()
         key = "" if key == "." else key
+        inside = next((a for a in arrays if key.startswith(a + "/")), None)
+        if inside is not None:  # a chunk folder of an array: walked for links, holds no node
+            if "zarr.json" in filenames:
+                raise _zarr_error(path, inside, "holds another Zarr node inside its chunk folders; refused")
+            continue
+        if "zarr.json" not in filenames:
+            continue
         meta = _read_json(here / "zarr.json", path, key)
         if meta.get("zarr_format") != 3:
             raise _zarr_error(path, key, f"is not Zarr format 3 (zarr_format {json.dumps(meta.get('zarr_format'))[:40]})")
@@ -506,14 +515,12 @@ def _walk_zarr(path: Path) -> tuple[dict, dict[str, dict[str, Any]]]:
                 root_attrs = meta.get("attributes") or {}
                 if not isinstance(root_attrs, dict):
                     raise DatasetError(f"{path}: the root attributes are not a JSON object")
-            dirnames[:] = [d for d in dirnames]
         elif kind == "array":
             if not key:
                 raise DatasetError(f"{path}: the root is an array, not a dataset group")
             if len(arrays) >= _MAX_NODES:
                 raise DatasetError(f"{path}: more than {_MAX_NODES} arrays; refused")
             arrays[key] = _check_zarr_array(here, meta, path, key)
-            dirnames[:] = []  # chunk folders: checked by _check_zarr_array
         else:
             raise _zarr_error(path, key, f"has the unknown node type {json.dumps(kind)[:40]}")
     return root_attrs, arrays
@@ -615,3 +622,50 @@ def open_hdf5_arrays(path: str | Path, lazy_keys: Any) -> tuple[dict[str, Any], 
 def is_zarr_path(path: str | Path) -> bool:
     """A ``.zarr`` directory (or a path to write one)."""
     return Path(path).suffix.lower() in ZARR_SUFFIXES
+
+
+# ---------------------------------------------------------------------- derived views
+class RowConcat:
+    """Rows of several arrays (NumPy or lazy) one after the other, read block by block; what
+    the converter writes for a view whose splits are separate arrays in the source file."""
+
+    def __init__(self, parts: Sequence[Any], dtype: Any):
+        self.parts = list(parts)
+        self.dtype = np.dtype(dtype)
+        self._starts = np.cumsum([0] + [p.shape[0] for p in self.parts])
+        self.shape = (int(self._starts[-1]),) + tuple(self.parts[0].shape[1:])
+
+    ndim = property(lambda self: len(self.shape))
+    nbytes = property(lambda self: math.prod(self.shape) * self.dtype.itemsize)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        if not isinstance(index, slice):
+            raise IndexError("RowConcat reads row slices only")
+        start, stop, _ = index.indices(len(self))
+        out = []
+        for part, lo, hi in zip(self.parts, self._starts[:-1], self._starts[1:]):
+            a, b = max(start, lo), min(stop, hi)
+            if a < b:
+                out.append(np.asarray(part[a - lo:b - lo]).astype(self.dtype, copy=False))
+        return np.concatenate(out) if out else np.empty((0,) + self.shape[1:], self.dtype)
+
+    def iter_blocks(self, block_rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        step = int(block_rows or block_rows_for(self.shape, self.dtype.itemsize))
+        for start in range(0, len(self), step):
+            yield start, self[start:start + step]
+
+
+class RowMean(RowConcat):
+    """The time average ``(n, d)`` of a sequence view ``(n, T, d)`` (float64 mean, stored dtype)."""
+
+    def __init__(self, seq: Any):
+        self.seq = seq
+        self.dtype = np.dtype(seq.dtype)
+        self.shape = (int(seq.shape[0]), int(seq.shape[2]))
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        block = np.asarray(self.seq[index])
+        return block.mean(axis=1, dtype=np.float64).astype(self.dtype)
