@@ -266,10 +266,10 @@ def save_dataset(ds: CrossModalDataset, path: str | Path, format: str | None = N
                 f.attrs[attr] = str(arrays.pop(attr))
             f.attrs["format_version"] = int(arrays.pop("format_version"))
             for key, arr in arrays.items():
-                if _on_disk(arr):
-                    rows = block_rows_for(arr.shape, arr.dtype.itemsize, 1, 1 << 20)
-                    dset = f.create_dataset(key, shape=arr.shape, dtype=arr.dtype, chunks=(rows,) + arr.shape[1:],
-                                            compression="gzip", compression_opts=4, shuffle=True)
+                if _on_disk(arr):  # chunked by rows, uncompressed: features barely compress, and a
+                    # lazy reader would pay gzip on every pass (write .zarr for zstd chunks)
+                    rows = max(1, min(block_rows_for(arr.shape, arr.dtype.itemsize, 1, 4 << 20), arr.shape[0]))
+                    dset = f.create_dataset(key, shape=arr.shape, dtype=arr.dtype, chunks=(rows,) + arr.shape[1:])
                     for start, block in iter_row_blocks(arr):
                         dset[start:start + len(block)] = block
                 elif arr.dtype.kind == "U":

@@ -567,9 +567,14 @@ def write_zarr_arrays(tmp: Path, arrays: dict[str, Any], attrs: dict[str, Any], 
                       compression: str | None = "zstd", progress: bool = False) -> None:
     """Write ``arrays`` (NumPy or lazy) into the new Zarr group ``tmp``, big ones row block by block.
 
-    Row chunks hold about ``chunk_bytes`` each; lazy inputs are read in blocks of whole
-    chunks, so memory stays at a few blocks whatever the row count.
+    Row chunks hold about ``chunk_bytes`` each; the ``view/...`` arrays share one chunk row
+    count (that of the widest view), so a row block of a dataset is whole chunks of every
+    view. Lazy inputs are read in blocks of whole chunks, so memory stays at a few blocks
+    whatever the row count.
     """
+    view_rows = [block_rows_for(a.shape, np.dtype(a.dtype).itemsize, 1, chunk_bytes)
+                 for k, a in arrays.items() if k.startswith("view/") and len(a.shape) >= 1]
+    shared_rows = min(view_rows) if view_rows else None
     import zarr
     from zarr.codecs import ZstdCodec
 
@@ -587,6 +592,8 @@ def write_zarr_arrays(tmp: Path, arrays: dict[str, Any], attrs: dict[str, Any], 
                 shape = tuple(int(s) for s in arr.shape)
                 dtype = np.dtype(arr.dtype)
                 rows = block_rows_for(shape, dtype.itemsize, 1, chunk_bytes) if shape else 1
+                if shared_rows and key.startswith("view/"):
+                    rows = shared_rows
                 chunks = (min(rows, max(shape[0], 1)),) + shape[1:] if shape else ()
                 z = group.create_array(key, shape=shape, chunks=chunks or None, dtype=dtype,
                                        compressors=compressors if dtype.kind != "U" else "auto",
