@@ -85,10 +85,30 @@ def test_bench_metrics_score_once_gives_the_separate_answers(tmp_path):
 
 def test_bench_scale_search_rows_are_exact_where_they_claim(tmp_path):
     out = tmp_path / "scale.json"
-    stdout = _run("bench_scale.py", "--n", "3000", "--queries", "100", "--embeddings", "ccca10", "--json", str(out))
+    stdout = _run("bench_scale.py", "--n", "3000", "--queries", "100", "--embeddings", "ccca10", "--json", str(out),
+                  "--data", "none")
     rows = {r["method"]: r for r in json.loads(out.read_text())["rows"]}
     assert {"numpy", "retrieval.top_k", "ExactIndex"} <= set(rows)
     for exact in ("numpy", "retrieval.top_k", "ExactIndex"):
         assert rows[exact]["recall@10"] == 1.0
     assert rows["ExactIndex"]["x_exact"] == 1.0
     assert "x exact" in stdout
+
+
+def test_bench_scale_data_rows_at_2e4(tmp_path):
+    """The load / fit / LocalCluster rows at 2·10^4 rows: every row printed, files removed, and the
+    cluster's fit equal to the in-process one (ratios are printed, never asserted)."""
+    out = tmp_path / "data.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--n", "20000",
+                           "--embeddings", "none", "--json", str(out)], capture_output=True, text=True,
+                          timeout=600, cwd=ROOT, env={**__import__("os").environ, "BENCH_SCALE_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {r["row"]: r for r in json.loads(out.read_text())["rows"]}
+    assert {"load_dataset zarr (peak RSS MB)", "load_dataset h5 (peak RSS MB)",
+            "ClusterCCA streamed fit (s) vs joint-syrk floor", "ClusterCCA.partial_fit 50k blocks (s) vs floor",
+            "same through LocalCluster(2x1) (s) vs in-process fit"} <= set(rows)
+    assert all(r["ours"] > 0 for r in rows.values())
+    assert "max |d corr| 0.0e+00" in rows["same through LocalCluster(2x1) (s) vs in-process fit"]["note"] or \
+        float(rows["same through LocalCluster(2x1) (s) vs in-process fit"]["note"].split("max |d corr| ")[1]
+              .split(";")[0]) < 1e-6
+    assert "ratio" in done.stdout and list(tmp_path.iterdir()) == [out]  # the generated files are gone

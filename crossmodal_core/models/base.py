@@ -133,6 +133,11 @@ class CrossModalEstimator(BaseEstimator):
             if v is None and allow_none:
                 out.append(None)
                 continue
+            if hasattr(v, "iter_blocks"):  # a view on disk stays there (checked as blocks are read)
+                if len(v.shape) != 2 or v.shape[1] != d:
+                    raise ValueError(f"views[{i}] has shape {tuple(v.shape)}, the model was fitted with {d} features")
+                out.append(v)
+                continue
             (a,) = check_views([v], min_rows=1, what=f"views[{i}]")
             if a.shape[1] != d:
                 raise ValueError(f"views[{i}] has {a.shape[1]} features, the model was fitted with {d}")

@@ -227,8 +227,9 @@ def _add_moments(parts: Sequence[tuple]) -> tuple:
 
 
 def column_moments(view: Any, *, block_rows: int | None = None, client: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column mean and (biased) variance of a NumPy / lazy / dask view, in one streamed pass."""
-    client = current_client(client)
+    """Per-column mean and (biased) variance of a NumPy / lazy / dask view, in one streamed pass
+    (``client=False``: in this process even under :func:`use_client`)."""
+    client = None if client is False else current_client(client)
     step = block_rows_for_views([view], block_rows)
     n = view.shape[0]
     ranges = [(s, min(n, s + step)) for s in range(0, n, step)]
