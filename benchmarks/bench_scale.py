@@ -312,14 +312,14 @@ def _load_in_child(path, lazy):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_load(n, folder, seed=0, eager_limit_gb=2.5):
+def bench_load(n, folder, seed=0, eager_limit_gb=2.5, formats=(".zarr", ".h5")):
     """``load_dataset`` of a chunked HDF5 / Zarr file: peak RSS of a fresh process that opens it and
     streams both views once (ours: lazy) against reading it whole (the peer: ``lazy=False``, run
     only when the views fit in ``eager_limit_gb``)."""
     rows = []
     gb = n * sum(VEGAS_DIMS) * 4 / 1e9
-    for suffix in (".zarr", ".h5"):
-        path = os.path.join(folder, f"load-{n}{suffix}")
+    for suffix in formats:
+        path = os.path.join(folder, f"data-{n}{suffix}")
         write_s = write_synthetic(n, path, seed)
         ours = _load_in_child(path, True)
         peer = _load_in_child(path, False) if gb <= eager_limit_gb else None
@@ -363,7 +363,7 @@ def bench_fit(n, folder, seed=0, client=None, with_partial=True):
     from crossmodal_core.models.linear import ClusterCCA
     from crossmodal_core.models.linear import streaming
 
-    path = os.path.join(folder, f"fit-{n}.zarr")
+    path = os.path.join(folder, f"data-{n}.zarr")  # the load row's file when it ran
     if not os.path.exists(path):
         write_synthetic(n, path, seed)
     ds = dio.load_dataset(path)
@@ -403,7 +403,7 @@ def bench_fit(n, folder, seed=0, client=None, with_partial=True):
     return out
 
 
-def data_rows(n, kinds, seed=0):
+def data_rows(n, kinds, seed=0, load_formats=(".zarr", ".h5")):
     """The rows of ``kinds`` (subset of DATA_ROWS) at ``n`` rows; files in a temp folder, removed after."""
     import shutil
     import tempfile
@@ -414,7 +414,7 @@ def data_rows(n, kinds, seed=0):
     rows = []
     try:
         if "load" in kinds:
-            rows += bench_load(n, folder, seed)
+            rows += bench_load(n, folder, seed, formats=load_formats)
         if {"fit", "partial", "dask"} & set(kinds):
             client = cluster = None
             if "dask" in kinds:
@@ -461,6 +461,7 @@ def main(argv=None):
     p.add_argument("--data", default=",".join(DATA_ROWS),
                    help=f"data rows to run (subset of {','.join(DATA_ROWS)}, or 'none'); files go to a temporary "
                         "folder ($BENCH_SCALE_DIR or /tmp), removed afterwards")
+    p.add_argument("--load-formats", default="zarr,h5", help="files of the load row (zarr,h5)")
     args = p.parse_args(argv)
     methods = set(args.methods.split(","))
     if methods - set(METHODS):
@@ -472,7 +473,8 @@ def main(argv=None):
           f"{open('/proc/loadavg').read().split()[:3]}", flush=True)
     all_rows = []
     for n in args.n or [100_000]:
-        all_rows += data_rows(n, [k for k in args.data.split(",") if k in DATA_ROWS], args.seed)
+        all_rows += data_rows(n, [k for k in args.data.split(",") if k in DATA_ROWS], args.seed,
+                              ["." + f for f in args.load_formats.split(",")])
         for name in [e for e in args.embeddings.split(",") if e and e != "none"]:
             t0 = time.perf_counter()
             rows, auto = run_one(name, n, args.queries, methods, args.repeats, args.k, args.seed, args.target,

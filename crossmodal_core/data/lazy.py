@@ -452,8 +452,8 @@ def _check_zarr_array(node: Path, meta: dict, path: Path, key: str) -> dict[str,
     grid_counts = [math.ceil(s / c) for s, c in zip(shape, chunks)]
     stored = 0
     checksum = 4 if "crc32c" in names else 0
-    for idx in np.ndindex(*grid_counts) if all(grid_counts) else ():
-        file = node.joinpath("c", *[str(i) for i in idx]) if shape else node / "c"
+    for idx in np.ndindex(*grid_counts) if all(grid_counts) else ():  # a 0-d array: one file "c"
+        file = node.joinpath("c", *[str(i) for i in idx])
         try:
             size = file.lstat().st_size
         except OSError:
@@ -463,11 +463,6 @@ def _check_zarr_array(node: Path, meta: dict, path: Path, key: str) -> dict[str,
             raise _zarr_error(path, key, f"chunk {file.relative_to(path)} holds {size} bytes, expected "
                                          f"{chunk_bytes + checksum}")
         stored += size
-    if not shape:  # a 0-d array: one chunk file named "c"
-        try:
-            stored = (node / "c").lstat().st_size
-        except OSError:
-            raise _zarr_error(path, key, "lacks its chunk file") from None
     claimed = math.prod(shape) * itemsize
     if compressed and claimed > (1 << 20) and claimed > stored * MAX_COMPRESSION_RATIO:
         raise _zarr_error(path, key, f"claims {_fmt_bytes(claimed)} from {_fmt_bytes(stored)} of compressed chunks, a "
