@@ -360,6 +360,8 @@ def load_dataset(path: str | Path, lazy: bool | str = "auto") -> CrossModalDatas
             raise DatasetError(f"{path}: no such file")
 
         def on_disk(key: str, dset: Any) -> bool:
+            if dset.shape is None:  # a null dataspace: the reader's own check names it
+                return False
             big = dset.size * dset.dtype.itemsize > LAZY_AUTO_BYTES
             return _view_key(key, dset.ndim) and dset.dtype.kind in "biuf" and (lazy is True or big)
 

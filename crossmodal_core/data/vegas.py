@@ -425,7 +425,8 @@ def convert_to_zarr(src: str | Path, out: str | Path, chunk_bytes: int = 16 << 2
         return data_io.save_zarr(data_io.load_dataset(src, lazy="auto"), out, chunk_bytes, progress=progress)
     if not src.is_file():
         raise DatasetError(f"{src}: no such file")
-    arrays, attrs = open_hdf5_arrays(src, lambda key, dset: dset.ndim >= 2 and dset.dtype.kind == "f")
+    arrays, attrs = open_hdf5_arrays(
+        src, lambda key, dset: dset.shape is not None and len(dset.shape) >= 2 and dset.dtype.kind == "f")
     if attrs.get("format") is not None:  # our own format (or another marker, which load_dataset names)
         return data_io.save_zarr(data_io.load_dataset(src, lazy=True), out, chunk_bytes, progress=progress)
     lower_to_key = {k.lower(): k for k in arrays}
