@@ -1,5 +1,18 @@
 """Search at scale (issue 13, point 3): top-10 of 1,000 queries against 10^5 or 10^6 items.
 
+Also the data rows (points 1 and 2, ``--data load,fit,dask``; see :func:`data_rows`): a seeded
+VEGAS-shaped dataset (128 + 1024 float32, 10 classes) written to chunked Zarr / HDF5 files
+block by block; ``load_dataset`` peak RSS of a fresh process (views on disk vs read whole); the
+streamed ``ClusterCCA.fit`` against the joint float32 syrk of ``[X | Y]`` over the same blocks
+(the floor); ``partial_fit`` over 50k-row blocks; the fit through ``dask.distributed``
+``LocalCluster(2 x 1)`` against the in-process fit. ``--embeddings none`` runs only these.
+
+And the class-level MAP rows (point 4, ``--map 12500,25000,50000 --map-gallery 1000000``, off by
+default; see :func:`map_rows`): the exact n x n MAP in both directions (``n_jobs`` 1 and 2) and
+the sampled MAP of 1,000 queries against a 10^6 gallery with its confidence interval, each
+beside the peer, a stable argsort per query (timed on a few hundred queries and scaled: its
+cost is linear in the number of queries).
+
 Embeddings are seeded and synthetic, shaped like what our models produce:
 
 - ``ccca10``: 10-d, 10 classes, class centres + anisotropic within-class spread (C-CCA /
@@ -364,8 +377,311 @@ def print_explorer_rows(rows):
                   f"{fmt(r['draw_s'], '.2f'):>8}{fmt(r['x_webgl'], '.2f'):>11}")
 
 
+# ---------------------------------------------------------------------- issue 13.1 / 13.2 rows
+#: the data rows (``--data``): load_dataset RSS, streamed ClusterCCA fit vs the joint-syrk floor,
+#: the same fit through dask.distributed LocalCluster(2 x 1)
+DATA_ROWS = ("load", "fit", "partial", "dask")
+VEGAS_DIMS = (128, 1024)
+N_CLASSES = 10
+_GEN_ROWS = 8192
+
+
+class SyntheticView:
+    """Seeded VEGAS-shaped rows made block by block (never all in memory): a 16-d class-structured
+    latent shared by both views, through a per-view random map, plus noise; float32."""
+
+    def __init__(self, n, d, labels, seed, view):
+        self.shape, self.dtype, self.labels = (int(n), int(d)), np.dtype(np.float32), labels
+        self.seed, self.view = seed, view
+        rng = np.random.default_rng([seed, 999])
+        self.centres = rng.standard_normal((N_CLASSES, 16))
+        self.mix = np.random.default_rng([seed, view]).standard_normal((16, d)).astype(np.float32) / 4
+
+    ndim = property(lambda self: 2)
+    nbytes = property(lambda self: self.shape[0] * self.shape[1] * 4)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def _block(self, b):
+        lo, hi = b * _GEN_ROWS, min(self.shape[0], (b + 1) * _GEN_ROWS)
+        z = self.centres[self.labels[lo:hi]] + np.random.default_rng([self.seed, b, 0]).standard_normal((hi - lo, 16))
+        noise = np.random.default_rng([self.seed, b, self.view + 1]).standard_normal((hi - lo, self.shape[1]),
+                                                                                   dtype=np.float32)
+        return z.astype(np.float32) @ self.mix + noise
+
+    def __getitem__(self, index):
+        start, stop, _ = index.indices(self.shape[0])
+        blocks = range(start // _GEN_ROWS, (max(stop, start + 1) - 1) // _GEN_ROWS + 1)
+        rows = np.concatenate([self._block(b) for b in blocks]) if stop > start else np.empty((0, self.shape[1]))
+        first = blocks[0] * _GEN_ROWS if stop > start else 0
+        return rows[start - first: stop - first].astype(np.float32)
+
+    def iter_blocks(self, block_rows=None):
+        step = block_rows or 8 * _GEN_ROWS
+        for start in range(0, self.shape[0], step):
+            yield start, self[start:start + step]
+
+
+def write_synthetic(n, path, seed=0):
+    """A seeded n-row VEGAS-shaped dataset written to ``path`` (.zarr / .h5) block by block."""
+    from crossmodal_core.data import io as dio
+    from crossmodal_core.data.dataset import CrossModalDataset
+
+    labels = np.random.default_rng([seed, 7]).integers(0, N_CLASSES, n)
+    views = {name: SyntheticView(n, d, labels, seed, i) for i, (name, d) in enumerate(zip(("audio", "visual"), VEGAS_DIMS))}
+    ds = CrossModalDataset(views=views, labels={"class": labels}, class_names={"class": [f"c{i}" for i in range(N_CLASSES)]},
+                           item_ids=np.char.add("r", np.arange(n).astype(str)), name=f"bench-{n}", info={"synthetic": True})
+    t0 = time.perf_counter()
+    dio.save_dataset(ds, path)
+    return time.perf_counter() - t0
+
+
+_LOAD_CHILD = r"""
+import json, os, resource, sys, time
+sys.path.insert(0, {repo!r})
+import numpy as np
+import h5py, zarr  # noqa: F401 - imported before the baseline: their code is not the dataset's memory
+from crossmodal_core.data import io as dio
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+base = rss()
+t0 = time.perf_counter()
+ds = dio.load_dataset({path!r}, lazy={lazy!r})
+opened, t_open = rss(), time.perf_counter() - t0
+total = 0.0
+t0 = time.perf_counter()
+for name in ("audio", "visual"):
+    v = ds.views[name]
+    if hasattr(v, "iter_blocks"):
+        for _, block in v.iter_blocks():
+            total += float(block[:, 0].sum())
+    else:
+        total += float(v[:, 0].sum())
+print(json.dumps(dict(base=base, opened=opened, peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                      open_s=t_open, pass_s=time.perf_counter() - t0, check=total)))
+"""
+
+
+def _load_in_child(path, lazy):
+    import subprocess
+
+    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
+    code = _LOAD_CHILD.format(repo=repo, path=str(path), lazy=lazy)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_load(n, folder, seed=0, eager_limit_gb=2.5, formats=(".zarr", ".h5")):
+    """``load_dataset`` of a chunked HDF5 / Zarr file: peak RSS of a fresh process that opens it and
+    streams both views once (ours: lazy) against reading it whole (the peer: ``lazy=False``, run
+    only when the views fit in ``eager_limit_gb``)."""
+    rows = []
+    gb = n * sum(VEGAS_DIMS) * 4 / 1e9
+    for suffix in formats:
+        path = os.path.join(folder, f"data-{n}{suffix}")
+        write_s = write_synthetic(n, path, seed)
+        ours = _load_in_child(path, True)
+        peer = _load_in_child(path, False) if gb <= eager_limit_gb else None
+        mb = lambda r, k: (r[k] - r["base"]) / 2**20  # noqa: E731 - growth over the interpreter + imports
+        rows.append({
+            "row": f"load_dataset {suffix[1:]} (peak RSS MB)", "n": n, "ours": round(mb(ours, "peak"), 1),
+            "peer": None if peer is None else round(mb(peer, "peak"), 1),
+            "ratio": None if peer is None else round(mb(peer, "peak") / max(mb(ours, "peak"), 1e-9), 1),
+            "note": (f"open {ours['open_s']:.1f}s (+{mb(ours, 'opened'):.0f} MB), one streamed pass {ours['pass_s']:.1f}s; "
+                     f"write {write_s:.0f}s; interpreter+imports {ours['base'] / 2**20:.0f} MB"
+                     + ("" if peer is not None else f"; peer skipped: reading {gb:.1f} GB whole exceeds this box's "
+                                                    f"share (issue: 5.7 GB RSS at 10^6)")),
+        })
+        if suffix == ".h5":
+            os.remove(path)
+    return rows
+
+
+def _joint_syrk_floor(views, block_rows):
+    """The floor: one float32 syrk of [X | Y] per row block, read from the same files."""
+    from crossmodal_core.models.linear._linalg import gram
+
+    d = sum(v.shape[1] for v in views)
+    total = np.zeros((d, d))
+    buf = None
+    for start in range(0, views[0].shape[0], block_rows):
+        blocks = [v[start:start + block_rows] for v in views]
+        m = len(blocks[0])
+        if buf is None or len(buf) < m:
+            buf = np.empty((m, d), dtype=np.float32)
+        np.concatenate(blocks, axis=1, out=buf[:m])
+        total += gram(buf[:m])
+    return total
+
+
+def bench_fit(n, folder, seed=0, client=None, with_partial=True):
+    """Streamed ``ClusterCCA.fit`` (paper variant) from Zarr vs the joint float32 syrk floor (same
+    blocks, same run), plus ``partial_fit`` over 50k-row blocks; with ``client``, the fit through
+    dask.distributed against the in-process fit."""
+    from crossmodal_core.data import io as dio
+    from crossmodal_core.models.linear import ClusterCCA
+    from crossmodal_core.models.linear import streaming
+
+    path = os.path.join(folder, f"data-{n}.zarr")  # the load row's file when it ran
+    if not os.path.exists(path):
+        write_synthetic(n, path, seed)
+    ds = dio.load_dataset(path)
+    views, y = [ds.views["audio"], ds.views["visual"]], ds.labels["class"]
+    step = streaming.block_rows_for_views(views)
+    out = {}
+    floor_s, floor_mb, _ = timed(lambda: _joint_syrk_floor(views, step))
+    fit_s, fit_mb, model = timed(lambda: ClusterCCA(n_components=N_CLASSES - 1).fit(views, y))
+    out["fit"] = {"row": "ClusterCCA streamed fit (s) vs joint-syrk floor", "n": n, "ours": round(fit_s, 1),
+                  "peer": round(floor_s, 1), "ratio": round(fit_s / floor_s, 2),
+                  "note": f"{n / fit_s:,.0f} rows/s vs {n / floor_s:,.0f}; RSS +{fit_mb / 2**20:.0f} MB "
+                          f"(floor +{floor_mb / 2**20:.0f} MB); blocks of {step} rows"}
+
+    def partial():
+        m = ClusterCCA(n_components=N_CLASSES - 1)
+        for start in range(0, n, 50_000):
+            m.partial_fit([v[start:start + 50_000] for v in views], y[start:start + 50_000])
+        return m.weights_  # the one solve, on first use
+
+    if not with_partial:
+        pf_s = None
+    else:
+        pf_s, pf_mb, _ = timed(partial)
+    out["partial_fit"] = None if pf_s is None else {
+        "row": "ClusterCCA.partial_fit 50k blocks (s) vs floor", "n": n, "ours": round(pf_s, 1),
+        "peer": round(floor_s, 1), "ratio": round(pf_s / floor_s, 2),
+        "note": f"{n / pf_s:,.0f} rows/s; RSS +{pf_mb / 2**20:.0f} MB; per-class Grams"}
+    if client is not None:
+        dk_s, dk_mb, dmodel = timed(lambda: ClusterCCA(n_components=N_CLASSES - 1).fit(views, y, client=client))
+        diff = float(np.max(np.abs(dmodel.canonical_correlations_ - model.canonical_correlations_)))
+        workers = client.run(lambda: __import__("resource").getrusage(0).ru_maxrss * 1024)
+        out["dask"] = {"row": "same through LocalCluster(2x1) (s) vs in-process fit", "n": n, "ours": round(dk_s, 1),
+                       "peer": round(fit_s, 1), "ratio": round(dk_s / fit_s, 2),
+                       "note": f"speed-up {fit_s / dk_s:.2f}x; vs floor {dk_s / floor_s:.2f}x; max |d corr| {diff:.1e}; "
+                               f"client RSS +{dk_mb / 2**20:.0f} MB, worker peak RSS "
+                               f"{max(workers.values()) / 2**20:.0f} MB"}
+    return out
+
+
+def data_rows(n, kinds, seed=0, load_formats=(".zarr", ".h5")):
+    """The rows of ``kinds`` (subset of DATA_ROWS) at ``n`` rows; files in a temp folder, removed after."""
+    import shutil
+    import tempfile
+
+    if not kinds:
+        return []
+    folder = tempfile.mkdtemp(prefix=f"bench-scale-{n}-", dir=os.environ.get("BENCH_SCALE_DIR"))
+    rows = []
+    try:
+        if "load" in kinds:
+            rows += bench_load(n, folder, seed, formats=load_formats)
+        if {"fit", "partial", "dask"} & set(kinds):
+            client = cluster = None
+            if "dask" in kinds:
+                from distributed import Client, LocalCluster
+
+                t0 = time.perf_counter()
+                cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+                client = Client(cluster)
+                print(f"  LocalCluster(2x1) started in {time.perf_counter() - t0:.1f} s", flush=True)
+            try:
+                fit = bench_fit(n, folder, seed, client, with_partial="partial" in kinds)
+            finally:
+                if client is not None:
+                    client.close()
+                    cluster.close()
+            rows += [fit[k] for k in ("fit", "partial_fit", "dask") if k in fit and fit[k] is not None]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"\ndata rows, n = {n:,} (VEGAS-shaped {VEGAS_DIMS[0]} + {VEGAS_DIMS[1]} float32, {N_CLASSES} classes)")
+    print(f"{'row':<52}{'ours':>9}{'peer':>9}{'ratio':>7}  note")
+    for r in rows:
+        print(f"{r['row']:<52}{fmt(r['ours'], '.1f'):>9}{fmt(r['peer'], '.1f'):>9}{fmt(r['ratio'], '.2f'):>7}  {r['note']}")
+    print(f"loadavg {open('/proc/loadavg').read().split()[:3]}", flush=True)
+    return rows
+
+
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
+
+
+# ------------------------------------------------------------------ class-level MAP at scale
+def _stable_argsort_ap(q, g, ql, gl):
+    """The peer: AP of each query by a full stable argsort of its scores (the documented rule
+    written the obvious way; what a script without our rank counting does)."""
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+    gn = g / np.linalg.norm(g, axis=1, keepdims=True)
+    out = np.empty(q.shape[0])
+    for i in range(q.shape[0]):
+        order = np.argsort(-(gn @ qn[i]), kind="stable")
+        rel = gl[order] == ql[i]
+        hits = np.cumsum(rel)
+        out[i] = (hits[rel] / (np.flatnonzero(rel) + 1)).sum() / rel.sum()
+    return out
+
+
+def _class_embeddings(n: int, seed: int):
+    """Two 10-d 'modalities' of the same 10 classes (C-CCA-like test embeddings)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n)
+    centres = rng.standard_normal((10, 10)).astype(np.float32)
+    a = (centres[y] + 0.8 * rng.standard_normal((n, 10))).astype(np.float32)
+    v = (centres[y] + 0.8 * rng.standard_normal((n, 10))).astype(np.float32)
+    return a, v, y
+
+
+def map_rows(sizes=(12_500, 25_000, 50_000), gallery: int = 1_000_000, n_sampled: int = 1000,
+             peer_queries: int = 200, seed: int = 0, n_jobs: int = 2) -> list[dict]:
+    """Exact n x n MAP (both directions; n_jobs 1 and 2) and sampled MAP against a large gallery,
+    each beside the stable-argsort peer timed on ``peer_queries`` queries (cost is linear in
+    the number of queries, so its time per query is scaled up; stated in the row)."""
+    from crossmodal_core import metrics
+
+    rows = []
+    for n in sizes:
+        a, v, y = _class_embeddings(n, seed)
+        t = time.perf_counter()
+        ours = metrics.map_both_directions(a, v, y)
+        t1 = time.perf_counter() - t
+        t = time.perf_counter()
+        metrics.map_both_directions(a, v, y, n_jobs=n_jobs)
+        t2 = time.perf_counter() - t
+        m = min(peer_queries, n)
+        t = time.perf_counter()
+        peer = _stable_argsort_ap(a[:m], v, y[:m], y)
+        t_peer = (time.perf_counter() - t) / m * n * 2
+        check = metrics.average_precision(a[:m], v, y[:m], y)
+        rows.append({
+            "row": f"exact MAP both directions, {n:,} x {n:,}", "ours_s": round(t1, 2), "ours_2jobs_s": round(t2, 2),
+            "peer_s": round(t_peer, 1), "peer": f"stable argsort per query ({m} queries timed, scaled)",
+            "ratio_peer_over_ours": round(t_peer / t1, 1), "map": [round(x, 6) for x in ours],
+            "max_ap_diff_vs_peer": float(np.abs(peer - check).max()),
+        })
+        print_map_row(rows[-1])
+    if gallery:
+        a, v, y = _class_embeddings(gallery, seed + 1)
+        t = time.perf_counter()
+        est, sampled, ap = metrics.sampled_average_precision(a, v, y, y, n_samples=n_sampled, seed=seed)
+        t1 = time.perf_counter() - t
+        m = min(peer_queries // 4, n_sampled)
+        t = time.perf_counter()
+        peer = _stable_argsort_ap(a[sampled[:m]], v, y[sampled[:m]], y)
+        t_peer = (time.perf_counter() - t) / m * n_sampled
+        rows.append({
+            "row": f"sampled MAP, {n_sampled:,} queries x {gallery:,} gallery", "ours_s": round(t1, 2),
+            "peer_s": round(t_peer, 1), "peer": f"stable argsort per query ({m} queries timed, scaled)",
+            "ratio_peer_over_ours": round(t_peer / t1, 1), "estimate": str(est),
+            "max_ap_diff_vs_peer": float(np.abs(peer - ap[:m]).max()),
+        })
+        print_map_row(rows[-1])
+    return rows
+
+
+def print_map_row(r):
+    extra = (f"; {r['ours_2jobs_s']:.1f} s with n_jobs=2" if "ours_2jobs_s" in r else "") + \
+        (f"; estimate {r['estimate']}" if "estimate" in r else "")
+    print(f"{r['row']:<52}{r['ours_s']:>9.1f}{r['peer_s']:>10.1f}{r['ratio_peer_over_ours']:>8.1f}  peer: {r['peer']}; "
+          f"max |AP - peer AP| {r['max_ap_diff_vs_peer']:.1e}{extra}", flush=True)
 
 
 def main(argv=None):
@@ -389,6 +705,14 @@ def main(argv=None):
     p.add_argument("--explorer-skip-map", action="store_true", help="explorer: only the draw rows")
     p.add_argument("--explorer-fit-points", type=int, help="override the explorer's UMAP fit sample (smoke tests)")
     p.add_argument("--explorer-draw-max", type=int, help="override the explorer's drawn items (smoke tests)")
+    p.add_argument("--data", default=",".join(DATA_ROWS),
+                   help=f"data rows to run (subset of {','.join(DATA_ROWS)}, or 'none'); files go to a temporary "
+                        "folder ($BENCH_SCALE_DIR or /tmp), removed afterwards")
+    p.add_argument("--load-formats", default="zarr,h5", help="files of the load row (zarr,h5)")
+    p.add_argument("--map", default="", help="class-level MAP rows: comma-separated n of the exact n x n MAP "
+                                              "(e.g. 12500,25000,50000); off by default")
+    p.add_argument("--map-gallery", type=int, default=0, help="gallery rows of the sampled-MAP row (e.g. 1000000)")
+    p.add_argument("--map-queries", type=int, default=1000, help="sampled queries of the sampled-MAP row")
     args = p.parse_args(argv)
     methods = set(args.methods.split(","))
     if methods - set(METHODS):
@@ -399,12 +723,18 @@ def main(argv=None):
     print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} faiss=1; loadavg "
           f"{open('/proc/loadavg').read().split()[:3]}", flush=True)
     all_rows = []
-    for n in args.n or [100_000]:
+    if args.map or args.map_gallery:
+        print(f"\n{'class-level MAP (10-d, 10 classes)':<52}{'ours s':>9}{'peer s':>10}{'peer/us':>8}")
+        all_rows += map_rows(tuple(int(x) for x in args.map.split(",") if x), args.map_gallery, args.map_queries,
+                             seed=args.seed)
+    for n in args.n or ([] if (args.map or args.map_gallery) else [100_000]):
+        all_rows += data_rows(n, [k for k in args.data.split(",") if k in DATA_ROWS], args.seed,
+                              ["." + f for f in args.load_formats.split(",")])
         if args.explorer and not args.explorer_skip_map:
             all_rows += explorer_map_rows(n, args.seed, args.explorer_umap_all, args.explorer_fit_points)
         if args.explorer:
             all_rows += explorer_draw_rows(n, args.seed, args.explorer_svg_max, args.explorer_draw_max)
-        for name in ([] if args.no_search else args.embeddings.split(",")):
+        for name in ([] if args.no_search else [e for e in args.embeddings.split(",") if e and e != "none"]):
             t0 = time.perf_counter()
             rows, auto = run_one(name, n, args.queries, methods, args.repeats, args.k, args.seed, args.target,
                                  args.peer_queries, args.n_sample)

@@ -14,6 +14,10 @@ Commands
                  its top-K) from the stored models and projections as PDF, SVG or 300-dpi PNG
 ``prepare``      what ``make run`` calls: dataset, default models and projections, each only
                  when missing; a piece that fails is reported and the rest goes on
+``convert``      stream a dataset file (ours or the VEGAS/AVE layout) into a chunked Zarr folder
+                 whose views stay on disk when opened; ``evaluate`` / ``train`` take
+                 ``--scheduler tcp://host:8786`` to compute the linear models' statistics on a
+                 Dask cluster
 
 Examples::
 
@@ -168,6 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--limit", type=_positive_int, default=None, help="build the music dataset from this many works")
     pr.add_argument("--no-projections", action="store_true", help="skip the UMAP projections")
     _add_report_parser(sub)
+    cv = sub.add_parser("convert", help="convert a dataset file (ours, VEGAS/AVE layout) to chunked Zarr, streaming",
+                        description="Copy a dataset into a chunked Zarr folder whose views stay on disk when "
+                                    "opened; HDF5 inputs are copied row block by row block.")
+    cv.add_argument("input", help="dataset file (.h5 / .hdf5 / .npz, ours or the VEGAS/AVE layout) or .zarr folder")
+    cv.add_argument("output", help="the Zarr folder to write (<name>.zarr)")
+    cv.add_argument("--chunk-mb", type=_positive_int, default=16, help="MiB per row chunk of a view (default 16)")
+    for command in (ev, tr):  # the linear fits stream their statistics through a Dask cluster
+        command.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                             help="dask.distributed scheduler (tcp://host:8786, or 'local' for a LocalCluster "
+                                  "here): CCA / C-CCA / KCCA / C-KCCA compute their statistics block by block on "
+                                  "its workers (a dataset on disk must be at the same path there)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     for command in sub.choices.values():
         # also accepted after the command; SUPPRESS keeps the global value when absent
@@ -759,14 +774,59 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 # ====================================================================== entry point
+# ====================================================================== convert / --scheduler
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Stream a dataset into a chunked Zarr folder (see :func:`crossmodal_core.data.vegas.convert_to_zarr`)."""
+    from crossmodal_core.data.vegas import convert_to_zarr
+
+    src, out = Path(args.input), Path(args.output)
+    if out.suffix.lower() != ".zarr":
+        raise CLIError(f"output must be a .zarr folder, got {out}")
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"output {out} exists and is not a folder")
+    check_output(out.with_name(out.name + ".probe"), explicit=True, inputs=[src], what="output")
+    start = time.perf_counter()
+    path = convert_to_zarr(src, out, chunk_bytes=args.chunk_mb << 20, progress=True)
+    _log(f"converted {src} to {path} in {time.perf_counter() - start:.1f} s")
+    print(path)
+    return 0
+
+
+def _with_scheduler(command):
+    """Run ``command(args)`` with the linear fits' statistics on ``--scheduler`` (when given)."""
+
+    def run(args: argparse.Namespace) -> int:
+        address = getattr(args, "scheduler", None)
+        if not address:
+            return command(args)
+        from crossmodal_core.models.linear import streaming
+
+        try:
+            client = streaming.connect(address)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+        _log(f"dask scheduler {address}: {len(client.scheduler_info().get('workers', {}))} worker(s)")
+        try:
+            with streaming.use_client(client):
+                return command(args)
+        finally:
+            cluster = getattr(client, "cluster", None) if address == "local" else None
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+    return run
+
+
 COMMANDS = {
-    "evaluate": cmd_evaluate,
+    "evaluate": _with_scheduler(cmd_evaluate),
     "build-music": cmd_build_music,
-    "train": cmd_train,
+    "train": _with_scheduler(cmd_train),
     "figure": cmd_figure,
     "project": cmd_project,
     "prepare": cmd_prepare,
     "report": cmd_report,
+    "convert": cmd_convert,
 }
 
 

@@ -85,7 +85,8 @@ def test_bench_metrics_score_once_gives_the_separate_answers(tmp_path):
 
 def test_bench_scale_search_rows_are_exact_where_they_claim(tmp_path):
     out = tmp_path / "scale.json"
-    stdout = _run("bench_scale.py", "--n", "3000", "--queries", "100", "--embeddings", "ccca10", "--json", str(out))
+    stdout = _run("bench_scale.py", "--n", "3000", "--queries", "100", "--embeddings", "ccca10", "--json", str(out),
+                  "--data", "none")
     rows = {r["method"]: r for r in json.loads(out.read_text())["rows"]}
     assert {"numpy", "retrieval.top_k", "ExactIndex"} <= set(rows)
     for exact in ("numpy", "retrieval.top_k", "ExactIndex"):
@@ -99,7 +100,7 @@ def test_bench_scale_explorer_rows_state_their_method_and_sizes(tmp_path):
     # its own timeout: the first UMAP in a process pays about a minute of numba JIT (more when shared)
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--n", "4000", "--no-search",
                            "--explorer", "--explorer-umap-all", "1000", "--explorer-fit-points", "2000",
-                           "--explorer-draw-max", "1000", "--json", str(out)],
+                           "--explorer-draw-max", "1000", "--data", "none", "--json", str(out)],
                           capture_output=True, text=True, timeout=1200, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     stdout = done.stdout
@@ -116,3 +117,38 @@ def test_bench_scale_explorer_rows_state_their_method_and_sizes(tmp_path):
     assert draws["binned"]["points_drawn"] == 2_000 and draws["webgl"]["points_drawn"] == 8_000
     assert draws["binned"]["json_mb"] < 1.0
     assert "explorer draw" in stdout and "peer / ours (CPU)" in stdout
+
+
+def test_bench_scale_data_rows_at_2e4(tmp_path):
+    """The load / fit / LocalCluster rows at 2·10^4 rows: every row printed, files removed, and the
+    cluster's fit equal to the in-process one (ratios are printed, never asserted)."""
+    out = tmp_path / "data.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--n", "20000",
+                           "--embeddings", "none", "--json", str(out)], capture_output=True, text=True,
+                          timeout=600, cwd=ROOT, env={**__import__("os").environ, "BENCH_SCALE_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {r["row"]: r for r in json.loads(out.read_text())["rows"]}
+    assert {"load_dataset zarr (peak RSS MB)", "load_dataset h5 (peak RSS MB)",
+            "ClusterCCA streamed fit (s) vs joint-syrk floor", "ClusterCCA.partial_fit 50k blocks (s) vs floor",
+            "same through LocalCluster(2x1) (s) vs in-process fit"} <= set(rows)
+    assert all(r["ours"] > 0 for r in rows.values())
+    assert "max |d corr| 0.0e+00" in rows["same through LocalCluster(2x1) (s) vs in-process fit"]["note"] or \
+        float(rows["same through LocalCluster(2x1) (s) vs in-process fit"]["note"].split("max |d corr| ")[1]
+              .split(";")[0]) < 1e-6
+    assert "ratio" in done.stdout and list(tmp_path.iterdir()) == [out]  # the generated files are gone
+
+
+@pytest.mark.slow
+def test_bench_scale_map_rows_print_ours_beside_the_peer(tmp_path):
+    """The class-level MAP rows at 4,000 x 4,000 and a 20,000-item sampled gallery: both rows
+    printed with the peer, and our APs equal to the stable-argsort peer's up to float32 scoring."""
+    out = tmp_path / "map.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--map", "4000",
+                           "--map-gallery", "20000", "--map-queries", "200", "--json", str(out)],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["row"] for r in rows] == ["exact MAP both directions, 4,000 x 4,000",
+                                        "sampled MAP, 200 queries x 20,000 gallery"]
+    assert all(r["max_ap_diff_vs_peer"] < 1e-4 and r["ours_s"] > 0 and r["peer_s"] > 0 for r in rows)
+    assert "peer: stable argsort" in done.stdout

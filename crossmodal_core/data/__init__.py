@@ -3,7 +3,9 @@
 - :mod:`.dataset` -- the container and its validation (:class:`DatasetError`).
 - :mod:`.io` -- our NPZ / HDF5 format (:func:`save_dataset` / :func:`load_dataset`, which
   falls back to the VEGAS/AVE layout for files without our format marker).
-- :mod:`.vegas` -- the public VEGAS / AVE / UnsupervisedMAE feature-file layouts.
+- :mod:`.vegas` -- the public VEGAS / AVE / UnsupervisedMAE feature-file layouts, and the
+  streaming converter to chunked Zarr (:func:`~.vegas.convert_to_zarr`).
+- :mod:`.lazy` -- views that stay on disk (:class:`~.lazy.LazyArray` over Zarr / chunked HDF5).
 - :mod:`.readers` -- the hostile-file-safe NPZ / HDF5 array readers (memory budget, no
   pickles, no links to other files, HDF5 parsed in a forked child).
 - :mod:`.splits` -- class-balanced k-fold, group (by work) folds, zero-shot seen/unseen split.

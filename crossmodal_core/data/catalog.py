@@ -224,7 +224,7 @@ def resolve(spec: str | Path, *, allow_path: bool = False, seed: int = 0) -> Dat
     path = Path(text).expanduser()
     if path.is_dir() and is_built(path):
         return DatasetEntry(f"path:{path}", f"{path.name} (music dataset folder)", "music", path)
-    if path.is_file():
+    if path.is_file() or (path.is_dir() and path.suffix.lower() == ".zarr"):  # a Zarr dataset is a folder
         return DatasetEntry(f"path:{path}", path.name, "path", path)
     known = ", ".join(e.id for e in list_entries())
     raise UnknownDatasetError(f"no dataset {_short(text)}: neither a known id ({known}) nor an existing file")

@@ -9,7 +9,10 @@ class-level retrieval.
 Shapes
 ------
 - ``views[name]``: ``(n_items, d)`` float32 feature matrix, or ``(n_items, T, d)`` for
-  sequence views (e.g. time-pooled audio segments for the sequence models).
+  sequence views (e.g. time-pooled audio segments for the sequence models). A view may stay
+  on disk (:class:`crossmodal_core.data.lazy.LazyArray`, from a Zarr or chunked HDF5 file):
+  it has the same ``shape`` / ``dtype`` / indexing, ``subset`` keeps it on disk, and its rows
+  are checked for NaN / inf when read instead of at construction.
 - ``labels[name]``: ``(n_items,)`` int64 class index into ``class_names[name]``.
 - ``metadata[name]``: ``(n_items,)`` array of str / numbers (title, lyrics, media paths).
 - ``folds``: ``(n_items,)`` int64 fold id in ``0..k-1`` (or ``-1`` for "not in any fold"),
@@ -52,6 +55,11 @@ def nonfinite_rows(arr: np.ndarray, block_bytes: int = 1 << 24) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
+def _on_disk(arr: Any) -> bool:
+    """A view read block by block (:class:`crossmodal_core.data.lazy.LazyArray`, dask array)."""
+    return hasattr(arr, "iter_blocks") or type(arr).__module__.startswith("dask.")
+
+
 def _rows(arr: np.ndarray) -> int:
     """Row count of an array; a 0-d array has 0 rows (``len`` would raise)."""
     return int(arr.shape[0]) if arr.ndim else 0
@@ -85,7 +93,8 @@ class CrossModalDataset:
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.views = {str(k): np.asarray(v) for k, v in self.views.items()}
+        # views that stay on disk are kept as they are (see crossmodal_core.data.lazy)
+        self.views = {str(k): v if _on_disk(v) else np.asarray(v) for k, v in self.views.items()}
         self.labels = {str(k): np.asarray(v, dtype=np.int64) for k, v in self.labels.items()}
         self.class_names = {str(k): [str(c) for c in v] for k, v in self.class_names.items()}
         self.metadata = {str(k): np.asarray(v) for k, v in self.metadata.items()}
@@ -122,7 +131,8 @@ class CrossModalDataset:
                 )
             if not np.issubdtype(arr.dtype, np.number):
                 raise DatasetError(where + f"view {vname!r} is not numeric (dtype {arr.dtype})")
-            rows = nonfinite_rows(arr)
+            # an on-disk view is checked for NaN / inf block by block as it is read
+            rows = np.zeros(0, dtype=np.int64) if _on_disk(arr) else nonfinite_rows(arr)
             if len(rows):
                 raise DatasetError(
                     where + f"view {vname!r} contains NaN or inf in {len(rows)} row(s), "

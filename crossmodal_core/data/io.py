@@ -64,7 +64,15 @@ from typing import Any, Mapping
 import numpy as np
 
 from crossmodal_core import store
-from crossmodal_core.data.dataset import CrossModalDataset, DatasetError
+from crossmodal_core.data.dataset import CrossModalDataset, DatasetError, _on_disk
+from crossmodal_core.data.lazy import (
+    block_rows_for,
+    is_zarr_path,
+    iter_row_blocks,
+    open_hdf5_arrays,
+    open_zarr_arrays,
+    write_zarr_arrays,
+)
 from crossmodal_core.data.readers import (
     BUDGET_ENV,
     HDF5_READ_TIMEOUT_S,
@@ -88,7 +96,9 @@ __all__ = [
     "FORMAT_VERSION",
     "DatasetError",
     "save_dataset",
+    "save_zarr",
     "load_dataset",
+    "LAZY_AUTO_BYTES",
     "load_vegas_layout",
     "dataset_to_arrays",
     # re-exported from .readers (see "Re-exports" above)
@@ -141,7 +151,8 @@ def dataset_to_arrays(ds: CrossModalDataset, source: str = "dataset") -> dict[st
     }
     for vname, arr in ds.views.items():
         _check_key_name("view", vname, source)
-        arrays[f"view/{vname}"] = np.ascontiguousarray(arr)
+        # a view on disk stays lazy: the writers copy it block by block
+        arrays[f"view/{vname}"] = arr if _on_disk(arr) else np.ascontiguousarray(arr)
     for lname, lab in ds.labels.items():
         _check_key_name("label set", lname, source)
         arrays[f"label/{lname}"] = np.asarray(lab, dtype=np.int64)
@@ -175,7 +186,8 @@ def _arrays_to_dataset(arrays: Mapping[str, Any], path: Path) -> CrossModalDatas
         raise DatasetError(f"{path}: unsupported {FORMAT_NAME} version {version}; this code reads {FORMAT_VERSION}")
 
     def grouped(prefix: str) -> dict[str, np.ndarray]:
-        found = {k[len(prefix):]: np.asarray(arrays[k]) for k in keys if k.startswith(prefix)}
+        found = {k[len(prefix):]: (arrays[k] if _on_disk(arrays[k]) else np.asarray(arrays[k]))
+                 for k in keys if k.startswith(prefix)}
         order_key = f"order/{prefix.rstrip('/')}"
         order = [str(n) for n in np.asarray(arrays[order_key]).reshape(-1).tolist()] if order_key in keys else []
         ranked = [n for n in order if n in found] + [n for n in found if n not in order]
@@ -221,12 +233,28 @@ def _arrays_to_dataset(arrays: Mapping[str, Any], path: Path) -> CrossModalDatas
 
 
 # ---------------------------------------------------------------------- save
-def save_dataset(ds: CrossModalDataset, path: str | Path) -> Path:
-    """Write ``ds`` to ``path`` (``.npz`` or ``.h5``/``.hdf5``) atomically; return the path."""
+def save_dataset(ds: CrossModalDataset, path: str | Path, format: str | None = None,
+                 progress: bool = False) -> Path:
+    """Write ``ds`` to ``path`` atomically; return the path.
+
+    ``format``: ``"npz"``, ``"hdf5"`` or ``"zarr"``; ``None`` = by suffix (``.npz``, ``.h5`` /
+    ``.hdf5``, ``.zarr``). Zarr (a folder, see :func:`save_zarr`) and HDF5 views are chunked
+    by rows and written block by block, so a dataset whose views stay on disk is converted
+    without being loaded.
+    """
     path = Path(path)
+    if format not in (None, "npz", "hdf5", "zarr"):
+        raise ValueError(f"format must be 'npz', 'hdf5', 'zarr' or None, got {format!r}")
+    if format == "zarr" or (format is None and is_zarr_path(path)):
+        return save_zarr(ds, path, progress=progress)
     kind = _suffix_kind(path)
+    if format is not None and format != kind:
+        raise ValueError(f"{path}: format {format!r} does not match the suffix {path.suffix!r}")
     arrays = dataset_to_arrays(ds, str(path))
     if kind == "npz":
+        if any(_on_disk(a) for a in arrays.values()):
+            raise DatasetError(f"{path}: views on disk cannot be written to NPZ (it holds everything in "
+                               "memory); write .zarr or .h5")
         # Deterministic bytes for equal content (fixed zip timestamps), written via temp file.
         store.atomic_save_npz(path, compressed=True, **arrays)
         return path
@@ -238,7 +266,13 @@ def save_dataset(ds: CrossModalDataset, path: str | Path) -> Path:
                 f.attrs[attr] = str(arrays.pop(attr))
             f.attrs["format_version"] = int(arrays.pop("format_version"))
             for key, arr in arrays.items():
-                if arr.dtype.kind == "U":
+                if _on_disk(arr):  # chunked by rows, uncompressed: features barely compress, and a
+                    # lazy reader would pay gzip on every pass (write .zarr for zstd chunks)
+                    rows = max(1, min(block_rows_for(arr.shape, arr.dtype.itemsize, 1, 4 << 20), arr.shape[0]))
+                    dset = f.create_dataset(key, shape=arr.shape, dtype=arr.dtype, chunks=(rows,) + arr.shape[1:])
+                    for start, block in iter_row_blocks(arr):
+                        dset[start:start + len(block)] = block
+                elif arr.dtype.kind == "U":
                     f.create_dataset(key, data=arr.astype(object), dtype=h5py.string_dtype("utf-8"))
                 elif arr.ndim >= 2 and arr.size > 4096:
                     f.create_dataset(key, data=arr, compression="gzip", compression_opts=4, shuffle=True)
@@ -255,15 +289,92 @@ def _text_scalar(value: Any, path: Path, key: str) -> str:
     return str(arr.reshape(-1)[0])
 
 
-def load_dataset(path: str | Path) -> CrossModalDataset:
-    """Load a dataset file; the suffix picks NPZ or HDF5.
+def save_zarr(ds: CrossModalDataset, path: str | Path, chunk_bytes: int = 16 << 20,
+              compression: str | None = "zstd", progress: bool = False) -> Path:
+    """Write ``ds`` as a Zarr (format 3) folder, atomically; return the path.
+
+    The layout is our format's (module docstring): root attributes ``format``, ``name``,
+    ``info`` (JSON text), ``format_version``; arrays ``view/<name>`` chunked by rows (about
+    ``chunk_bytes`` per chunk, ``zstd`` level 1), ``label/<name>``, ``class_names/<name>``,
+    ``item_ids``, ``meta/<name>``, ``folds``, ``split``, ``order/<kind>`` (text as
+    fixed-width UTF-32). Views on disk are copied block by block. The folder is written under
+    a temporary name beside ``path`` and swapped in whole (:func:`crossmodal_core.store.swap_in_dir`):
+    a failed or killed write never leaves a half-written dataset and never loses the old one.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    path = Path(path)
+    if not is_zarr_path(path):
+        raise ValueError(f"{path}: a Zarr dataset folder must end with .zarr")
+    arrays = dataset_to_arrays(ds, str(path))
+    attrs = {"format": str(arrays.pop("format")), "name": str(arrays.pop("name")),
+             "info": str(arrays.pop("info")), "format_version": int(arrays.pop("format_version"))}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store.recover_interrupted_swap(path)
+    tmp = Path(tempfile.mkdtemp(prefix=store.temporary_prefix(path), suffix=".new", dir=path.parent))
+    try:
+        write_zarr_arrays(tmp / "data.zarr", arrays, attrs, chunk_bytes=chunk_bytes, compression=compression,
+                          progress=progress)
+        os.rename(tmp / "data.zarr", tmp / "ready")
+        os.chmod(tmp / "ready", 0o777 & ~store.current_umask())
+        store.swap_in_dir(tmp / "ready", path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+#: ``load_dataset(lazy="auto")`` leaves a view on disk when it would take more than this
+LAZY_AUTO_BYTES = 1 << 30
+
+
+def _view_key(key: str, ndim: int) -> bool:
+    return key.startswith("view/") and ndim >= 2
+
+
+def load_dataset(path: str | Path, lazy: bool | str = "auto") -> CrossModalDataset:
+    """Load a dataset file (``.npz``, ``.h5`` / ``.hdf5``) or Zarr folder (``.zarr``).
 
     Files in our format (see the module docstring) load as they were saved; files without
     our format marker are read as the public VEGAS/AVE layout (:func:`load_vegas_layout`).
     Every problem, hostile files included, raises :class:`DatasetError` naming the file.
+
+    ``lazy``: ``True`` leaves the views of a Zarr folder or an HDF5 file in our format on disk
+    (:class:`crossmodal_core.data.lazy.LazyArray`; memory independent of the row count);
+    ``False`` reads everything; ``"auto"`` (default) leaves Zarr views on disk, and HDF5
+    views larger than :data:`LAZY_AUTO_BYTES`. NPZ and the VEGAS/AVE layout are always read
+    whole (``lazy=True`` refuses them: convert them with ``python -m crossmodal_core convert``).
     """
     path = Path(path)
+    if lazy not in (True, False, "auto"):
+        raise ValueError(f"lazy must be True, False or 'auto', got {lazy!r}")
+    if is_zarr_path(path):
+        if not path.exists():
+            raise DatasetError(f"{path}: no such Zarr folder")
+        arrays, attrs = open_zarr_arrays(path, lambda key, plan: bool(lazy) and _view_key(key, len(plan["shape"])))
+        return _from_marked(arrays, attrs, path, lazy)
+    kind = _suffix_kind(path)
+    if kind == "hdf5" and lazy is not False:
+        if not path.is_file():
+            raise DatasetError(f"{path}: no such file")
+
+        def on_disk(key: str, dset: Any) -> bool:
+            if dset.shape is None:  # a null dataspace: the reader's own check names it
+                return False
+            big = dset.size * dset.dtype.itemsize > LAZY_AUTO_BYTES
+            return _view_key(key, dset.ndim) and dset.dtype.kind in "biuf" and (lazy is True or big)
+
+        arrays, attrs = open_hdf5_arrays(path, on_disk)
+        return _from_marked(arrays, attrs, path, lazy)
+    if lazy is True:
+        raise DatasetError(f"{path}: an NPZ file is read whole; convert it to .zarr to keep its views on disk")
     arrays, attrs = read_arrays(path)
+    return _from_marked(arrays, attrs, path, lazy)
+
+
+def _from_marked(arrays: dict[str, Any], attrs: dict[str, Any] | None, path: Path, lazy: bool | str) -> CrossModalDataset:
+    """Our format (by its marker), else the VEGAS / AVE layout."""
     if attrs is None:
         marker = _text_scalar(arrays["format"], path, "format") if "format" in arrays else None
     else:
@@ -277,4 +388,7 @@ def load_dataset(path: str | Path) -> CrossModalDataset:
         return _arrays_to_dataset(arrays, path)
     if marker is not None:
         raise DatasetError(f"{path}: unknown format marker {marker[:100]!r} (expected {FORMAT_NAME!r})")
+    if lazy is True or is_zarr_path(path):
+        raise DatasetError(f"{path}: not in our format (no {FORMAT_NAME!r} marker), so its views cannot stay on "
+                           "disk; convert it first: python -m crossmodal_core convert IN OUT.zarr")
     return _vegas_from_arrays(arrays, path)

@@ -68,6 +68,8 @@ __all__ = [
     "NPZ_SUFFIXES",
     "HDF5_SUFFIXES",
     "read_arrays",
+    "read_hdf5_lazy",
+    "LAZY_MAX_CHUNK_BYTES",
 ]
 
 NPZ_SUFFIXES = (".npz",)
@@ -437,8 +439,46 @@ def _read_root_attrs(f: Any, path: Path) -> dict[str, Any]:
     return attrs
 
 
-def _read_hdf5_here(path: Path, budget: _Budget) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The HDF5 reader proper (in this process): links, then every check, then the reads."""
+#: largest decoded chunk a dataset left on disk may have (a block read inflates whole chunks)
+LAZY_MAX_CHUNK_BYTES = 256 * _MIB
+
+
+def _hdf5_lazy_plan(dset: Any, key: str, path: Path) -> list[Any]:
+    """Check a dataset that stays on disk (read later, block by block, in the caller's
+    process): the checks of :func:`_hdf5_plan` without the budget, a plain numeric dtype, chunks
+    of at most :data:`LAZY_MAX_CHUNK_BYTES`, and every chunk written and inside the file (this
+    walks the chunk index here, in the isolated reader). Returns ``[dtype, shape, chunk_rows]``."""
+    import h5py
+
+    kind = _hdf5_plan(dset, key, path, _Budget(path, limit=1 << 62))
+    if kind != "plain" or dset.dtype.kind not in "biuf" or dset.ndim < 1:
+        raise DatasetError(f"{path}: dataset {key!r} ({dset.dtype}, shape {dset.shape}) cannot stay on disk; "
+                           "only numeric arrays of one or more dimensions can")
+    chunk_rows = 1
+    if dset.id.get_create_plist().get_layout() == h5py.h5d.CHUNKED and dset.chunks:
+        chunk_bytes = math.prod(dset.chunks) * dset.dtype.itemsize
+        if chunk_bytes > LAZY_MAX_CHUNK_BYTES:
+            raise DatasetError(f"{path}: dataset {key!r} has chunks of {_fmt_bytes(chunk_bytes)}, above "
+                               f"{_fmt_bytes(LAZY_MAX_CHUNK_BYTES)}; re-chunk it (python -m crossmodal_core convert)")
+        expected = math.prod(math.ceil(s / c) for s, c in zip(dset.shape, dset.chunks))
+        count = dset.id.get_num_chunks()
+        if count != expected:
+            raise DatasetError(f"{path}: dataset {key!r} has {count} of its {expected} chunks written "
+                               "(unwritten chunks read as fill values); refused")
+        size = path.stat().st_size
+        for i in range(count):
+            info = dset.id.get_chunk_info(i)
+            if info.byte_offset is None or info.byte_offset + info.size > size:
+                raise DatasetError(f"{path}: dataset {key!r}: chunk {i} lies outside the file (truncated?)")
+        chunk_rows = int(dset.chunks[0])
+    return [dset.dtype.str, [int(s) for s in dset.shape], chunk_rows]
+
+
+def _read_hdf5_here(path: Path, budget: _Budget, lazy: Any = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The HDF5 reader proper (in this process): links, then every check, then the reads.
+
+    ``lazy(key, dataset) -> bool`` picks datasets that are checked (:func:`_hdf5_lazy_plan`)
+    but not read; their ``[dtype, shape, chunk_rows]`` come back in ``attrs["__lazy__"]``."""
     import h5py
 
     try:
@@ -470,9 +510,15 @@ def _read_hdf5_here(path: Path, budget: _Budget) -> tuple[dict[str, np.ndarray],
                     seen.add(obj.id)
                     datasets.append((key, obj))
             planned = []
+            lazy_specs: dict[str, list[Any]] = {}
             for key, dset in datasets:  # every check before any data is read
                 where = repr(key)
+                if lazy is not None and lazy(key, dset):
+                    lazy_specs[key] = _hdf5_lazy_plan(dset, key, path)
+                    continue
                 planned.append((key, dset, _hdf5_plan(dset, key, path, budget)))
+            if lazy is not None:
+                attrs["__lazy__"] = lazy_specs
             arrays: dict[str, np.ndarray] = {}
             for key, dset, kind in planned:
                 where = repr(key)
@@ -490,7 +536,7 @@ def _isolation_enabled() -> bool:
     return hasattr(os, "fork") and os.environ.get(ISOLATION_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def _read_hdf5(path: Path, budget: _Budget | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def _read_hdf5(path: Path, budget: _Budget | None = None, lazy: Any = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """All datasets of an HDF5 file as ``path-in-file -> array`` (text decoded), plus root attrs.
 
     The HDF5 C library can crash or hang on a corrupt file, so by default the file is parsed
@@ -500,8 +546,8 @@ def _read_hdf5(path: Path, budget: _Budget | None = None) -> tuple[dict[str, np.
     """
     budget = budget or _Budget(path)
     if not _isolation_enabled():
-        return _read_hdf5_here(path, budget)
-    return _read_hdf5_isolated(path, budget)
+        return _read_hdf5_here(path, budget, lazy)
+    return _read_hdf5_isolated(path, budget, lazy)
 
 
 def _timeout_s(path: Path) -> float:
@@ -514,11 +560,11 @@ def _timeout_s(path: Path) -> float:
     return HDF5_READ_TIMEOUT_S + path.stat().st_size / 20e6
 
 
-def _hdf5_child(path: Path, budget: _Budget, fd: int) -> None:
+def _hdf5_child(path: Path, budget: _Budget, fd: int, lazy: Any = None) -> None:
     """Child side: read, then send one JSON header and the raw array bytes through ``fd``."""
     with os.fdopen(fd, "wb", buffering=0) as out:
         try:
-            arrays, attrs = _read_hdf5_here(path, budget)
+            arrays, attrs = _read_hdf5_here(path, budget, lazy)
             header = {"attrs": attrs, "arrays": []}
             for key, arr in arrays.items():
                 arrays[key] = arr = np.ascontiguousarray(arr)
@@ -562,7 +608,7 @@ class _PipeReader:
         return bytes(buf)
 
 
-def _read_hdf5_isolated(path: Path, budget: _Budget) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def _read_hdf5_isolated(path: Path, budget: _Budget, lazy: Any = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     import signal
     import time
 
@@ -580,7 +626,7 @@ def _read_hdf5_isolated(path: Path, budget: _Budget) -> tuple[dict[str, np.ndarr
             import faulthandler
 
             faulthandler.disable()  # a crash is reported by the parent as a DatasetError
-            _hdf5_child(path, budget, wfd)
+            _hdf5_child(path, budget, wfd, lazy)
         except BaseException:  # noqa: BLE001
             code = 1
         finally:
@@ -649,6 +695,23 @@ def _read_hdf5_isolated(path: Path, budget: _Budget) -> tuple[dict[str, np.ndarr
 
 
 # ---------------------------------------------------------------------- entry point
+def read_hdf5_lazy(path: str | Path, lazy: Any) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, list[Any]]]:
+    """Like :func:`read_arrays` for HDF5, but the datasets ``lazy(key, h5py_dataset)`` picks are
+    only checked, in the isolated reader (:func:`_hdf5_lazy_plan`), not read. Returns the
+    read arrays, the root attributes and ``key -> [dtype str, shape, chunk_rows]`` of the
+    others, which :mod:`crossmodal_core.data.lazy` then reads block by block."""
+    path = Path(path)
+    if _suffix_kind(path) != "hdf5":
+        raise DatasetError(f"{path}: only HDF5 datasets can stay on disk this way")
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    arrays, attrs = _read_hdf5(path, _Budget(path), lazy)
+    specs = attrs.pop("__lazy__", {}) or {}
+    for key, (dtype_str, shape, chunk_rows) in specs.items():
+        _check_dtype(np.dtype(str(dtype_str)), path, key)
+    return arrays, attrs, specs
+
+
 def read_arrays(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
     """Every array of an NPZ or HDF5 file (by suffix); HDF5 root attributes, or ``None`` for NPZ.
 

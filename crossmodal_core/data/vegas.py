@@ -44,7 +44,7 @@ import numpy as np
 from crossmodal_core.data.dataset import CrossModalDataset, DatasetError, nonfinite_rows
 from crossmodal_core.data.readers import read_arrays
 
-__all__ = ["load_vegas_layout"]
+__all__ = ["load_vegas_layout", "convert_to_zarr"]
 
 
 # ---------------------------------------------------------------------- key aliases
@@ -397,3 +397,102 @@ def _vegas_assemble(arrays: dict[str, np.ndarray], lower_to_key: dict[str, str],
         )
     except DatasetError as exc:
         raise DatasetError(f"{path}: {str(exc).split(': ', 1)[-1]}") from None
+
+
+# ---------------------------------------------------------------------- streaming conversion
+def convert_to_zarr(src: str | Path, out: str | Path, chunk_bytes: int = 16 << 20,
+                    progress: bool = False) -> Path:
+    """Convert a dataset file (our NPZ / HDF5 format, the VEGAS / AVE layout, or Zarr) into a
+    chunked Zarr folder :func:`~crossmodal_core.data.io.load_dataset` opens with its views on disk.
+
+    HDF5 inputs stream: the feature arrays are checked in the isolated reader and copied row
+    block by row block into row chunks of about ``chunk_bytes``, the splits of the VEGAS layout
+    written one after the other and a sequence view's time average computed block by block, so
+    memory stays at a few blocks whatever the size. The result equals ``load_dataset(src)``
+    row for row. NPZ files and the one-table ``UnsupervisedMAE`` layout are read whole first
+    (NPZ cannot be read in parts). Returns ``out``; writes atomically.
+    """
+    from crossmodal_core.data import io as data_io
+    from crossmodal_core.data.lazy import RowConcat, RowMean, is_zarr_path, open_hdf5_arrays
+    from crossmodal_core.data.readers import _suffix_kind
+
+    src, out = Path(src), Path(out)
+    if not is_zarr_path(out):
+        raise DatasetError(f"{out}: the converted dataset is a Zarr folder; name it <something>.zarr")
+    if src.exists() and out.exists() and src.resolve() == out.resolve():
+        raise DatasetError(f"{out}: is the input itself")
+    if is_zarr_path(src) or _suffix_kind(src) == "npz":
+        return data_io.save_zarr(data_io.load_dataset(src, lazy="auto"), out, chunk_bytes, progress=progress)
+    if not src.is_file():
+        raise DatasetError(f"{src}: no such file")
+    arrays, attrs = open_hdf5_arrays(
+        src, lambda key, dset: dset.shape is not None and len(dset.shape) >= 2 and dset.dtype.kind == "f")
+    if attrs.get("format") is not None:  # our own format (or another marker, which load_dataset names)
+        return data_io.save_zarr(data_io.load_dataset(src, lazy=True), out, chunk_bytes, progress=progress)
+    lower_to_key = {k.lower(): k for k in arrays}
+    if _COMBINED_KEYS <= set(lower_to_key) and not _feature_key(lower_to_key, "audio", "train"):
+        return data_io.save_zarr(data_io.load_dataset(src, lazy=False), out, chunk_bytes, progress=progress)
+    parts = _vegas_split_keys(arrays, lower_to_key, src)
+    codes: dict[str, np.ndarray] = {}
+    n_columns: set[int] = set()
+    onehot_any = False
+    for split, keys in parts.items():
+        n_rows = _vegas_check_shapes(arrays, keys, src)
+        codes[split], ncols, onehot = _vegas_split_labels(arrays, keys, split, n_rows, src)
+        n_columns |= ncols
+        onehot_any |= onehot
+    codes, class_names = _vegas_resolve_classes(codes, n_columns, arrays, lower_to_key, src)
+    order = [s for s in ("train", "val", "test") if s in parts]
+    split_col, source_split, ids = [], [], []
+    for s in order:
+        n_rows = len(codes[s])
+        split_col += ["test" if s == "test" else "train"] * n_rows
+        source_split += [s] * n_rows
+        ids.append(_vegas_item_ids(arrays, lower_to_key, s, n_rows, src))
+    views: dict[str, Any] = {}
+    for modality in ("audio", "visual"):
+        chunks = [arrays[parts[s][modality]] for s in order]
+        shapes = {tuple(c.shape[1:]) for c in chunks}
+        if len(shapes) > 1:
+            raise DatasetError(f"{src}: {modality} features have different shapes across splits: {sorted(shapes)}")
+        dtype = np.result_type(*[c.dtype for c in chunks])
+        if not np.issubdtype(dtype, np.floating):
+            dtype = np.dtype(np.float32)
+        whole = RowConcat(chunks, dtype)
+        if whole.ndim == 3:
+            views[modality] = RowMean(whole)
+            views[f"{modality}_seq"] = whole
+        else:
+            views[modality] = whole
+    views = {k: views[k] for k in sorted(views, key=lambda k: (k.endswith("_seq"), k != "audio"))}
+    item_ids = np.concatenate(ids)
+    if len(np.unique(item_ids)) != len(item_ids):
+        item_ids = np.array([f"{s}-{i}" for s, i in zip(source_split, item_ids)])
+    info = {"source": str(src), "layout": "vegas", "synthetic": False, "default_label": "class",
+            "labels_were_onehot": bool(onehot_any),
+            "description": f"audio-visual features read from {src.name} (VEGAS/AVE layout)"}
+    try:
+        ds = CrossModalDataset(views=views, labels={"class": np.concatenate([codes[s] for s in order])},
+                               class_names={"class": class_names}, item_ids=item_ids,
+                               metadata={"source_split": np.array(source_split)} if "val" in parts else {},
+                               split=np.array(split_col), name=src.stem, info=info)
+    except DatasetError as exc:
+        raise DatasetError(f"{src}: {str(exc).split(': ', 1)[-1]}") from None
+    return data_io.save_zarr(ds, out, chunk_bytes, progress=progress)
+
+
+def _vegas_check_shapes(arrays: Mapping[str, Any], keys: Mapping[str, Any], path: Path) -> int:
+    """:func:`_vegas_check_features` without reading the features (they are checked for NaN /
+    inf block by block as they are copied)."""
+    audio, visual = arrays[keys["audio"]], arrays[keys["visual"]]
+    for key, arr in ((keys["audio"], audio), (keys["visual"], visual)):
+        if len(arr.shape) not in (2, 3):
+            raise DatasetError(f"{path}: {key!r} must be (n, d) or (n, T, d), got shape {tuple(arr.shape)}")
+        if np.dtype(arr.dtype).kind not in "biuf":
+            raise DatasetError(f"{path}: {key!r} is not numeric (dtype {arr.dtype})")
+    if audio.shape[0] != visual.shape[0]:
+        raise DatasetError(
+            f"{path}: {keys['audio']!r} has {audio.shape[0]} rows but {keys['visual']!r} has "
+            f"{visual.shape[0]}: audio and visual rows must be paired clips"
+        )
+    return int(audio.shape[0])

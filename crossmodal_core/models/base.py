@@ -48,8 +48,8 @@ def warn_if_constant(views: Sequence[np.ndarray] | Mapping[str, np.ndarray], wha
         return []
     constant = []
     for i, v in enumerate(views):
-        if v is None:
-            continue
+        if v is None or hasattr(v, "iter_blocks") or type(v).__module__.startswith("dask."):
+            continue  # a view on disk is not read whole for a warning
         try:
             a = np.asarray(v)
         except (ValueError, TypeError):
@@ -132,6 +132,11 @@ class CrossModalEstimator(BaseEstimator):
         for i, (v, d) in enumerate(zip(views, n_features)):
             if v is None and allow_none:
                 out.append(None)
+                continue
+            if hasattr(v, "iter_blocks"):  # a view on disk stays there (checked as blocks are read)
+                if len(v.shape) != 2 or v.shape[1] != d:
+                    raise ValueError(f"views[{i}] has shape {tuple(v.shape)}, the model was fitted with {d} features")
+                out.append(v)
                 continue
             (a,) = check_views([v], min_rows=1, what=f"views[{i}]")
             if a.shape[1] != d:

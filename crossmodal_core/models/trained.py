@@ -205,6 +205,13 @@ def _accepts(fn: Callable, arg: str) -> bool:
         return False
 
 
+def _float32_view(arr: Any) -> Any:
+    """A float32 view for fitting; a view on disk stays there (the linear models stream it)."""
+    if hasattr(arr, "iter_blocks") and hasattr(arr, "astype"):
+        return arr.astype(np.float32)
+    return np.asarray(arr, dtype=np.float32)
+
+
 def fit_model(ds: CrossModalDataset, name: str, views: Sequence[str], label_name: str | None, rows: np.ndarray,
               params: Mapping[str, Any], progress: ProgressCallback | None = None) -> tuple[Any, float]:
     """Fit a fresh ``name`` on ``rows``; returns ``(model, fit seconds)``. A ``ValueError``
@@ -222,7 +229,7 @@ def fit_model(ds: CrossModalDataset, name: str, views: Sequence[str], label_name
         fit_args["callback"] = callback
     progress(0.02, f"training {spec.display} on {len(rows)} items")
     start = time.perf_counter()
-    model.fit([np.asarray(ds.views[v][rows], dtype=np.float32) for v in views], y, **fit_args)
+    model.fit([_float32_view(ds.views[v][rows]) for v in views], y, **fit_args)
     return model, time.perf_counter() - start
 
 
@@ -268,7 +275,7 @@ def train_and_store(data: LoadedDataset, name: str, pair: Sequence[str] | None =
     fit_rows = np.arange(ds.n_items) if rows == "all" else train
     model, fit_seconds = fit_model(ds, spec, views, label_name, fit_rows, full_params, progress)
     progress(0.92, "embedding every item")
-    embedded = model.transform([np.asarray(ds.views[v], dtype=np.float32) for v in views])
+    embedded = model.transform([_float32_view(ds.views[v]) for v in views])
     embeddings = {v: np.asarray(e, dtype=np.float32) for v, e in zip(views, embedded)}
     labels, _ = labels_for(ds, label_name)
     test_map = None

@@ -111,8 +111,11 @@ class TorchCrossModalEstimator(CrossModalEstimator):
     # ------------------------------------------------------------------ fit plumbing
     def _prepare_fit(self, views: Sequence[np.ndarray], y: np.ndarray | None,
                      validation: tuple | None, requires_labels: bool | None = None) -> FitInputs:
+        from crossmodal_core.models.linear.streaming import check_stream_views
+
         requires_labels = self.requires_labels if requires_labels is None else requires_labels
-        views = check_views(views, n_views=self.n_views, min_rows=2, what="views")
+        # views on disk stay there (shape / dtype checked; NaN / inf as blocks are read)
+        views = check_stream_views(views, n_views=self.n_views, min_rows=2, what="views")
         views = [v.astype(np.float32, copy=False) for v in views]
         y = check_labels(y, views[0].shape[0], required=requires_labels)
         val_views = val_y = None
@@ -163,6 +166,31 @@ class TorchCrossModalEstimator(CrossModalEstimator):
         """Fit ``input_means_`` / ``input_scales_`` on the training views; return them standardised."""
         self.input_means_, self.input_scales_ = fit_standardizer(views)
         return self._scaled_inputs(views)
+
+    def _fit_input_scaling_streamed(self, views: Sequence[Any]) -> None:
+        """``input_means_`` / ``input_scales_`` of views on disk from one streamed pass of column
+        moments (the constant-feature rule of :mod:`crossmodal_core.models.preprocessing`)."""
+        from crossmodal_core.models.linear.streaming import column_moments
+        from crossmodal_core.models.preprocessing import CONSTANT_STD
+
+        self.input_means_, self.input_scales_ = [], []
+        for v in views:
+            mean, var = column_moments(v, client=False)
+            std = np.sqrt(var)
+            floor = CONSTANT_STD * max(float(std.max(initial=0.0)), 1e-30)
+            self.input_means_.append(mean)
+            self.input_scales_.append(np.where(std > floor, std, 1.0))
+
+    def _streamed_outputs(self, towers: nn.ModuleDict, views: Sequence[Any]) -> list[np.ndarray]:
+        """Tower outputs of views on disk, standardised and forwarded row block by row block."""
+        from crossmodal_core.data.lazy import iter_row_blocks
+
+        out = []
+        for i, (net, v) in enumerate(zip(towers.values(), views)):
+            parts = [self._run(net, standardize(np.asarray(b, dtype=np.float32), self.input_means_[i],
+                                                self.input_scales_[i])) for _, b in iter_row_blocks(v)]
+            out.append(np.concatenate(parts) if parts else np.zeros((0, 0), np.float32))
+        return out
 
     def _scaled_inputs(self, views: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The views standardised with the fitted ``input_means_`` / ``input_scales_`` (float32)."""

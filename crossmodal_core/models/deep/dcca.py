@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from crossmodal_core.models.deep._base import (
+    standardize,
     TorchCrossModalEstimator,
     check_array_shape,
     check_positive_int,
@@ -112,6 +113,10 @@ class DCCA(TorchCrossModalEstimator):
         return self._towers({f"view{i}": d for i, d in enumerate(self.n_features_in_)}, self._out_features())
 
     def _outputs(self, views: list[np.ndarray]) -> list[np.ndarray]:
+        from crossmodal_core.data.lazy import is_lazy
+
+        if any(is_lazy(v) for v in views):  # views on disk: block by block
+            return self._streamed_outputs(self.module_, views)
         return self._run_towers(self.module_, self._scaled_inputs(views))
 
     def _transform_arrays(self, views: list[np.ndarray]) -> list[np.ndarray]:
@@ -148,10 +153,14 @@ class DCCA(TorchCrossModalEstimator):
         validation : ``(views_val, y_val)`` held-out training data, or None
         callback : per-epoch callable (see :func:`.training.fit_loop`)
         """
+        from crossmodal_core.data.lazy import is_lazy
+
         self._check_params()
         inputs = self._prepare_fit(views, y if self._uses_labels else None, validation)
         self._begin_fit(inputs, forget=("module_", "weights_", "means_"))
         self.n_components_ = self._effective_components(inputs.y)
+        if any(is_lazy(v) for v in inputs.views):
+            return self._fit_streamed(inputs, callback)
         x0, x1 = (torch.as_tensor(x, device=inputs.device) for x in self._fit_input_scaling(inputs.views))
         labels = None if inputs.y is None else torch.as_tensor(inputs.y, device=inputs.device)
         n = x0.shape[0]
@@ -170,6 +179,37 @@ class DCCA(TorchCrossModalEstimator):
             self._train(module, step, n, optimizer, generator, inputs, callback,
                         desc=type(self).__name__, batch_size=batch_size, drop_last=True)
         linear = self._final_linear(self._outputs(inputs.views), inputs.y)
+        self.weights_ = [np.asarray(w, dtype=np.float64) for w in linear.weights_]
+        self.means_ = [np.asarray(m, dtype=np.float64) for m in linear.means_]
+        self.canonical_correlations_ = np.asarray(linear.canonical_correlations_, dtype=np.float64)
+        self.n_components_ = int(linear.n_components_)
+        return self
+
+    def _fit_streamed(self, inputs, callback):
+        """Views on disk: standardisation from one streamed pass, mini-batches from a
+        ``DataLoader`` over seeded shuffled row blocks (:class:`~.training.RowBlockBatches`),
+        the final linear CCA on tower outputs computed block by block (``n × out_features``)."""
+        from crossmodal_core.models.deep.training import RowBlockBatches, streamed_batches
+
+        self._fit_input_scaling_streamed(inputs.views)
+        n = inputs.views[0].shape[0]
+        batch_size = min(int(self.batch_size), n)
+        means, scales = self.input_means_, self.input_scales_
+        data = RowBlockBatches(inputs.views, inputs.y, batch_size, inputs.seed, drop_last=True,
+                               prepare=lambda i, block: standardize(block, means[i], scales[i]))
+        with seeded(inputs.seed, inputs.device) as generator:
+            module = self._build_module().to(inputs.device)
+            self.module_ = module
+            optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            f, g = module["view0"], module["view1"]
+
+            def step(batch: tuple) -> torch.Tensor:
+                b0, b1, lab = (None if t is None else t.to(inputs.device) for t in batch)
+                return self._batch_loss(f(b0), g(b1), lab if self._uses_labels else None)
+
+            self._train(module, step, n, optimizer, generator, inputs, callback, desc=type(self).__name__,
+                        batch_size=batch_size, drop_last=True, batches=streamed_batches(data))
+        linear = self._final_linear(self._streamed_outputs(module, inputs.views), inputs.y)
         self.weights_ = [np.asarray(w, dtype=np.float64) for w in linear.weights_]
         self.means_ = [np.asarray(m, dtype=np.float64) for m in linear.means_]
         self.canonical_correlations_ = np.asarray(linear.canonical_correlations_, dtype=np.float64)

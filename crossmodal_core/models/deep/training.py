@@ -18,7 +18,9 @@
 
 Mini-batches are index tensors drawn from ``torch.randperm`` with the seeded generator rather
 than a ``DataLoader``: the data already sit in memory as tensors, and slicing them is far faster
-than collating item by item.
+than collating item by item. Views that stay on disk
+(:class:`crossmodal_core.data.lazy.LazyArray`) are streamed instead: :class:`RowBlockBatches`
+(a ``DataLoader`` over seeded, block-shuffled row blocks) supplies ``batches(epoch)``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ __all__ = [
     "minibatches",
     "validation_map",
     "fit_loop",
+    "RowBlockBatches",
+    "streamed_batches",
 ]
 
 
@@ -138,6 +142,69 @@ def minibatches(n_samples: int, batch_size: int, generator: torch.Generator | No
         last = batches.pop()
         if not drop_last:
             batches[-1] = torch.cat([batches[-1], last])
+    return batches
+
+
+class RowBlockBatches(torch.utils.data.IterableDataset):
+    """Mini-batches of views that stay on disk, streamed in row blocks (never all in memory).
+
+    Each epoch (:meth:`set_epoch`) reads the blocks of ``block_rows`` rows in a seeded random
+    order; each block (every view's rows ``start..stop``, read together: whole chunks of the
+    file) is passed through ``prepare(i, block)`` (the input standardisation), its rows are
+    shuffled, and it is cut into ``batch_size`` batches, yielded as tuples ``(x_0, x_1, ...,
+    y)`` of tensors (``y`` is ``None`` without labels). So every row is seen once per epoch,
+    memory is one block, and two runs with the same ``seed`` see the same batches. A short last
+    batch of a block is dropped with ``drop_last`` (a batch of one row always is).
+
+    Wrap it in ``torch.utils.data.DataLoader(dataset, batch_size=None)`` (the batches are
+    made here, where the block is).
+    """
+
+    def __init__(self, views: list[Any], labels: np.ndarray | None, batch_size: int, seed: int,
+                 block_rows: int | None = None, prepare: Callable[[int, np.ndarray], np.ndarray] | None = None,
+                 drop_last: bool = False):
+        from crossmodal_core.models.linear.streaming import block_rows_for_views
+
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.views, self.labels, self.batch_size, self.seed = list(views), labels, int(batch_size), int(seed)
+        self.n = int(self.views[0].shape[0])
+        rows = block_rows_for_views(self.views, block_rows)
+        self.block_rows = max(rows, self.batch_size)
+        self.prepare, self.drop_last, self.epoch = prepare, drop_last, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[tuple]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        starts = np.arange(0, self.n, self.block_rows)
+        for start in starts[rng.permutation(len(starts))]:
+            stop = min(self.n, int(start) + self.block_rows)
+            blocks = []
+            for i, v in enumerate(self.views):
+                block = np.asarray(v[int(start):stop], dtype=np.float32)
+                blocks.append(self.prepare(i, block) if self.prepare is not None else block)
+            lab = None if self.labels is None else np.asarray(self.labels[int(start):stop])
+            order = rng.permutation(stop - int(start))
+            for lo in range(0, len(order), self.batch_size):
+                idx = order[lo:lo + self.batch_size]
+                if len(idx) < 2 or (self.drop_last and len(idx) < self.batch_size and len(order) >= self.batch_size):
+                    continue
+                yield tuple(torch.from_numpy(np.ascontiguousarray(b[idx])) for b in blocks) + (
+                    None if lab is None else torch.as_tensor(lab[idx]),)
+
+
+def streamed_batches(dataset: RowBlockBatches) -> Callable[[int], Iterable[tuple]]:
+    """``batches(epoch)`` for :func:`fit_loop`: a ``DataLoader`` over ``dataset`` for that epoch."""
+    loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=0,
+                                         collate_fn=lambda batch: batch)
+
+    def batches(epoch: int) -> Iterable[tuple]:
+        dataset.set_epoch(epoch)
+        return loader
+
     return batches
 
 

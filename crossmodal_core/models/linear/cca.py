@@ -7,7 +7,7 @@ normalisation, sign convention, precision).
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -64,8 +64,7 @@ class LinearCCAMixin:
         list of (n_i, n_components_) arrays (float32 for float32 input, else float64)
         """
         self._check_fitted("weights_")
-        checked = self._check_transform_views(views, [w.shape[0] for w in self.weights_], allow_none=True)
-        return [None if a is None else self._project(a, i) for i, a in enumerate(checked)]
+        return _transform_blockwise(self, views, [w.shape[0] for w in self.weights_], self._project)
 
     def score(self, views: Sequence[np.ndarray], y: np.ndarray | None = None) -> np.ndarray:
         """Canonical correlations of paired views in the learned space.
@@ -83,6 +82,30 @@ class LinearCCAMixin:
         views = check_views(views, n_views=len(self.weights_), min_rows=2, what="views")
         zx, zy = self.transform(views)
         return column_correlations(zx, zy)
+
+
+def _transform_blockwise(model: CrossModalEstimator, views: Sequence[Any], n_features: Sequence[int],
+                         project: Any) -> list[np.ndarray | None]:
+    """``project(view, i)`` of each view; views on disk (or dask arrays) are projected row block
+    by row block, so only the ``(n, k)`` result is held in memory."""
+    from crossmodal_core.data.lazy import is_lazy, iter_row_blocks
+
+    views = list(views)
+    lazy = [v is not None and is_lazy(v) for v in views]
+    checked = model._check_transform_views([None if z else v for v, z in zip(views, lazy)], n_features,
+                                           allow_none=True)
+    out: list[np.ndarray | None] = []
+    for i, (a, z) in enumerate(zip(checked, lazy)):
+        if not z:
+            out.append(None if a is None else project(a, i))
+            continue
+        v = views[i]
+        if len(v.shape) != 2 or v.shape[1] != n_features[i]:
+            raise ValueError(f"views[{i}] has shape {tuple(v.shape)}, the model was fitted with {n_features[i]} features")
+        parts = [project(check_views([block], min_rows=0, what=f"views[{i}]")[0], i)
+                 for _, block in iter_row_blocks(v)]
+        out.append(np.concatenate(parts) if parts else project(np.zeros((0, n_features[i]), np.float32), i))
+    return out
 
 
 class CCA(LinearCCAMixin, CrossModalEstimator):
@@ -136,18 +159,30 @@ class CCA(LinearCCAMixin, CrossModalEstimator):
         self.reg_scale = reg_scale
         self.dtype = dtype
 
-    def fit(self, views: Sequence[np.ndarray], y: np.ndarray | None = None) -> "CCA":
+    def fit(self, views: Sequence[np.ndarray], y: np.ndarray | None = None, client: Any = None) -> "CCA":
         """Fit on paired views.
 
         Parameters
         ----------
-        views : list of 2 arrays, shapes (n, d_x) and (n, d_y), rows paired
+        views : list of 2 arrays, shapes (n, d_x) and (n, d_y), rows paired: NumPy, on disk
+            (:class:`~crossmodal_core.data.lazy.LazyArray`) or ``dask.array``
         y : ignored (accepted so that CCA fits in the same pipelines as supervised models)
+        client : ``dask.distributed.Client`` computing the statistics block by block on its
+            workers (default: the one of :func:`~crossmodal_core.models.linear.streaming.use_client`)
+
+        Views on disk, dask arrays or a client take the streamed path
+        (:mod:`~crossmodal_core.models.linear.streaming`); NumPy views in this process one
+        pass of :func:`~crossmodal_core.models.linear._linalg.centred_statistics`.
         """
+        from crossmodal_core.models.linear import streaming
+
         k = _check_n_components(self.n_components)
         regs = check_reg(self.reg, self.reg_scale)
         dtype = _check_dtype(self.dtype)
-        x, v = check_views(views, n_views=2, min_rows=2, what="views")
+        views = streaming.check_stream_views(views, n_views=2, min_rows=2, what="views")
+        if streaming.current_client(client) is not None or any(streaming.is_lazy(v) for v in views):
+            return self._fit_streamed(views, dtype, client)
+        x, v = views
         n = x.shape[0]
         # one streamed pass: block-wise centring feeding two syrks and one gemm (see _linalg)
         (mx, my), (cxx, cyy), cxy = centred_statistics(x, v, dtype)
@@ -157,6 +192,15 @@ class CCA(LinearCCAMixin, CrossModalEstimator):
         k = _clip_components(k, min(x.shape[1], v.shape[1]), "min(d_x, d_y)", type(self).__name__)
         self._set_solution(cxx, cyy, cxy, k, regs, [mx, my], [x.shape[1], v.shape[1]])
         return self
+
+    def _fit_streamed(self, views: list[Any], dtype: np.dtype, client: Any = None, maps: Any = None) -> "CCA":
+        """Fit from the weighted-total statistics of one streamed pass (one class, unit weights)."""
+        from crossmodal_core.models.linear.cluster import fit_statistics
+
+        n = views[0].shape[0]
+        labels = [np.zeros(n, dtype=np.int64)] * 2
+        stats = fit_statistics(views, labels, True, dtype, "ones", True, client=client, maps=maps)
+        return self._fit_statistics(stats)
 
     def _fit_statistics(self, stats) -> "CCA":
         """Fit from the row-paired :class:`~crossmodal_core.models.linear.cluster.ClusterStatistics`

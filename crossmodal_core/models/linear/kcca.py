@@ -27,7 +27,7 @@ from sklearn.kernel_approximation import Nystroem
 from crossmodal_core.data.dataset import check_views
 from crossmodal_core.models.base import CrossModalEstimator
 from crossmodal_core.models.linear._linalg import column_correlations
-from crossmodal_core.models.linear.cca import CCA
+from crossmodal_core.models.linear.cca import CCA, _check_dtype, _transform_blockwise
 from crossmodal_core.models.linear.cluster import ClusterCCA, split_views_and_labels
 
 __all__ = ["KCCA", "ClusterKCCA"]
@@ -43,6 +43,27 @@ def resolve_gamma(gamma: str | float, view: np.ndarray) -> float:
     if isinstance(gamma, (bool, np.bool_)) or not np.isscalar(gamma) or not np.isfinite(gamma) or gamma <= 0:
         raise ValueError(f"gamma must be 'scale' or a positive float, got {gamma!r}")
     return float(gamma)
+
+
+def _nystroem_on_basis(gamma: float, basis: np.ndarray, inds: np.ndarray, seed: int | None) -> Nystroem:
+    """A fitted RBF ``Nystroem`` whose landmarks are ``basis`` (rows ``inds`` of the view), as
+    ``Nystroem.fit`` on the whole view would make it: the normalisation is computed by
+    ``Nystroem.fit`` itself on the landmark rows, then the row indices are set to the view's."""
+    fmap = Nystroem(kernel="rbf", gamma=gamma, n_components=len(basis), random_state=seed)
+    # Nystroem.fit draws a permutation of the rows it gets; on the landmark rows alone, an
+    # identity draw keeps their order, so the result is the full-view fit's map exactly.
+    fmap.set_params(random_state=_IdentityPermutation())
+    fmap.fit(basis)
+    fmap.set_params(random_state=seed)
+    fmap.component_indices_ = np.asarray(inds, dtype=np.int64)
+    return fmap
+
+
+class _IdentityPermutation(np.random.RandomState):
+    """A ``RandomState`` whose ``permutation(n)`` is ``arange(n)`` (landmarks in the order given)."""
+
+    def permutation(self, x: Any) -> np.ndarray:  # noqa: D102
+        return np.arange(x) if np.ndim(x) == 0 else np.asarray(x)
 
 
 class _NystroemModel(CrossModalEstimator):
@@ -71,6 +92,36 @@ class _NystroemModel(CrossModalEstimator):
         self.n_features_ = [v.shape[1] for v in views]
         return features
 
+    def _fit_maps_streamed(self, views: list[Any], client: Any = None) -> list[Any]:
+        """The Nyström maps of views on disk (or any view, with a client), without reading them whole.
+
+        ``gamma="scale"`` comes from one streamed pass of column moments; the landmarks are the
+        rows scikit-learn's ``Nystroem.fit`` would draw for the same ``random_state`` (the same
+        permutation of ``range(n)``), read by index, and the map is fitted on exactly those rows,
+        so the maps equal the in-memory ones."""
+        from sklearn.utils import check_random_state
+
+        from crossmodal_core.models.linear import streaming
+
+        m = self._check_nystroem_params()
+        self.feature_maps_, self.gammas_ = [], []
+        for i, v in enumerate(views):
+            if isinstance(self.gamma, str):
+                means, variances = streaming.column_moments(v, client=client)
+                var = float(np.mean(variances + means ** 2) - np.mean(means) ** 2)
+                gamma = 1.0 / (v.shape[1] * var) if var > 0 else 1.0
+            else:
+                gamma = resolve_gamma(self.gamma, np.ones((1, 1)))
+            seed = None if self.random_state is None else int(self.random_state) + i
+            n = v.shape[0]
+            size = min(m, n)
+            inds = check_random_state(seed).permutation(n)[:size]
+            basis = np.ascontiguousarray(streaming.take_rows(v, inds))
+            self.feature_maps_.append(_nystroem_on_basis(gamma, basis, inds, seed))
+            self.gammas_.append(gamma)
+        self.n_features_ = [v.shape[1] for v in views]
+        return [fmap.transform for fmap in self.feature_maps_]
+
     def _copy_linear(self, linear) -> None:
         self.linear_ = linear
         self.weights_ = linear.weights_
@@ -84,9 +135,8 @@ class _NystroemModel(CrossModalEstimator):
         Returns a list of ``(n_i, n_components_)`` arrays.
         """
         self._check_fitted("linear_")
-        checked = self._check_transform_views(views, self.n_features_, allow_none=True)
-        return [None if a is None else self.linear_._project(self.feature_maps_[i].transform(a), i)
-                for i, a in enumerate(checked)]
+        return _transform_blockwise(self, views, self.n_features_,
+                                    lambda a, i: self.linear_._project(self.feature_maps_[i].transform(a), i))
 
     def score(self, views: Sequence[np.ndarray], y: Any = None) -> np.ndarray:
         """Correlation of each pair of projected components on row-paired views, shape (k,)."""
@@ -134,10 +184,21 @@ class KCCA(_NystroemModel):
         self.random_state = random_state
         self.dtype = dtype
 
-    def fit(self, views: Sequence[np.ndarray], y: Any = None) -> "KCCA":
-        """Fit on row-paired views ``[(n, d_x), (n, d_y)]``; ``y`` is ignored."""
-        views = check_views(views, n_views=2, min_rows=2, what="views")
+    def fit(self, views: Sequence[np.ndarray], y: Any = None, client: Any = None) -> "KCCA":
+        """Fit on row-paired views ``[(n, d_x), (n, d_y)]``; ``y`` is ignored.
+
+        Views on disk, dask arrays or a Dask ``client`` (see :class:`CCA`) take the streamed
+        path: the Nyström features of each row block are computed where the block is read and
+        only their statistics are kept."""
+        from crossmodal_core.models.linear import streaming
+
+        views = streaming.check_stream_views(views, n_views=2, min_rows=2, what="views")
         linear = CCA(n_components=self.n_components, reg=self.reg, reg_scale=self.reg_scale, dtype=self.dtype)
+        if streaming.current_client(client) is not None or any(streaming.is_lazy(v) for v in views):
+            maps = self._fit_maps_streamed(views, client)
+            linear._fit_streamed(views, _check_dtype(self.dtype), client, maps=maps)
+            self._copy_linear(linear)
+            return self
         features = self._fit_maps(views)
         self._copy_linear(linear.fit(features))
         return self
@@ -157,7 +218,7 @@ class ClusterKCCA(_NystroemModel):
     def __init__(self, n_components: int = 10, reg: float | tuple[float, float] | None = None,
                  reg_scale: str | None = None, variant: str = "paper", beta: float = 0.2,
                  gamma: str | float = "scale", n_nystroem: int = 1000, random_state: int | None = 0,
-                 dtype: str = "float32", chunk_size: int = 8192):
+                 dtype: str = "float32", chunk_size: int | None = None):
         self.n_components = n_components
         self.reg = reg
         self.reg_scale = reg_scale
@@ -169,12 +230,23 @@ class ClusterKCCA(_NystroemModel):
         self.dtype = dtype
         self.chunk_size = chunk_size
 
-    def fit(self, views: Sequence[np.ndarray], y: Any = None) -> "ClusterKCCA":
-        """Fit on two views with class labels (see the class docstring for the forms of ``y``)."""
+    def fit(self, views: Sequence[np.ndarray], y: Any = None, client: Any = None) -> "ClusterKCCA":
+        """Fit on two views with class labels (see the class docstring for the forms of ``y``);
+        views on disk or a Dask ``client`` stream as in :class:`KCCA`."""
+        from crossmodal_core.models.linear import streaming
+        from crossmodal_core.models.linear.cluster import fit_statistics
+
         views, labels, paired = split_views_and_labels(views, y)
         linear = ClusterCCA(n_components=self.n_components, reg=self.reg, reg_scale=self.reg_scale,
                             variant=self.variant, beta=self.beta, dtype=self.dtype, chunk_size=self.chunk_size)
-        linear._check_params()  # fail on bad parameters before the (costly) feature maps
+        _, _, _, dtype = linear._check_params()  # fail on bad parameters before the (costly) feature maps
+        if streaming.current_client(client) is not None or any(streaming.is_lazy(v) for v in views):
+            maps = self._fit_maps_streamed(views, client)
+            stats = fit_statistics(views, labels, paired, dtype, linear._weights_rule(), linear._needs_cross(),
+                                   block_rows=self.chunk_size, client=client, maps=maps)
+            self._copy_linear(linear._fit_statistics(stats))
+            self.classes_ = linear.classes_
+            return self
         features = self._fit_maps(views)
         self._copy_linear(linear.fit(features, labels[0] if paired else (labels[0], labels[1])))
         self.classes_ = linear.classes_

@@ -52,7 +52,7 @@ def _fold_statistics(estimator, views: list[np.ndarray], labels: np.ndarray, fol
     dtype = np.dtype(estimator.dtype)
     shift = [v.mean(axis=0, dtype=np.float64) for v in views]
     classes = np.unique(labels).tolist()
-    chunk = int(getattr(estimator, "chunk_size", 8192))
+    chunk = getattr(estimator, "chunk_size", None)  # None: each fold in one block
     parts = []
     for k in range(n_splits):
         rows = folds == k
