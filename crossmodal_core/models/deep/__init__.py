@@ -1,4 +1,5 @@
-"""Deep cross-modal models (PyTorch): DCCA, ClusterDCCA, TNNClusterCCA, ContrastiveAligner, UGAAR.
+"""Deep cross-modal models (PyTorch): DCCA, ClusterDCCA, TNNClusterCCA, ContrastiveAligner, UGAAR,
+and the sequence models LSTMClusterCCA, ChunkAttentionCCA, CrossModalTransformer.
 
 Small pieces underneath, pytorch-metric-learning style: :mod:`.towers` (MLP builders),
 :mod:`.losses`, :mod:`.miners`, :mod:`.distances`, and :mod:`.training` (the seeded,
@@ -15,6 +16,11 @@ from crossmodal_core.models.deep.towers import make_tower
 from crossmodal_core.models.deep.training import TrainingDivergedError, fit_loop, resolve_device, seeded
 from crossmodal_core.models.deep.ugaar import UGAAR
 
+# sequence models (views (n, T, d); see .sequence)
+from crossmodal_core.models.deep.attention import ChunkAttentionCCA  # noqa: E402
+from crossmodal_core.models.deep.lstm_ccca import LSTMClusterCCA  # noqa: E402
+from crossmodal_core.models.deep.seq_transformer import CrossModalTransformer  # noqa: E402
+
 __all__ = [
     "CheckpointError",
     "ClusterDCCA",
@@ -28,5 +34,9 @@ __all__ = [
     "make_tower",
     "resolve_device",
     "seeded",
+    # sequence models
+    "ChunkAttentionCCA",
+    "CrossModalTransformer",
+    "LSTMClusterCCA",
 ]
 
