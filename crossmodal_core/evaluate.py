@@ -286,10 +286,18 @@ def class_metrics(queries: np.ndarray | ScoredDirection, gallery: np.ndarray | N
     return out
 
 
-def paired_metrics(queries: np.ndarray, gallery: np.ndarray, metric: str = "cosine") -> dict[str, float]:
+def paired_metrics(queries: np.ndarray, gallery: np.ndarray, metric: str = "cosine",
+                   ks: Sequence[int] | None = None) -> dict[str, float]:
     """``R@1``, ``R@5``, ``R@10``, ``MRR``, ``median_rank`` and ``n`` of the true pair (row i of
-    both), :func:`crossmodal_core.metrics.rank_summary` of :func:`~crossmodal_core.metrics.pair_ranks`."""
-    return metrics.rank_summary(metrics.pair_ranks(queries, gallery, metric))
+    both), :func:`crossmodal_core.metrics.rank_summary` of :func:`~crossmodal_core.metrics.pair_ranks`.
+
+    ``ks`` adds ``R@k`` for further cut-offs (the deep-attention poster reports R@1/5/10/20:
+    ``ks=crossmodal_core.models.deep.attention.POSTER_RECALL_KS``)."""
+    ranks = metrics.pair_ranks(queries, gallery, metric)
+    out = metrics.rank_summary(ranks)
+    for k in ks or ():
+        out.setdefault(f"R@{int(k)}", metrics.recall_at_k(ranks, int(k)))
+    return out
 
 
 def _summarise(fold_records: list[dict[str, Any]], metric_names: Sequence[str]) -> dict[str, Any]:

@@ -334,3 +334,17 @@ def test_load_results_labels_reference_and_yours(tmp_path):
     default = report.load_results()
     assert {r["origin"] for r in default} <= {"reference", "yours"}
     assert any(r["path"].startswith(str(store.results_dir())) for r in default)
+
+
+def test_paired_metrics_add_the_posters_recall_at_20():
+    from crossmodal_core.models.deep.attention import POSTER_RECALL_KS
+
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((60, 5))
+    g = q[np.r_[1:60, 0]]  # the true pair of query i is gallery row i, which holds query i + 1
+    out = ev.paired_metrics(q, g, ks=POSTER_RECALL_KS)
+    sim = (q / np.linalg.norm(q, axis=1, keepdims=True)) @ (g / np.linalg.norm(g, axis=1, keepdims=True)).T
+    ranks = 1 + (sim > np.diag(sim)[:, None]).sum(axis=1)  # cosine rank of the true pair
+    assert [k for k in out if k.startswith("R@")] == ["R@1", "R@5", "R@10", "R@20"]
+    assert out["R@20"] == np.mean(ranks <= 20) and out["R@5"] == np.mean(ranks <= 5)
+    assert ev.paired_metrics(q, g) == {k: v for k, v in out.items() if k != "R@20"}
