@@ -5,6 +5,11 @@ Usage::
     python benchmarks/bench_deep.py                      # every model, default settings
     python benchmarks/bench_deep.py --models tnn-ccca,ccca --threads 2
     python benchmarks/bench_deep.py --n-train 5000 --epochs 3   # quick look
+    python benchmarks/bench_deep.py --models dcca,lstm-ccca,attention,transformer --epochs 1 --threads 1
+
+The sequence models (``lstm-ccca``, ``attention``, ``transformer``) train on the set's
+``audio_seq`` / ``visual_seq`` views (10 segments; the data then hold 1.3 GB of float32
+sequences) and are printed beside a DCCA epoch and the reference code's published budget.
 
 Each model runs in its own subprocess so that its peak resident memory (``ru_maxrss``) is its
 own; the table gives the peak minus the resident size right before ``fit`` (the data and the
@@ -43,6 +48,18 @@ MODELS = {
     "dcca": ("crossmodal_core.models.deep:DCCA", {}),
     "cdcca": ("crossmodal_core.models.deep:ClusterDCCA", {}),
     "contrastive": ("crossmodal_core.models.deep:ContrastiveAligner", {}),
+    # sequence models: trained on audio_seq / visual_seq (10 segments), the set made with sequences=True
+    "lstm-ccca": ("crossmodal_core.models.deep:LSTMClusterCCA", {}),
+    "attention": ("crossmodal_core.models.deep:ChunkAttentionCCA", {}),
+    "transformer": ("crossmodal_core.models.deep:CrossModalTransformer", {}),
+}
+SEQUENCE_MODELS = ("lstm-ccca", "attention", "transformer")
+#: the reference code's / paper's published training budget, printed beside the measured epoch
+REFERENCE_BUDGET = {
+    "dcca": (50, "ZenzenDatabase/CMR training_model: 50 epochs, batch 200, RMSprop"),
+    "lstm-ccca": (50, "ZenzenDatabase/CMR trained_model: 50 epochs, batch 200, RMSprop"),
+    "attention": (None, "none published (poster only)"),
+    "transformer": (None, "none published (grant's next step)"),
 }
 DEFAULT_MODELS = "ccca,tnn-ccca,tnn-ccca-batchall,tnn-ccca-batchhard,tnn-ccca-netfirst,dcca,cdcca,contrastive"
 
@@ -61,9 +78,11 @@ def run_one(name: str, n_train: int, n_test: int, epochs: int | None, patience: 
     from crossmodal_core.data.synthetic import make_synthetic_av
     from crossmodal_core.metrics import map_both_directions
 
-    ds = make_synthetic_av(n_train=n_train, n_test=n_test, seed=seed)
+    sequences = name in SEQUENCE_MODELS
+    ds = make_synthetic_av(n_train=n_train, n_test=n_test, seed=seed, sequences=sequences)
     split = np.asarray(ds.split)
-    audio, visual, y = ds.view("audio"), ds.view("visual"), ds.label(ds.default_label)
+    suffix = "_seq" if sequences else ""
+    audio, visual, y = ds.view("audio" + suffix), ds.view("visual" + suffix), ds.label(ds.default_label)
     train, test = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
     rng = np.random.default_rng(seed)
     val = np.concatenate([rng.permutation(train[y[train] == c])[: max(1, int(0.1 * np.sum(y[train] == c)))]
@@ -185,6 +204,15 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
         print(f"{r['model']:<20} {epochs:>6} {spe:>8} {r['fit_s']:>7.1f} {cpu:>7} {r['added_rss_mb']:>8.0f} "
               f"{r['val_map'][0]:>8.4f} {r['val_map'][1]:>8.4f} {r['test_map'][0]:>9.4f} {r['test_map'][1]:>9.4f} "
               f"{mean:>9.4f} {ratio:>8}")
+    dcca = next((r for r in rows if r["model"] == "dcca"), None)
+    for r in rows:
+        if r["model"] not in REFERENCE_BUDGET or r["s_per_epoch"] is None:
+            continue
+        epochs, budget = REFERENCE_BUDGET[r["model"]]
+        vs = (f", {r['s_per_epoch'] / dcca['s_per_epoch']:.1f}x a DCCA epoch"
+              if dcca and dcca.get("s_per_epoch") and r is not dcca else "")
+        full = f" -> {epochs} epochs = {epochs * r['s_per_epoch'] / 60:.1f} min" if epochs else ""
+        print(f"{r['model']:<12} {r['s_per_epoch']:.1f} s/epoch{vs}; reference budget: {budget}{full}")
     tnn = next((r for r in rows if r["model"] == "tnn-ccca"), None)
     if tnn:
         target = 120.0
