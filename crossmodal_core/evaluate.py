@@ -443,9 +443,22 @@ def evaluate(
                     raise ValueError(record["error"])
                 bar.update(len(partition.folds))
                 continue
+            model_xs = xs
+            if needs is not None and all(v.endswith("_seq") for v in needs):
+                # a sequence model is scored on the same items through their *_seq views
+                seq_views = [v if v.endswith("_seq") else f"{v}_seq" for v in views]
+                if not all(v in ds.views and ds.views[v].ndim == 3 for v in seq_views):
+                    record["error"] = (f"{info['display']} is a sequence model: it needs the views {seq_views}, "
+                                       f"which {ds.name!r} does not have")
+                    if on_error == "raise":
+                        raise ValueError(record["error"])
+                    bar.update(len(partition.folds))
+                    continue
+                model_xs = [ds.views[v] for v in seq_views]
+                record["views"] = seq_views
             _run_folds(
-                lambda fold, train, test: _run_fold(
-                    model, model_params.get(key), info["supervised"], xs, labels, train, test, fold,
+                lambda fold, train, test, model_xs=model_xs: _run_fold(
+                    model, model_params.get(key), info["supervised"], model_xs, labels, train, test, fold,
                     directions, zero_shot, limit_train, seed, metric, validation_fraction, pr_points,
                 ),
                 partition.folds, record, info, results, ds.name, bar, on_error,
