@@ -6,6 +6,11 @@ Usage::
     python benchmarks/bench_deep.py --models tnn-ccca,ccca --threads 2
     python benchmarks/bench_deep.py --n-train 5000 --epochs 3   # quick look
     python benchmarks/bench_deep.py --models dcca,acmr,ugach,agah,ucal,sdcca,vae --epochs 2 --threads 1
+    python benchmarks/bench_deep.py --models dcca,lstm-ccca,attention,transformer --epochs 1 --threads 1
+
+The sequence models (``lstm-ccca``, ``attention``, ``transformer``) train on the set's
+``audio_seq`` / ``visual_seq`` views (10 segments; the data then hold 1.3 GB of float32
+sequences) and are printed beside a DCCA epoch and the reference code's published budget.
 
 Each model runs in its own subprocess so that its peak resident memory (``ru_maxrss``) is its
 own; the table gives the peak minus the resident size right before ``fit`` (the data and the
@@ -62,17 +67,26 @@ MODELS = {
     "agah": ("crossmodal_core.models.deep:AGAH", {}),
     "sdcca": ("crossmodal_core.models.deep:SupervisedDCCA", {}),
     "vae": ("crossmodal_core.models.deep:CrossModalVAE", {}),
+    # sequence models: trained on audio_seq / visual_seq (10 segments), the set made with sequences=True
+    "lstm-ccca": ("crossmodal_core.models.deep:LSTMClusterCCA", {}),
+    "attention": ("crossmodal_core.models.deep:ChunkAttentionCCA", {}),
+    "transformer": ("crossmodal_core.models.deep:CrossModalTransformer", {}),
 }
-#: the reference code's published training budget (REFERENCE-MODELS.md), beside our default
+SEQUENCE_MODELS = ("lstm-ccca", "attention", "transformer")
+#: the reference code's / paper's published training budget (REFERENCE-MODELS.md), beside our
+#: default: (epochs or None, what the reference states)
 REFERENCE_BUDGET = {
-    "dcca": "-",
-    "acmr": "50 ep, batch 64",
-    "acmr-simple": "200 ep, batch 64",
-    "ucal": "none published",
-    "ugach": "30 rounds, batch 1, hidden 8192",
-    "agah": "300 ep, batch 128, hidden 4096",
-    "sdcca": "batch 200 (epochs not given)",
-    "vae": "500 ep, batch 128",
+    "dcca": (50, "ZenzenDatabase/CMR training_model: 50 epochs, batch 200, RMSprop"),
+    "acmr": (50, "50 ep, batch 64"),
+    "acmr-simple": (200, "200 ep, batch 64"),
+    "ucal": (None, "none published"),
+    "ugach": (None, "30 rounds, batch 1, hidden 8192"),
+    "agah": (300, "300 ep, batch 128, hidden 4096"),
+    "sdcca": (None, "batch 200 (epochs not given)"),
+    "vae": (500, "500 ep, batch 128"),
+    "lstm-ccca": (50, "ZenzenDatabase/CMR trained_model: 50 epochs, batch 200, RMSprop"),
+    "attention": (None, "none published (poster only)"),
+    "transformer": (None, "none published (grant's next step)"),
 }
 FLAT_MODELS = "dcca,acmr,acmr-simple,ucal,ugach,agah,sdcca,vae"
 DEFAULT_MODELS = "ccca,tnn-ccca,tnn-ccca-batchall,tnn-ccca-batchhard,tnn-ccca-netfirst,dcca,cdcca,contrastive"
@@ -98,9 +112,11 @@ def run_one(name: str, n_train: int, n_test: int, epochs: int | None, patience: 
     from crossmodal_core.data.synthetic import make_synthetic_av
     from crossmodal_core.metrics import map_both_directions
 
-    ds = make_synthetic_av(n_train=n_train, n_test=n_test, seed=seed)
+    sequences = name in SEQUENCE_MODELS
+    ds = make_synthetic_av(n_train=n_train, n_test=n_test, seed=seed, sequences=sequences)
     split = np.asarray(ds.split)
-    audio, visual, y = ds.view("audio"), ds.view("visual"), ds.label(ds.default_label)
+    suffix = "_seq" if sequences else ""
+    audio, visual, y = ds.view("audio" + suffix), ds.view("visual" + suffix), ds.label(ds.default_label)
     train, test = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
     rng = np.random.default_rng(seed)
     val = np.concatenate([rng.permutation(train[y[train] == c])[: max(1, int(0.1 * np.sum(y[train] == c)))]
@@ -240,7 +256,7 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
               f"{r['val_map'][0]:>8.4f} {r['val_map'][1]:>8.4f} {r['test_map'][0]:>9.4f} {r['test_map'][1]:>9.4f} "
               f"{mean:>9.4f} {ratio:>8}")
     dcca = next((r for r in rows if r["model"] == "dcca"), None)
-    flat = [r for r in rows if r["model"] in REFERENCE_BUDGET and r["model"] != "dcca"]
+    flat = [r for r in rows if r["model"] in REFERENCE_BUDGET and r["model"] not in ("dcca",) + SEQUENCE_MODELS]
     if flat:
         print(f"\nIssue-11 models: seconds per epoch against DCCA's ({args.threads} threads), "
               "our default epochs and the reference's published budget")
@@ -255,7 +271,15 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
             ham_s = f"{ham[0]:.4f} / {ham[1]:.4f}" if ham else "-"
             spe = f"{r['s_per_epoch']:.2f}" if r.get("s_per_epoch") is not None else "-"
             print(f"{r['model']:<14} {spe:>8} {cpu_e:>8} {ratio:>7} {r['added_rss_mb']:>8.0f} {str(r.get('epochs_default')):>6}  "
-                  f"{REFERENCE_BUDGET[r['model']]:<34} {ham_s:>24}")
+                  f"{REFERENCE_BUDGET[r['model']][1]:<34} {ham_s:>24}")
+    for r in rows:
+        if r["model"] not in ("dcca",) + SEQUENCE_MODELS or r["s_per_epoch"] is None:
+            continue
+        epochs, budget = REFERENCE_BUDGET[r["model"]]
+        vs = (f", {r['s_per_epoch'] / dcca['s_per_epoch']:.1f}x a DCCA epoch"
+              if dcca and dcca.get("s_per_epoch") and r is not dcca else "")
+        full = f" -> {epochs} epochs = {epochs * r['s_per_epoch'] / 60:.1f} min" if epochs else ""
+        print(f"{r['model']:<12} {r['s_per_epoch']:.1f} s/epoch{vs}; reference budget: {budget}{full}")
     tnn = next((r for r in rows if r["model"] == "tnn-ccca"), None)
     if tnn:
         target = 120.0

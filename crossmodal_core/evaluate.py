@@ -288,10 +288,18 @@ def class_metrics(queries: np.ndarray | ScoredDirection, gallery: np.ndarray | N
     return out
 
 
-def paired_metrics(queries: np.ndarray, gallery: np.ndarray, metric: str = "cosine") -> dict[str, float]:
+def paired_metrics(queries: np.ndarray, gallery: np.ndarray, metric: str = "cosine",
+                   ks: Sequence[int] | None = None) -> dict[str, float]:
     """``R@1``, ``R@5``, ``R@10``, ``MRR``, ``median_rank`` and ``n`` of the true pair (row i of
-    both), :func:`crossmodal_core.metrics.rank_summary` of :func:`~crossmodal_core.metrics.pair_ranks`."""
-    return metrics.rank_summary(metrics.pair_ranks(queries, gallery, metric))
+    both), :func:`crossmodal_core.metrics.rank_summary` of :func:`~crossmodal_core.metrics.pair_ranks`.
+
+    ``ks`` adds ``R@k`` for further cut-offs (the deep-attention poster reports R@1/5/10/20:
+    ``ks=crossmodal_core.models.deep.attention.POSTER_RECALL_KS``)."""
+    ranks = metrics.pair_ranks(queries, gallery, metric)
+    out = metrics.rank_summary(ranks)
+    for k in ks or ():
+        out.setdefault(f"R@{int(k)}", metrics.recall_at_k(ranks, int(k)))
+    return out
 
 
 def _summarise(fold_records: list[dict[str, Any]], metric_names: Sequence[str]) -> dict[str, Any]:
@@ -437,9 +445,22 @@ def evaluate(
                     raise ValueError(record["error"])
                 bar.update(len(partition.folds))
                 continue
+            model_xs = xs
+            if needs is not None and all(v.endswith("_seq") for v in needs):
+                # a sequence model is scored on the same items through their *_seq views
+                seq_views = [v if v.endswith("_seq") else f"{v}_seq" for v in views]
+                if not all(v in ds.views and ds.views[v].ndim == 3 for v in seq_views):
+                    record["error"] = (f"{info['display']} is a sequence model: it needs the views {seq_views}, "
+                                       f"which {ds.name!r} does not have")
+                    if on_error == "raise":
+                        raise ValueError(record["error"])
+                    bar.update(len(partition.folds))
+                    continue
+                model_xs = [ds.views[v] for v in seq_views]
+                record["views"] = seq_views
             _run_folds(
-                lambda fold, train, test: _run_fold(
-                    model, model_params.get(key), info["supervised"], xs, labels, train, test, fold,
+                lambda fold, train, test, model_xs=model_xs: _run_fold(
+                    model, model_params.get(key), info["supervised"], model_xs, labels, train, test, fold,
                     directions, zero_shot, limit_train, seed, metric, validation_fraction, pr_points,
                 ),
                 partition.folds, record, info, results, ds.name, bar, on_error,

@@ -135,6 +135,15 @@ def note_times_seconds(fragment: Fragment) -> tuple[np.ndarray, np.ndarray]:
     return onsets, offsets
 
 
+def audio_length(fragment: Fragment, sample_rate: int = DEFAULT_SAMPLE_RATE) -> int:
+    """Samples in :func:`synthesize`'s output for ``fragment``, without rendering it: the last
+    note-off (rounded to a sample) plus the release tail, ``ceil(end + RELEASE_S * sample_rate)``."""
+    sec_per_ql = 60.0 / _check_tempo(fragment.tempo_bpm)
+    end_sample = max((int(round((n.onset + n.duration) * sec_per_ql * int(sample_rate))) for n in fragment.notes),
+                     default=0)
+    return int(math.ceil(end_sample + RELEASE_S * int(sample_rate)))
+
+
 def synthesize(
     fragment: Fragment, sample_rate: int = DEFAULT_SAMPLE_RATE, program: int = DEFAULT_PROGRAM
 ) -> np.ndarray:
@@ -175,16 +184,14 @@ def synthesize(
     # sample so a repeated pitch is released before it is struck again.
     events: list[tuple[int, int, int]] = []
     gap = int(round(ARTICULATION_GAP_S * sample_rate))
-    end_sample = 0
     for note in notes:
         start = int(round(note.onset * sec_per_ql * sample_rate))
         stop = int(round((note.onset + note.duration) * sec_per_ql * sample_rate))
         stop = max(start + 1, stop - min(gap, (stop - start) // 4))
         events.append((start, 1, int(note.pitch)))
         events.append((stop, 0, int(note.pitch)))
-        end_sample = max(end_sample, int(round((note.onset + note.duration) * sec_per_ql * sample_rate)))
     events.sort()
-    n_total = int(math.ceil(end_sample + RELEASE_S * sample_rate))
+    n_total = audio_length(fragment, sample_rate)
 
     synth, sfid = _fresh_synth(sample_rate)
     synth.program_select(0, sfid, 0, int(program))

@@ -340,3 +340,32 @@ def test_load_results_labels_reference_and_yours(tmp_path):
     default = report.load_results()
     assert {r["origin"] for r in default} <= {"reference", "yours"}
     assert any(r["path"].startswith(str(store.results_dir())) for r in default)
+
+
+def test_paired_metrics_add_the_posters_recall_at_20():
+    from crossmodal_core.models.deep.attention import POSTER_RECALL_KS
+
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((60, 5))
+    g = q[np.r_[1:60, 0]]  # the true pair of query i is gallery row i, which holds query i + 1
+    out = ev.paired_metrics(q, g, ks=POSTER_RECALL_KS)
+    sim = (q / np.linalg.norm(q, axis=1, keepdims=True)) @ (g / np.linalg.norm(g, axis=1, keepdims=True)).T
+    ranks = 1 + (sim > np.diag(sim)[:, None]).sum(axis=1)  # cosine rank of the true pair
+    assert [k for k in out if k.startswith("R@")] == ["R@1", "R@5", "R@10", "R@20"]
+    assert out["R@20"] == np.mean(ranks <= 20) and out["R@5"] == np.mean(ranks <= 5)
+    assert ev.paired_metrics(q, g) == {k: v for k, v in out.items() if k != "R@20"}
+
+
+def test_sequence_models_are_scored_through_the_sequence_views():
+    from crossmodal_core.data.synthetic import make_synthetic_av
+
+    params = {"attention": dict(n_components=2, hidden=8, attention_dim=4, out_features=4, epochs=1,
+                                batch_size=100, progress=False)}
+    ds = make_synthetic_av(n_train=200, n_test=60, n_classes=3, dims=(4, 6), sequences=True)
+    res = ev.evaluate(ds, ["attention", "cca"], mode="split", model_params=params, progress=False, on_error="raise")
+    assert res["models"]["attention"]["views"] == ["audio_seq", "visual_seq"]
+    assert res["models"]["attention"]["error"] is None and res["models"]["attention"]["folds"]
+    assert "views" not in res["models"]["cca"]
+    flat = make_synthetic_av(n_train=200, n_test=60, n_classes=3, dims=(4, 6))
+    res = ev.evaluate(flat, ["attention"], mode="split", model_params=params, progress=False)
+    assert "is a sequence model: it needs the views ['audio_seq', 'visual_seq']" in res["models"]["attention"]["error"]

@@ -135,3 +135,11 @@ def test_audio_bytes_wav_round_trips():
     np.testing.assert_allclose(back, y, atol=1e-4)
     with pytest.raises(ValueError, match="NaN"):
         synth.audio_bytes_wav(np.array([0.0, np.nan], dtype=np.float32), SR)
+
+
+@pytest.mark.parametrize("tempo, sr", [(120.0, 22050), (97.0, 16000)])
+def test_audio_length_is_the_rendered_length(tempo, sr):
+    fr = _fragment([Note(60, 0.0, 1.0), Note(64, 1.0, 0.333), Note(67, 1.333, 2.5)], tempo=tempo)
+    n = synth.audio_length(fr, sr)
+    assert len(synth.synthesize(fr, sample_rate=sr)) == n
+    assert n == int(np.ceil(round(3.833 * 60 / tempo * sr) + synth.RELEASE_S * sr))

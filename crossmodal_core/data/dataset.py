@@ -270,6 +270,9 @@ def check_views(views: Sequence[np.ndarray] | Mapping[str, np.ndarray], n_views:
     out = []
     for i, v in enumerate(views):
         a = np.asarray(v)
+        if a.ndim == 3:
+            raise ValueError(f"{what}[{i}] is a sequence view {a.shape} (n, T, d); this model takes 2-D "
+                             "(n_samples, n_features) views: pass its time average or use a sequence model")
         if a.ndim != 2:
             raise ValueError(f"{what}[{i}] must be 2-D (n_samples, n_features), got shape {a.shape}")
         if not np.issubdtype(a.dtype, np.floating):

@@ -190,6 +190,8 @@ def _split_combined_layout(arrays: dict[str, np.ndarray], lower_to_key: dict[str
             f"other values, e.g. {shown}"
         )
     n = len(raw)
+    # checked under the file's own key names and rows, before they are split and renamed
+    _vegas_check_features(arrays, {"audio": lower_to_key["audio_feat"], "visual": lower_to_key["visual_feat"]}, path)
     out: dict[str, np.ndarray] = {}
     for name, key in (("audio", lower_to_key["audio_feat"]), ("visual", lower_to_key["visual_feat"]),
                       ("labels", lower_to_key["label_id"])):

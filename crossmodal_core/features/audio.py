@@ -162,6 +162,34 @@ def segment_pool(frames: np.ndarray, n_segments: int) -> np.ndarray:
     return np.stack([frames[:, bounds[k]:bounds[k + 1]].mean(axis=1) for k in range(n_segments)])
 
 
+def segment_times(n_samples: int, sr: int, n_segments: int = 10) -> np.ndarray:
+    """Where the :func:`audio_sequence` segments of a clip of ``n_samples`` lie in time.
+
+    Segment ``k`` pools the STFT frames ``[floor(k n / K), floor((k + 1) n / K))`` (see
+    :func:`segment_pool`); frame ``f`` is centred at ``f · hop / sr`` seconds. The edges are
+    half a hop before each segment's first frame, clipped to ``[0, n_samples / sr]``. For a
+    clip with fewer frames than segments, equal stretches of the clip.
+
+    Returns
+    -------
+    edges : np.ndarray, shape (n_segments + 1,), float64, seconds from the clip start
+        (``edges[0] = 0``, ``edges[-1] = n_samples / sr``), non-decreasing.
+    """
+    if n_segments < 1:
+        raise ValueError(f"n_segments must be >= 1, got {n_segments}")
+    if n_samples < 1 or sr <= 0:
+        raise ValueError(f"need n_samples >= 1 and sr > 0, got {n_samples}, {sr}")
+    hop = ANALYSIS["hop_length"]
+    length = n_samples / float(sr)
+    n_frames = 1 + n_samples // hop  # librosa.stft with center=True
+    if n_frames < n_segments:
+        return length * np.arange(n_segments + 1) / n_segments
+    bounds = (np.arange(n_segments + 1) * n_frames) // n_segments
+    edges = np.clip((bounds - 0.5) * hop / float(sr), 0.0, length)
+    edges[0], edges[-1] = 0.0, length
+    return edges
+
+
 def audio_sequence(y: np.ndarray, sr: int, n_segments: int = 10) -> np.ndarray:
     """Time-pooled log-mel sequence.
 

@@ -21,6 +21,24 @@ block               size  meaning
                           pitch class sounds (in [0, 1])
 ==================  ====  ==========================================================
 
+:func:`sheet_sequence` gives the sequence view ``sheet_seq``: one vector of
+:data:`SHEET_SEQUENCE_DIM` = 32 values per time segment, for segments given by their edges (the
+music build passes the edges of the audio's :func:`~crossmodal_core.features.audio.audio_sequence`
+segments, converted to quarter lengths, so segment ``k`` of ``sheet_seq`` covers the same time
+as segment ``k`` of ``audio_seq``):
+
+==================  ====  ==========================================================
+block               size  meaning (within the segment)
+==================  ====  ==========================================================
+``roll``              12  fraction of the segment during which each pitch class sounds
+``onset_pc``          12  pitch classes of the notes starting in the segment, sums to 1
+                          (all zero when no note starts)
+``register``           4  fraction of the segment during which any note sounds; mean,
+                          lowest and highest sounding pitch ((MIDI - 60) / 12, 0 if silent)
+``motion``             4  onsets per quarter note; mean interval into the notes starting
+                          here / 12; fractions of those intervals rising and falling
+==================  ====  ==========================================================
+
 Properties the tests rely on: transposing a melody by ``k`` semitones rolls the pitch-class
 histogram and every piano-roll step by ``k`` and leaves the interval, duration and contour
 blocks unchanged except the mean pitch. Everything is a deterministic function of
@@ -56,6 +74,11 @@ def _layout() -> dict[str, slice]:
     ]
     return block_layout(sizes)
 
+
+#: block name -> slice of a :func:`sheet_sequence` segment vector.
+SHEET_SEQUENCE_LAYOUT: dict[str, slice] = block_layout([("roll", N_PITCH_CLASSES), ("onset_pc", N_PITCH_CLASSES),
+                                                         ("register", 4), ("motion", 4)])
+SHEET_SEQUENCE_DIM: int = max(sl.stop for sl in SHEET_SEQUENCE_LAYOUT.values())
 
 #: block name -> slice of the :func:`sheet_features` vector.
 SHEET_FEATURE_LAYOUT: dict[str, slice] = _layout()
@@ -175,3 +198,81 @@ def sheet_features(notes: Sequence[Any]) -> np.ndarray:
     if out.shape != (SHEET_FEATURE_DIM,) or not math.isfinite(float(out.sum())):
         raise AssertionError("sheet feature layout out of sync")  # programming error, not bad input
     return out
+
+
+def sheet_sequence(notes: Sequence[Any], edges: Sequence[float]) -> np.ndarray:
+    """Symbolic features per time segment of a melody.
+
+    Parameters
+    ----------
+    notes : as for :func:`sheet_features` (onsets and durations in quarter lengths)
+    edges : (K + 1,) non-decreasing segment boundaries in quarter lengths from the fragment
+        start (segment ``k`` is ``[edges[k], edges[k + 1])``)
+
+    Returns
+    -------
+    sequence : np.ndarray, shape (K, 32), float32
+        Blocks ``roll (12) | onset_pc (12) | register (4) | motion (4)`` per segment (see the
+        module docstring and :data:`SHEET_SEQUENCE_LAYOUT`). A segment of zero length, or one
+        where nothing sounds and nothing starts, is all zero (e.g. the audio's release tail).
+    """
+    pitch, onset, duration = _as_arrays(notes)
+    edges = np.asarray(edges, dtype=np.float64).reshape(-1)
+    if edges.size < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) < 0):
+        raise ValueError("edges must be at least two finite, non-decreasing segment boundaries")
+    k = edges.size - 1
+    lo, hi = edges[:-1], edges[1:]
+    length = hi - lo
+    safe = np.where(length > 0, length, 1.0)
+    offset = onset + duration
+    # overlap (ql) of every note with every segment: (K, n_notes)
+    overlap = np.clip(np.minimum(hi[:, None], offset[None, :]) - np.maximum(lo[:, None], onset[None, :]), 0.0, None)
+    pc = np.mod(np.round(pitch).astype(int), N_PITCH_CLASSES)
+    out = np.zeros((k, SHEET_SEQUENCE_DIM))
+    lay = SHEET_SEQUENCE_LAYOUT
+    roll = np.zeros((k, N_PITCH_CLASSES))
+    for c in range(N_PITCH_CLASSES):
+        roll[:, c] = overlap[:, pc == c].sum(axis=1)
+    out[:, lay["roll"]] = np.minimum(roll / safe[:, None], 1.0)
+    # sounding fraction: the union of note spans inside each segment (merged intervals)
+    order = np.argsort(onset, kind="stable")
+    starts, ends = onset[order], offset[order]
+    merged: list[list[float]] = []
+    for a, b in zip(starts, ends):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    spans = np.asarray(merged)
+    covered = np.clip(np.minimum(hi[:, None], spans[None, :, 1]) - np.maximum(lo[:, None], spans[None, :, 0]), 0.0,
+                      None).sum(axis=1)
+    reg = out[:, lay["register"]]
+    reg[:, 0] = np.minimum(covered / safe, 1.0)
+    weight = overlap.sum(axis=1)
+    sounding = overlap > 0
+    has = weight > 0
+    reg[has, 1] = (overlap[has] @ pitch / weight[has] - 60.0) / 12.0
+    reg[has, 2] = (np.where(sounding[has], pitch[None, :], np.inf).min(axis=1) - 60.0) / 12.0
+    reg[has, 3] = (np.where(sounding[has], pitch[None, :], -np.inf).max(axis=1) - 60.0) / 12.0
+    # notes starting in each segment (the last segment includes its end)
+    seg_of = np.searchsorted(edges, onset, side="right") - 1
+    seg_of = np.where(onset == edges[-1], k - 1, seg_of)
+    starts_in = (seg_of >= 0) & (seg_of < k)
+    step = np.concatenate([[np.nan], np.diff(pitch)])  # interval into each note (onset order)
+    mot = out[:, lay["motion"]]
+    onset_block = out[:, lay["onset_pc"]]
+    for s in range(k):
+        idx = np.nonzero(starts_in & (seg_of == s))[0]
+        if idx.size == 0:
+            continue
+        onset_block[s] = np.bincount(pc[idx], minlength=N_PITCH_CLASSES) / idx.size
+        mot[s, 0] = idx.size / safe[s] if length[s] > 0 else 0.0
+        iv = step[idx][np.isfinite(step[idx])]
+        if iv.size:
+            mot[s, 1] = iv.mean() / 12.0
+            mot[s, 2] = (iv > 0).mean()
+            mot[s, 3] = (iv < 0).mean()
+    out[length <= 0] = 0.0  # reg, mot and onset_block above are views into out
+    if not np.all(np.isfinite(out)):
+        raise AssertionError("sheet sequence features out of range")  # programming error, not bad input
+    return out.astype(np.float32)

@@ -23,7 +23,15 @@ name            display name    supervised  estimator
 ``ucal``        UCAL            no          ``models.deep.UCAL`` (reconstruction: no public code)
 ``sdcca``       S-DCCA          yes         ``models.deep.SupervisedDCCA``
 ``vae``         VAE             yes         ``models.deep.CrossModalVAE`` (the grant's VAE)
+``lstm-ccca``   LSTM-C-CCA      yes         ``models.deep.LSTMClusterCCA`` (sequence views)
+``attention``   Deep attention  no          ``models.deep.ChunkAttentionCCA`` (sequence views)
+``transformer`` Transformer     yes         ``models.deep.CrossModalTransformer`` (sequence views)
 ==============  ==============  ==========  ==============================================
+
+Sequence models (the last three) take ``(n, T, d)`` segment sequences: their ``views`` are
+the synthetic set's ``("audio_seq", "visual_seq")``; on a dataset without those the store
+uses its first two sequence views (music: ``audio_seq``, ``sheet_seq``), see
+:func:`crossmodal_core.models.trained.model_views`.
 
 This registry is the one source of a model's name, display name, required views, default
 parameters, family and class: adding a model is its module, one :class:`ModelSpec` entry
@@ -94,6 +102,8 @@ class ModelSpec:
 
 _LINEAR = "crossmodal_core.models.linear"
 _DEEP = "crossmodal_core.models.deep"
+#: default views of the sequence models (the synthetic VEGAS-shaped set's sequences)
+SEQUENCE_VIEWS = ("audio_seq", "visual_seq")
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -131,6 +141,16 @@ MODELS: dict[str, ModelSpec] = {
                   description="supervised DCCA with a cluster-mixed cross-covariance (Zeng et al. 2018)"),
         ModelSpec("vae", "VAE", _DEEP, "CrossModalVAE", True, "deep", {"random_state": 0},
                   description="the grant's supervised cross-modal VAE (Zhang et al. 2023)"),
+        # sequence models: views (n, T, d); keep this block last
+        ModelSpec("lstm-ccca", "LSTM-C-CCA", _DEEP, "LSTMClusterCCA", True, "deep", {"random_state": 0},
+                  views=SEQUENCE_VIEWS,
+                  description="LSTM towers over the segments, cluster-mixed CCA loss, linear CCA at test time"),
+        ModelSpec("attention", "Deep attention", _DEEP, "ChunkAttentionCCA", False, "deep", {"random_state": 0},
+                  views=SEQUENCE_VIEWS,
+                  description="attention over chunks of the segments (a GRU inside each chunk), CCA objective"),
+        ModelSpec("transformer", "Transformer", _DEEP, "CrossModalTransformer", True, "deep", {"random_state": 0},
+                  views=SEQUENCE_VIEWS,
+                  description="transformer encoders over the segments, InfoNCE + supervised contrastive"),
     ]
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
@@ -140,6 +160,7 @@ _ALIASES = {
     "c-kcca": "ckcca", "c-dcca": "cdcca", "tnn-c-cca": "tnn-ccca", "tnnccca": "tnn-ccca",
     "tnn_ccca": "tnn-ccca", "contrastivealigner": "contrastive",
     "s-dcca": "sdcca", "supervised-dcca": "sdcca", "crossmodalvae": "vae",
+    "lstm-c-cca": "lstm-ccca", "lstm_c_cca": "lstm-ccca", "deep-attention": "attention",
 }
 
 

@@ -52,6 +52,7 @@ from crossmodal_core.models import registry
 
 __all__ = [
     "PAIR_LABEL", "TrainedModel", "store_root", "split_indices", "labels_for", "flat_views", "model_views",
+    "is_sequence_model", "embedding_names",
     "model_params", "model_dir", "list_trained", "find_trained", "load_embeddings", "load_model_object",
     "train_and_store", "fit_model",
 ]
@@ -120,10 +121,49 @@ def model_views(ds: CrossModalDataset, name: str | registry.ModelSpec, pair: Seq
     """Views a model trains on: the registry's ``ModelSpec.views`` when the dataset has them
     all (UGAAR: sheet, lyrics, audio), else ``pair`` (default: the first two flat views)."""
     spec = registry.get_spec(name)
+    if is_sequence_model(spec):
+        return _sequence_views(ds, spec, pair)
     flat = flat_views(ds)
     if spec.views and all(v in flat for v in spec.views):
         return tuple(spec.views)
     return tuple(pair) if pair else tuple(flat[:2])
+
+
+def is_sequence_model(name: str | registry.ModelSpec) -> bool:
+    """Whether a model takes ``(n, T, d)`` sequence views (its registry views are ``*_seq``)."""
+    views = registry.get_spec(name).views
+    return bool(views) and all(v.endswith("_seq") for v in views)
+
+
+def _sequence_views(ds: CrossModalDataset, spec: registry.ModelSpec, pair: Sequence[str] | None) -> tuple[str, ...]:
+    """A sequence model's input views: ``pair`` (or the ``*_seq`` views of a flat ``pair``), else
+    the registry's views, else the dataset's first two sequence views; a clear error without."""
+    seq = [v for v in ds.view_names if ds.views[v].ndim == 3]
+    if pair:
+        wanted = [v if v in seq else f"{v}_seq" for v in pair]
+        if all(v in seq for v in wanted):
+            return tuple(wanted)
+    elif all(v in seq for v in spec.views):
+        return tuple(spec.views)
+    elif len(seq) >= 2:
+        return tuple(seq[:2])
+    raise ValueError(
+        f"{spec.display} is a sequence model: it needs two (n, T, d) sequence views"
+        + (f" for the views {list(pair)}" if pair else "")
+        + f", and the dataset {ds.name!r} has {'the sequence views ' + str(seq) if seq else 'no sequence view'}"
+        " (the synthetic set has audio_seq / visual_seq when generated with sequences=True; the music "
+        "dataset has audio_seq / sheet_seq)"
+    )
+
+
+def embedding_names(ds: CrossModalDataset, views: Sequence[str]) -> tuple[str, ...]:
+    """What each input view's embeddings are stored as: a sequence view ``x_seq`` embeds the
+    modality ``x`` when the dataset has the flat view ``x`` (so pair lookups by flat names work)."""
+    out = []
+    for v in views:
+        flat = v[:-4] if v.endswith("_seq") else None
+        out.append(flat if flat and flat in ds.views and ds.views[flat].ndim == 2 and flat not in views else v)
+    return tuple(out)
 
 
 def model_params(ds: CrossModalDataset, name: str, views: Sequence[str],
@@ -266,7 +306,8 @@ def train_and_store(data: LoadedDataset, name: str, pair: Sequence[str] | None =
     spec = registry.get_spec(name)
     ds = data.dataset
     views = tuple(views) if views else model_views(ds, spec, pair)
-    pair = tuple(pair) if pair else tuple(views[:2])
+    names = embedding_names(ds, views)
+    pair = tuple(names[views.index(p)] if p in views else p for p in pair) if pair else tuple(names[:2])
     if label_name is None:  # the dataset's default label; without labels, the true pair
         label_name = ds.default_label or PAIR_LABEL
     full_params = model_params(ds, spec, views, params)
@@ -276,7 +317,7 @@ def train_and_store(data: LoadedDataset, name: str, pair: Sequence[str] | None =
     model, fit_seconds = fit_model(ds, spec, views, label_name, fit_rows, full_params, progress)
     progress(0.92, "embedding every item")
     embedded = model.transform([_float32_view(ds.views[v]) for v in views])
-    embeddings = {v: np.asarray(e, dtype=np.float32) for v, e in zip(views, embedded)}
+    embeddings = {v: np.asarray(e, dtype=np.float32) for v, e in zip(names, embedded)}
     labels, _ = labels_for(ds, label_name)
     test_map = None
     if len(test) and all(v in embeddings for v in pair):
@@ -285,14 +326,16 @@ def train_and_store(data: LoadedDataset, name: str, pair: Sequence[str] | None =
         test_map = [float(m) for m in map_both_directions(embeddings[pair[0]][test], embeddings[pair[1]][test],
                                                           labels[test])]
     state_file = state_filename(spec)
-    info = {"name": spec.name, "views": list(views), "label_name": label_name, "params": full_params,
+    info = {"name": spec.name, "views": list(names), "label_name": label_name, "params": full_params,
             "rows": rows, "dataset": data.key, "dataset_id": data.entry.id, "n_train": int(len(fit_rows)),
             "n_test": int(len(test)), "fit_seconds": round(fit_seconds, 2), "trained_at": time.time(),
             "state_file": state_file, "test_map": test_map, "test_map_pair": list(pair)}
+    if names != views:
+        info["input_views"] = list(views)
     with _atomic_dir(folder) as tmp:
         store.atomic_save_npz(tmp / EMBEDDINGS_FILE, **embeddings)
         registry.save_model(model, tmp / state_file, name=spec.name,
                             extra={"dataset": data.key, "views": list(views), "label": label_name})
         store.atomic_write_json(tmp / INFO_FILE, info)
     progress(1.0, f"{spec.display} trained in {fit_seconds:.1f} s")
-    return TrainedModel(spec.name, views, label_name, embeddings, info, folder)
+    return TrainedModel(spec.name, names, label_name, embeddings, info, folder)

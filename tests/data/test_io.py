@@ -353,3 +353,63 @@ def test_split_modules_are_re_exported_from_io():
     for name in ("MAX_COMPRESSION_RATIO", "BUDGET_ENV", "ISOLATION_ENV", "TIMEOUT_ENV", "DatasetError"):
         assert getattr(dio, name) is getattr(readers, name)
     assert set(dio.__all__) <= set(dir(dio)) and set(readers.__all__) <= set(dir(readers))
+
+
+def _one_table(rng, n=30, seq=True):
+    shape_a, shape_v = ((n, 10, 8), (n, 10, 12)) if seq else ((n, 8), (n, 12))
+    return {
+        "audio_feat": rng.standard_normal(shape_a).astype(np.float32),
+        "visual_feat": rng.standard_normal(shape_v).astype(np.float32),
+        "Label_ID": (np.arange(n) % 4).astype(np.int64),
+        "Train_test": np.where(np.arange(n) % 3 == 0, 0, 1),
+    }
+
+
+def _write_h5(path, arrays, external=None):
+    with h5py.File(path, "w") as f:
+        for k, v in arrays.items():
+            if k == external:
+                raw = path.with_suffix(".raw")
+                raw.write_bytes(np.ascontiguousarray(v).tobytes())
+                f.create_dataset(k, shape=v.shape, dtype=v.dtype, external=[(str(raw), 0, v.nbytes)])
+            else:
+                f[k] = v
+    return path
+
+
+def test_one_table_layout_keeps_sequences_and_time_averages_them(tmp_path, rng):
+    """The UnsupervisedMAE ``VEGAS.h5`` layout with (n, T, d) features: sequence views kept."""
+    arrays = _one_table(rng)
+    ds = dio.load_dataset(_write_h5(tmp_path / "VEGAS.h5", arrays))
+    train = arrays["Train_test"] == 1
+    order = np.concatenate([np.nonzero(train)[0], np.nonzero(~train)[0]])
+    assert ds.view_names == ["audio", "visual", "audio_seq", "visual_seq"]
+    np.testing.assert_array_equal(ds.views["visual_seq"], arrays["visual_feat"][order])
+    np.testing.assert_allclose(ds.views["audio"], arrays["audio_feat"][order].mean(axis=1), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(ds.labels["class"], arrays["Label_ID"][order])
+    assert list(ds.split).count("train") == int(train.sum())
+
+
+@pytest.mark.parametrize("case, pattern", [
+    ("nan", r"VEGAS\.h5: 'visual_feat' contains NaN or inf in 1 row\(s\), first at row 4"),
+    ("ndim", r"VEGAS\.h5: 'audio_feat' must be \(n, d\) or \(n, T, d\), got shape \(30,\)"),
+    ("rows", r"VEGAS\.h5: 'audio_feat' has 30 rows but 'visual_feat' has 29: audio and visual rows must be paired"),
+    ("text", r"VEGAS\.h5: 'audio_feat' is not numeric"),
+    ("external", r"VEGAS\.h5: dataset 'audio_feat' uses external storage"),
+])
+def test_one_table_layout_hostile_files_name_the_file_and_key(tmp_path, rng, case, pattern):
+    arrays = _one_table(rng)
+    external = None
+    if case == "nan":
+        arrays["visual_feat"][4, 2, 1] = np.nan
+    elif case == "ndim":
+        arrays["audio_feat"] = arrays["audio_feat"][:, 0, 0]
+    elif case == "rows":
+        arrays["visual_feat"] = arrays["visual_feat"][:-1]
+    elif case == "text":
+        arrays["audio_feat"] = np.array([b"x"] * 30)
+    elif case == "external":
+        external = "audio_feat"
+    path = _write_h5(tmp_path / "VEGAS.h5", arrays, external=external)
+    with pytest.raises(DatasetError, match=pattern):
+        dio.load_dataset(path)

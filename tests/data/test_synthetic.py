@@ -95,3 +95,64 @@ def test_structure_has_a_nonlinear_class_component():
     lda = LinearDiscriminantAnalysis().fit(x[tr], y[tr]).score(x[te], y[te])
     mlp = MLPClassifier((64,), max_iter=200, random_state=0).fit(x[tr], y[tr]).score(x[te], y[te])
     assert mlp > lda + 0.03, (lda, mlp)
+
+
+# ---------------------------------------------------------------------- sequence views
+def test_sequences_leave_the_flat_views_bit_identical_and_average_to_them():
+    kw = dict(n_train=300, n_test=100, dims=(12, 20), seed=7)
+    flat = make_synthetic_av(**kw)
+    ds = make_synthetic_av(**kw, sequences=True)
+    for view in ("audio", "visual"):
+        np.testing.assert_array_equal(ds.views[view], flat.views[view])
+        seq = ds.views[f"{view}_seq"]
+        assert seq.shape == (400, 10, flat.views[view].shape[1]) and seq.dtype == np.float32
+        np.testing.assert_allclose(seq.mean(axis=1, dtype=np.float64), flat.views[view], atol=1e-5)
+    np.testing.assert_array_equal(ds.labels["class"], flat.labels["class"])
+    assert set(np.unique(ds.metadata["lag"])) <= {0, 1, 2}
+    assert ds.info["generator"]["sequences"] is True and ds.info["generator"]["n_segments"] == 10
+    half = make_synthetic_av(**kw, sequences=True, sequence_dtype="float16")
+    assert half.views["visual_seq"].dtype == np.float16
+    np.testing.assert_array_equal(half.views["visual"], flat.views["visual"])
+    # the default difficulty is today's generator; another value changes the data
+    np.testing.assert_array_equal(make_synthetic_av(**kw, difficulty=1.0).views["visual"], flat.views["visual"])
+    assert not np.array_equal(make_synthetic_av(**kw, difficulty=1.5).views["visual"], flat.views["visual"])
+
+
+def test_uninformative_segments_carry_no_class_signal():
+    """With the other dynamics off, a segment is the flat view minus its class part (no class
+    signal) or plus an amplified class part: two values per item, in the stated proportion."""
+    ds = make_synthetic_av(n_train=200, n_test=50, dims=(6, 8), seed=2, sequences=True, segment_dynamics=0.0,
+                           segment_shared=0.0, segment_noise=0.0, uninformative_segments=0.3)
+    seq, x = ds.views["audio_seq"].astype(np.float64), ds.views["audio"].astype(np.float64)
+    dev = seq - x[:, None, :]  # (w_t - 1) * class part
+    for i in range(5):
+        d = dev[i]
+        u = d[np.argmax(np.abs(d).sum(1))]
+        scale = np.round(d @ u / (u @ u), 3)  # every segment is a multiple of the class part
+        values = sorted(set(scale.tolist()), key=abs)
+        assert len(values) == 2 and values[0] * values[1] < 0
+        # w - 1 is -1 on the 3 uninformative segments and 10/7 - 1 = 3/7 on the 7 others
+        assert (scale == values[1]).sum() == 3 and (scale == values[0]).sum() == 7
+        assert np.isclose(abs(values[1] / values[0]), 7 / 3, rtol=1e-2)
+
+
+def test_sequences_carry_class_dynamics_and_a_lagged_shared_latent():
+    ds = make_synthetic_av(n_train=1500, n_test=100, dims=(16, 16), seed=3, sequences=True, max_lag=2,
+                           uninformative_segments=0.0, segment_dynamics=0.0, segment_noise=0.0, segment_shared=2.0)
+    a = ds.views["audio_seq"] - ds.views["audio"][:, None, :]
+    v = ds.views["visual_seq"] - ds.views["visual"][:, None, :]
+    lag = ds.metadata["lag"]
+
+    def corr_at(shift, rows):  # canonical-free check: correlation of the top principal directions
+        x = a[rows, : 10 - shift].reshape(-1, 16)
+        z = v[rows, shift:].reshape(-1, 16)
+        return np.abs(np.corrcoef(x.T, z.T)[:16, 16:]).max()
+
+    for k in (0, 2):
+        rows = lag == k
+        best = max(range(3), key=lambda s: corr_at(s, rows))
+        assert best == k
+    with pytest.raises(ValueError, match="uninformative_segments"):
+        make_synthetic_av(n_train=50, n_test=50, sequences=True, uninformative_segments=1.0)
+    with pytest.raises(ValueError, match="difficulty"):
+        make_synthetic_av(n_train=50, n_test=50, difficulty=0)

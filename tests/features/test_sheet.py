@@ -118,3 +118,43 @@ def test_single_note_and_real_chorale_are_finite():
 def test_bad_notes_raise(notes, match):
     with pytest.raises(ValueError, match=match):
         S.sheet_features(notes)
+
+
+# ---------------------------------------------------------------------- per-segment sequence
+def test_sheet_sequence_by_hand():
+    from crossmodal_core.features.sheet import SHEET_SEQUENCE_DIM, SHEET_SEQUENCE_LAYOUT as L, sheet_sequence
+
+    # C4 for 2 ql, then E4 and G4 for 1 ql each; segments of 1.5 ql and a silent tail
+    notes = [(60, 0.0, 2.0), (64, 2.0, 1.0), (67, 3.0, 1.0)]
+    seq = sheet_sequence(notes, [0.0, 1.5, 3.0, 4.5, 6.0])
+    assert seq.shape == (4, SHEET_SEQUENCE_DIM) == (4, 32) and seq.dtype == np.float32
+    np.testing.assert_allclose(seq[0, L["roll"]][[0, 4, 7]], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(seq[1, L["roll"]][[0, 4, 7]], [0.5 / 1.5, 1.0 / 1.5, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(seq[2, L["roll"]][[0, 4, 7]], [0.0, 0.0, 1.0 / 1.5], rtol=1e-6)
+    np.testing.assert_array_equal(seq[3], 0)  # nothing sounds or starts: the release tail
+    # onsets: C in segment 0, E in segment 1, G in segment 2
+    assert seq[0, L["onset_pc"]][0] == 1 and seq[1, L["onset_pc"]][4] == 1 and seq[2, L["onset_pc"]][7] == 1
+    # register: sounding fraction, mean / low / high pitch ((p - 60) / 12)
+    np.testing.assert_allclose(seq[1, L["register"]], [1.0, (0.5 * 60 + 1.0 * 64) / 1.5 / 12 - 5, 0, 4 / 12],
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(seq[2, L["register"]], [1 / 1.5, 7 / 12, 7 / 12, 7 / 12], rtol=1e-6)
+    # motion: onsets per ql, mean interval into the new notes / 12, rising / falling fractions
+    np.testing.assert_allclose(seq[0, L["motion"]], [1 / 1.5, 0, 0, 0], rtol=1e-6)
+    np.testing.assert_allclose(seq[1, L["motion"]], [1 / 1.5, 4 / 12, 1, 0], rtol=1e-6)
+    np.testing.assert_allclose(seq[2, L["motion"]], [1 / 1.5, 3 / 12, 1, 0], rtol=1e-6)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        sheet_sequence(notes, [0.0, 2.0, 1.0])
+
+
+def test_segment_times_match_the_audio_segments():
+    from crossmodal_core.features.audio import ANALYSIS, segment_pool, segment_times
+
+    sr, n = 22050, 22050 * 3 + 17
+    edges = segment_times(n, sr, 10)
+    assert edges[0] == 0 and edges[-1] == n / sr and np.all(np.diff(edges) > 0)
+    hop = ANALYSIS["hop_length"]
+    n_frames = 1 + n // hop
+    frames = np.arange(n_frames, dtype=np.float64)[None, :] * hop / sr  # each frame's centre time
+    centres = segment_pool(frames, 10)[:, 0]  # the mean frame time of each audio segment
+    assert np.all((centres > edges[:-1]) & (centres < edges[1:]))
+    np.testing.assert_allclose(np.diff(edges)[1:-1], n / sr / 10, rtol=0.02)

@@ -16,12 +16,14 @@ def test_names_display_and_supervision():
                                         "ugaar")
     flat_models = ("acmr", "ugach", "agah", "ucal", "sdcca", "vae")
     assert set(flat_models) <= set(registry.MODEL_NAMES)
+    assert registry.MODEL_NAMES[-3:] == ("lstm-ccca", "attention", "transformer")  # the sequence block, last
     assert registry.display_name("tnn-ccca") == "TNN-C-CCA"
     assert registry.display_name("C-CCA") == "C-CCA"  # display names are accepted as names
     assert registry.get_spec("TNN-C-CCA").name == "tnn-ccca"
     assert [n for n in registry.MODEL_NAMES[:9] if registry.is_supervised(n)] == ["ccca", "ckcca", "cdcca",
                                                                                 "tnn-ccca", "contrastive"]
     assert [n for n in flat_models if registry.is_supervised(n)] == ["acmr", "agah", "sdcca", "vae"]
+    assert [n for n in registry.MODEL_NAMES[-3:] if registry.is_supervised(n)] == ["lstm-ccca", "transformer"]
     assert registry.get_spec("ugaar").views == ("sheet", "lyrics", "audio")
     with pytest.raises(KeyError, match="unknown model 'xyz'; known models: cca, kcca"):
         registry.get_spec("xyz")
@@ -112,3 +114,11 @@ def test_parameter_names_are_the_constructor_parameters():
         want = sorted(p for p in inspect.signature(cls.__init__).parameters if p != "self")
         assert sorted(registry.parameter_names(name)) == want
         assert set(registry.get_spec(name).defaults) <= set(want)
+
+
+def test_sequence_models_default_to_the_sequence_views():
+    for name in ("lstm-ccca", "attention", "transformer"):
+        spec = registry.get_spec(name)
+        assert spec.views == registry.SEQUENCE_VIEWS == ("audio_seq", "visual_seq") and spec.family == "deep"
+        assert set(spec.defaults) <= set(registry.parameter_names(name))
+    assert registry.get_spec("LSTM_C_CCA").name == "lstm-ccca"

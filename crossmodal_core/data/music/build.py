@@ -48,7 +48,9 @@ moment leaves either the previous dataset or the new one, never a mix of the two
 ``dataset.npz``             the :class:`CrossModalDataset` (see :mod:`crossmodal_core.data.io`);
                             views stored as float16 (compressed; :func:`load_music_dataset`
                             returns float32): ``audio`` (n, 192), ``audio_seq`` (n, 10, 64),
-                            ``sheet`` (n, 340), ``lyrics`` (n, 70)
+                            ``sheet`` (n, 340), ``sheet_seq`` (n, 10, 32), ``lyrics`` (n, 70);
+                            segment ``k`` of ``sheet_seq`` covers the time of segment ``k``
+                            of ``audio_seq`` (:func:`~crossmodal_core.features.audio.segment_times`)
 ``fragments.json``          the :class:`Fragment` of every row, same order (notes, lyrics,
                             source references) for rendering and on-demand audio
 ``lyrics_featurizer.npz``   the fitted lyric featurizer state
@@ -145,7 +147,7 @@ def _fragment_features(fragments: list[Fragment]) -> tuple[dict[str, np.ndarray]
     from crossmodal_core.features.sheet import sheet_features
     from crossmodal_core.synth import synthesize
 
-    keep, audio, seq, sheet, rms, dropped = [], [], [], [], [], []
+    keep, audio, seq, sheet, sheet_seq, rms, dropped = [], [], [], [], [], [], []
     for i, fr in enumerate(fragments):
         try:
             y = synthesize(fr, sample_rate=SAMPLE_RATE)
@@ -161,15 +163,32 @@ def _fragment_features(fragments: list[Fragment]) -> tuple[dict[str, np.ndarray]
         audio.append(a)
         seq.append(s)
         sheet.append(sheet_features(fr.notes))
+        sheet_seq.append(fragment_sheet_sequence(fr, len(y)))
         rms.append(level)
     arrays = {
         "keep": np.asarray(keep, dtype=np.int64),
         "audio": np.asarray(audio, dtype=np.float32).reshape(len(keep), -1),
         "audio_seq": np.asarray(seq, dtype=np.float32).reshape(len(keep), N_SEGMENTS, -1),
         "sheet": np.asarray(sheet, dtype=np.float32).reshape(len(keep), -1),
+        "sheet_seq": np.asarray(sheet_seq, dtype=np.float32).reshape(len(keep), N_SEGMENTS, -1),
         "rms": np.asarray(rms, dtype=np.float32),
     }
     return arrays, dropped
+
+
+def fragment_sheet_sequence(fragment: Fragment, n_samples: int) -> np.ndarray:
+    """``sheet_seq`` of one fragment whose audio has ``n_samples`` samples: symbolic features
+    over the same ``N_SEGMENTS`` time stretches as its ``audio_seq`` (seconds to quarter
+    lengths at the fragment's tempo). Shape ``(N_SEGMENTS, 32)``, float32."""
+    from crossmodal_core.features.audio import segment_times
+    from crossmodal_core.features.sheet import sheet_sequence
+
+    edges_ql = segment_times(int(n_samples), SAMPLE_RATE, N_SEGMENTS) * float(fragment.tempo_bpm) / 60.0
+    return sheet_sequence(fragment.notes, edges_ql)
+
+
+#: per-work arrays of a shard (one row per kept fragment)
+_SHARD_ARRAYS = ("audio", "audio_seq", "sheet", "sheet_seq", "rms")
 
 
 def process_work(ref: ScoreRef, cache: Path | None = None, fingerprint: str = "") -> dict[str, Any]:
@@ -178,7 +197,7 @@ def process_work(ref: ScoreRef, cache: Path | None = None, fingerprint: str = ""
     Returns
     -------
     dict with ``ref``, ``fragments`` (kept, in order), ``arrays`` (``audio`` (n, 192),
-    ``audio_seq`` (n, 10, 64), ``sheet`` (n, 340), ``rms`` (n,)), ``skipped`` (reason or
+    ``audio_seq`` (n, 10, 64), ``sheet`` (n, 340), ``sheet_seq`` (n, 10, 32), ``rms`` (n,)), ``skipped`` (reason or
     None) and ``dropped`` (per-fragment reasons).
     """
     shard = _shard_path(cache, ref, fingerprint) if cache is not None else None
@@ -186,7 +205,7 @@ def process_work(ref: ScoreRef, cache: Path | None = None, fingerprint: str = ""
         try:
             with np.load(shard, allow_pickle=False) as z:
                 payload = json.loads(str(z["payload"]))
-                arrays = {k: z[k] for k in ("audio", "audio_seq", "sheet", "rms")}
+                arrays = {k: z[k] for k in _SHARD_ARRAYS}
             return {"ref": ref, "fragments": [Fragment.from_dict(d) for d in payload["fragments"]],
                     "arrays": arrays, "skipped": payload["skipped"], "dropped": payload["dropped"]}
         except Exception as exc:  # a damaged shard is recomputed, never trusted
@@ -207,7 +226,8 @@ def process_work(ref: ScoreRef, cache: Path | None = None, fingerprint: str = ""
             fragments = []
     if not fragments:
         arrays = {"audio": np.zeros((0, 0), np.float32), "audio_seq": np.zeros((0, N_SEGMENTS, 0), np.float32),
-                  "sheet": np.zeros((0, 0), np.float32), "rms": np.zeros(0, np.float32)}
+                  "sheet": np.zeros((0, 0), np.float32), "sheet_seq": np.zeros((0, N_SEGMENTS, 0), np.float32),
+                  "rms": np.zeros(0, np.float32)}
         skipped = skipped or f"{ref.corpus_path}: no fragment with audible audio"
     for reason in dropped:
         log.info("dropping fragment %s", reason)
@@ -338,7 +358,7 @@ def assemble(results: Sequence[dict[str, Any]], lyrics_featurizer=None, n_folds:
     if not fragments:
         raise DatasetError("music build produced no fragment (every score was skipped)")
     stacked = {k: np.concatenate([r["arrays"][k] for r in results if r["fragments"]])
-               for k in ("audio", "audio_seq", "sheet", "rms")}
+               for k in _SHARD_ARRAYS}
     texts = [f.lyrics for f in fragments]
     featurizer = lyrics_featurizer if lyrics_featurizer is not None else _fit_lyrics(texts)
     lyrics = featurizer.transform(texts, [f.notes for f in fragments])
@@ -388,11 +408,12 @@ def assemble(results: Sequence[dict[str, Any]], lyrics_featurizer=None, n_folds:
         "n_work_groups": len(set(groups)),
         "sample_rate": SAMPLE_RATE,
         "feature_dims": {"audio": int(stacked["audio"].shape[1]), "audio_seq": list(stacked["audio_seq"].shape[1:]),
-                         "sheet": int(stacked["sheet"].shape[1]), "lyrics": int(lyrics.shape[1])},
+                         "sheet": int(stacked["sheet"].shape[1]), "sheet_seq": list(stacked["sheet_seq"].shape[1:]),
+                         "lyrics": int(lyrics.shape[1])},
     }
     ds = CrossModalDataset(
         views={"audio": stacked["audio"], "sheet": stacked["sheet"], "lyrics": lyrics.astype(np.float32),
-               "audio_seq": stacked["audio_seq"]},
+               "audio_seq": stacked["audio_seq"], "sheet_seq": stacked["sheet_seq"]},
         labels=labels, class_names=class_names,
         item_ids=np.array([f.fragment_id for f in fragments]),
         metadata=meta, folds=folds, name=DATASET_NAME, info=info,

@@ -1,5 +1,6 @@
 """Deep cross-modal models (PyTorch): DCCA, ClusterDCCA, TNNClusterCCA, ContrastiveAligner, UGAAR,
-ACMR, UCAL, UGACH, AGAH, SupervisedDCCA (S-DCCA) and CrossModalVAE.
+ACMR, UCAL, UGACH, AGAH, SupervisedDCCA (S-DCCA) and CrossModalVAE,
+and the sequence models LSTMClusterCCA, ChunkAttentionCCA, CrossModalTransformer.
 
 Small pieces underneath, pytorch-metric-learning style: :mod:`.towers` (MLP builders),
 :mod:`.losses`, :mod:`.miners`, :mod:`.distances`, and :mod:`.training` (the seeded,
@@ -21,6 +22,11 @@ from crossmodal_core.models.deep.ucal import UCAL
 from crossmodal_core.models.deep.ugaar import UGAAR
 from crossmodal_core.models.deep.vae import CrossModalVAE
 
+# sequence models (views (n, T, d); see .sequence)
+from crossmodal_core.models.deep.attention import ChunkAttentionCCA  # noqa: E402
+from crossmodal_core.models.deep.lstm_ccca import LSTMClusterCCA  # noqa: E402
+from crossmodal_core.models.deep.seq_transformer import CrossModalTransformer  # noqa: E402
+
 __all__ = [
     "ACMR",
     "AGAH",
@@ -40,5 +46,9 @@ __all__ = [
     "make_tower",
     "resolve_device",
     "seeded",
+    # sequence models
+    "ChunkAttentionCCA",
+    "CrossModalTransformer",
+    "LSTMClusterCCA",
 ]
 

@@ -117,8 +117,9 @@ def test_small_build_files_labels_and_folds(small_build):
     loaded, fragments = load_music_dataset(out)
     assert loaded.n_items == ds.n_items == len(fragments)
     assert list(loaded.item_ids) == [f.fragment_id for f in fragments]
-    assert set(loaded.view_names) == {"audio", "sheet", "lyrics", "audio_seq"}
+    assert set(loaded.view_names) == {"audio", "sheet", "lyrics", "audio_seq", "sheet_seq"}
     assert loaded.views["audio_seq"].ndim == 3 and loaded.views["audio"].dtype == np.float32
+    assert loaded.views["sheet_seq"].shape == (ds.n_items, 10, 32)
     np.testing.assert_allclose(loaded.views["sheet"], ds.views["sheet"], rtol=1e-3, atol=1e-3)
     assert set(loaded.label_names) == {"work", "collection", "language", "mode"}
     assert sorted(loaded.class_names["work"]) == sorted(WORKS)
@@ -186,7 +187,7 @@ def test_subset_rebuild_matches_committed_dataset(tmp_path):
     loaded, fragments = load_music_dataset(tmp_path)
     for f in fragments:
         assert f.to_dict() == by_id[f.fragment_id].to_dict(), f.fragment_id + hint
-    for view in ("audio", "audio_seq", "sheet", "lyrics"):
+    for view in ("audio", "audio_seq", "sheet", "sheet_seq", "lyrics"):
         np.testing.assert_allclose(loaded.views[view], committed.views[view][idx], rtol=2e-3, atol=2e-3,
                                    err_msg=view + hint)
     for col in ("lyrics", "language", "duration_s", "tempo_bpm"):
