@@ -41,7 +41,14 @@ def tiny_assets(tmp_path, monkeypatch):
     io.save_dataset(make_synthetic_av(n_train=60, n_test=30, n_classes=3, dims=(4, 6), seed=0, name="tiny"),
                     datasets / "tiny.npz")
     monkeypatch.setenv("CROSSMODAL_ASSETS", str(tmp_path / "assets"))
-    return tmp_path
+    # a data folder of its own, and no cached dataset list left behind: a built user dataset must
+    # not reach later tests (the app fixtures train on every music dataset they find)
+    monkeypatch.setenv("CROSSMODAL_HOME", str(tmp_path / "home"))
+    yield tmp_path
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 def test_only_folders_of_the_scores_directory_can_be_built(tiny_assets):

@@ -241,11 +241,15 @@ SKIPPED = {"bomb.xml": "XML entity", "broken.xml": "not well-formed", "no lyrics
 
 @pytest.fixture(scope="module")
 def user_build(tmp_path_factory):
-    src = _make_folder(tmp_path_factory.mktemp("user") / "my songs")
-    out = store.user_music_dir() / "my-songs"
-    start = time.perf_counter()
-    ds = build_music_dataset(out, jobs=1, progress=False, scores=src)
-    return src, out, ds, time.perf_counter() - start
+    # a data folder of its own: a built user dataset left in the session's folder would appear in
+    # every later test's dataset list (the app tests train on every music dataset they find)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CROSSMODAL_HOME", str(tmp_path_factory.mktemp("user_home")))
+        src = _make_folder(tmp_path_factory.mktemp("user") / "my songs")
+        out = store.user_music_dir() / "my-songs"
+        start = time.perf_counter()
+        ds = build_music_dataset(out, jobs=1, progress=False, scores=src)
+        yield src, out, ds, time.perf_counter() - start
 
 
 @pytest.mark.slow

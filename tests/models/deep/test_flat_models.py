@@ -102,9 +102,9 @@ def test_sequences_are_refused_with_a_clear_error(fitted, data, name):
     views, y, test_views, _ = data
     seq = [np.repeat(views[0][:, None, :], 10, axis=1), views[1]]
     model = registry.make_model(name, progress=False, **FAST[name])
-    with pytest.raises(ValueError, match=r"must be 2-D \(n_samples, n_features\), got shape \(\d+, 10, 12\)"):
+    with pytest.raises(ValueError, match=r"sequence view \(\d+, 10, 12\) \(n, T, d\); this model takes 2-D"):
         model.fit(seq, y)
-    with pytest.raises(ValueError, match="must be 2-D"):
+    with pytest.raises(ValueError, match="sequence view .* takes 2-D"):
         fitted[name].transform([np.repeat(test_views[0][:, None, :], 10, axis=1), test_views[1]])
     with pytest.raises(ValueError, match="features"):
         fitted[name].transform([test_views[1], test_views[0]])  # widths swapped

@@ -1,0 +1,176 @@
+"""Walk through the app as a new user would, in real Chromium, and screenshot every step.
+
+The steps of issue 14's "done when": open the app; download the results table as LaTeX; download
+the explorer's three-panel poster figure as PDF; copy the link of a retrieval query and open it in
+a fresh browser (the same query and model must be on screen); build a dataset from a folder of
+MusicXML files (a few music21 corpus works with lyrics, exported with music21) through the home
+page; browse it in the explorer. Each download is opened and checked (LaTeX has booktabs rules,
+the PDF renders to a non-blank page).
+
+Needs a prepared app data folder (``make prepare``, or ``python -m crossmodal_core prepare``):
+the app is started on a free loopback port with the current ``CROSSMODAL_HOME``. Screenshots go
+to ``--out`` (default: a temporary folder; pass ``--out assets/screenshots`` to refresh the
+committed ones)::
+
+    python tools/new_user_journey.py [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.bench_app import CHROMIUM, CHROMIUM_ARGS, free_port, sidebar_link, start_server  # noqa: E402
+
+#: corpus works with lyrics (bwv66.6 has none in music21's corpus)
+JOURNEY_WORKS = ("bach/bwv269", "bach/bwv10.7", "bach/bwv40.8")
+
+
+def settle(page, quiet_s: float = 1.5, timeout_s: float = 600.0) -> None:
+    """Wait until Streamlit shows no running indicator for ``quiet_s`` seconds."""
+    deadline = time.time() + timeout_s
+    calm_since = None
+    while time.time() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        if running:
+            calm_since = None
+        elif calm_since is None:
+            calm_since = time.time()
+        elif time.time() - calm_since >= quiet_s:
+            return
+        page.wait_for_timeout(250)
+    raise SystemExit(f"the page did not settle in {timeout_s:.0f} s")
+
+
+def shot(page, out: Path, name: str) -> Path:
+    path = out / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    print(f"  screenshot {path}", flush=True)
+    return path
+
+
+def download(page, label: str, scope=None) -> bytes:
+    """Click the download button whose text is ``label`` and return the file's bytes."""
+    where = scope if scope is not None else page
+    button = where.get_by_test_id("stDownloadButton").filter(has_text=label).first
+    button.scroll_into_view_if_needed()
+    with page.expect_download(timeout=600_000) as info:
+        button.click()
+    return Path(info.value.path()).read_bytes()
+
+
+def export_scores(folder: Path) -> None:
+    """A user's folder: corpus works with lyrics exported to MusicXML, plus one broken file."""
+    from music21 import corpus
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for work in JOURNEY_WORKS:
+        corpus.parse(work).write("musicxml", fp=str(folder / f"{work.split('/')[-1]}.musicxml"))
+    (folder / "broken.musicxml").write_text("<score-partwise><part id='P1'><measure>", encoding="utf-8")
+
+
+def check_pdf(data: bytes) -> None:
+    import numpy as np
+    import pypdfium2 as pdfium
+
+    assert data[:5] == b"%PDF-", "the poster download is not a PDF"
+    page = pdfium.PdfDocument(io.BytesIO(data))[0]
+    pixels = np.asarray(page.render(scale=1).to_pil().convert("L"))
+    assert (pixels < 200).mean() > 0.01, "the poster PDF renders blank"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=Path, help="folder for the screenshots (default: a temporary folder)")
+    p.add_argument("--scores-name", default="my_songs", help="the folder of scores made under CROSSMODAL_HOME/scores")
+    args = p.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    from crossmodal_core import store
+
+    out = args.out or Path(tempfile.mkdtemp(prefix="crossmodal-journey-"))
+    out.mkdir(parents=True, exist_ok=True)
+    downloads = Path(tempfile.mkdtemp(prefix="crossmodal-journey-files-"))
+    export_scores(store.child_path(store.scores_dir(), store.slug(args.scores_name)))
+    port = free_port()
+    server = start_server(port, downloads / "server.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+            print("1. open the app", flush=True)
+            page.goto(base)
+            settle(page)
+            shot(page, out, "journey_1_home")
+
+            print("2. download the results table as LaTeX", flush=True)
+            latex = download(page, "LaTeX").decode("utf-8")
+            assert "\\toprule" in latex and "\\bottomrule" in latex, "the LaTeX download is not a booktabs table"
+            (downloads / "results_table.tex").write_text(latex, encoding="utf-8")
+            print(f"  results_table.tex: {len(latex.splitlines())} lines, booktabs", flush=True)
+
+            print("3. download the three-panel poster figure as PDF", flush=True)
+            page.locator(sidebar_link("explorer")).click()
+            settle(page)
+            page.get_by_text("Poster figure: the three panels", exact=False).first.click()
+            settle(page)
+            pdf = download(page, "PDF")
+            check_pdf(pdf)
+            (downloads / "poster.pdf").write_bytes(pdf)
+            print(f"  poster.pdf: {len(pdf) / 1024:.0f} KiB, renders non-blank", flush=True)
+            shot(page, out, "journey_3_explorer_poster")
+
+            print("4. send a link that reopens the same retrieval query", flush=True)
+            page.locator(sidebar_link("retrieval")).click()
+            settle(page)
+            # a query of one's own: search the list, the first match becomes the query
+            search = page.get_by_label("Search by title, lyrics or class")
+            search.fill("Jesu")
+            search.press("Enter")
+            settle(page)
+            query_line = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text=" query:").first
+            asked = query_line.inner_text().strip()
+            link = page.locator('[data-testid="stCode"]').last.inner_text().replace("\n", "").strip()
+            assert link.startswith(base) and "q=" in link, f"no shareable link on the retrieval page: {link!r}"
+            print(f"  query: {asked[:90]}\n  link: {link}", flush=True)
+            shot(page, out, "journey_4_retrieval")
+            colleague = browser.new_page(viewport={"width": 1400, "height": 1000})  # a fresh session
+            colleague.goto(link)
+            settle(colleague)
+            reopened = colleague.locator('[data-testid="stMarkdownContainer"]').filter(has_text=" query:").first
+            assert reopened.inner_text().strip() == asked, "the link did not reopen the same query"
+            shot(colleague, out, "journey_4_retrieval_link_reopened")
+            colleague.close()
+
+            print("5. build a dataset from a folder of MusicXML files and browse it", flush=True)
+            page.goto(base)
+            settle(page)
+            page.get_by_text("Build a dataset from your own scores", exact=False).first.click()
+            settle(page)
+            page.get_by_role("button", name="Build the dataset").click()
+            settle(page, quiet_s=3.0, timeout_s=1800)
+            shot(page, out, "journey_5_scores_built")
+            page.get_by_role("button", name="Open it").click()
+            settle(page)
+            page.locator(sidebar_link("explorer")).click()  # the same session: the new dataset stays chosen
+            settle(page)
+            assert args.scores_name in page.content(), "the explorer does not show the new dataset"
+            shot(page, out, "journey_5_scores_explorer")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"screenshots in {out}; downloads in {downloads}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
