@@ -27,25 +27,27 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_app import CHROMIUM, CHROMIUM_ARGS, free_port, sidebar_link, start_server  # noqa: E402
+from benchmarks.bench_app import CHROMIUM, CHROMIUM_ARGS, STATE_JS, free_port, sidebar_link, start_server  # noqa: E402
 
 #: corpus works with lyrics (bwv66.6 has none in music21's corpus)
 JOURNEY_WORKS = ("bach/bwv269", "bach/bwv10.7", "bach/bwv40.8")
 
 
 def settle(page, quiet_s: float = 1.5, timeout_s: float = 600.0) -> None:
-    """Wait until Streamlit shows no running indicator for ``quiet_s`` seconds."""
+    """Wait until the script is done and the page's element tree has not changed for ``quiet_s``
+    (the render rule of ``benchmarks/bench_app.py``); an error shown on the page stops the walk."""
     deadline = time.time() + timeout_s
-    calm_since = None
+    last_n, last_change = None, time.time()
     while time.time() < deadline:
-        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
-        if running:
-            calm_since = None
-        elif calm_since is None:
-            calm_since = time.time()
-        elif time.time() - calm_since >= quiet_s:
+        state = page.evaluate(STATE_JS)
+        if state.get("error"):
+            raise SystemExit(f"the page shows an error: {state.get('messages')}")
+        if state["n"] != last_n or state.get("busy", True):
+            if state["n"] != last_n:
+                last_n, last_change = state["n"], time.time()
+        elif time.time() - last_change >= quiet_s:
             return
-        page.wait_for_timeout(250)
+        page.wait_for_timeout(200)
     raise SystemExit(f"the page did not settle in {timeout_s:.0f} s")
 
 
@@ -156,12 +158,18 @@ def main(argv: list[str] | None = None) -> int:
             page.get_by_text("Build a dataset from your own scores", exact=False).first.click()
             settle(page)
             page.get_by_role("button", name="Build the dataset").click()
-            settle(page, quiet_s=3.0, timeout_s=1800)
+            page.get_by_text("Built ", exact=False).first.wait_for(timeout=1_800_000)
+            settle(page)
             shot(page, out, "journey_5_scores_built")
             page.get_by_role("button", name="Open it").click()
             settle(page)
             page.locator(sidebar_link("explorer")).click()  # the same session: the new dataset stays chosen
             settle(page)
+            train = page.get_by_role("button", name="Train missing models", exact=False)
+            if train.count():  # a new dataset has no models yet: the page offers to train them
+                train.first.click()
+                page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=1_800_000)
+                settle(page, quiet_s=3.0)
             assert args.scores_name in page.content(), "the explorer does not show the new dataset"
             shot(page, out, "journey_5_scores_explorer")
             browser.close()
