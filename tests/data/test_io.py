@@ -407,7 +407,7 @@ def test_one_table_layout_hostile_files_name_the_file_and_key(tmp_path, rng, cas
     elif case == "rows":
         arrays["visual_feat"] = arrays["visual_feat"][:-1]
     elif case == "text":
-        arrays["audio_feat"] = np.array([b"x"] * 30)
+        arrays["audio_feat"] = np.array([[b"x"] * 4] * 30)  # (n, d): the shape is right, the type is not
     elif case == "external":
         external = "audio_feat"
     path = _write_h5(tmp_path / "VEGAS.h5", arrays, external=external)

@@ -270,7 +270,7 @@ def test_build_from_a_folder_reports_skips_aligns_rows_and_folds_by_work(user_bu
     loaded, fragments = load_music_dataset(out)
     assert loaded.n_items == len(fragments) == ds.n_items
     assert list(loaded.item_ids) == [f.fragment_id for f in fragments]
-    assert set(loaded.view_names) == {"audio", "sheet", "lyrics", "audio_seq"}
+    assert set(loaded.view_names) == {"audio", "sheet", "lyrics", "audio_seq", "sheet_seq"}
     assert all(len(v) == loaded.n_items for v in loaded.views.values())
     # row i of the sheet view is the features of fragment i's notes (independent recomputation)
     for i in (0, len(fragments) // 2, len(fragments) - 1):
