@@ -34,6 +34,9 @@ def client():
     # threads, not processes: the same scheduler, graph and task code without the start-up cost
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
     with distributed.Client(cluster) as c:
+        # both workers registered before the first graph: a task graph sent while one is still
+        # starting (a loaded CI box) was cancelled once with "lost dependencies"
+        c.wait_for_workers(2, timeout=120)
         yield c
     cluster.close()
 
