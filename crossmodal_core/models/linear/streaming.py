@@ -179,7 +179,7 @@ def _client_map(client: Any, fn: Callable, calls: list[tuple], merge: Callable) 
 
 def _scatter_views(client: Any, views: Sequence[Any]) -> list[Any]:
     """NumPy views go to the cluster once (a future), not inside every task."""
-    return [client.scatter(v, broadcast=False) if isinstance(v, np.ndarray) else v for v in views]
+    return [client.scatter(v, broadcast=False, hash=False) if isinstance(v, np.ndarray) else v for v in views]
 
 
 def cluster_statistics(template: Any, views: Sequence[Any], codes: Sequence[np.ndarray], paired: bool, *,
@@ -211,7 +211,7 @@ def cluster_statistics(template: Any, views: Sequence[Any], codes: Sequence[np.n
             total = type(total).merged([total, part])
         return total
     shipped = _scatter_views(client, views)
-    code_futures = [client.scatter(c, broadcast=False) for c in codes]
+    code_futures = [client.scatter(c, broadcast=False, hash=False) for c in codes]
     calls = [(template, shipped, code_futures, s, e, paired, maps) for s, e in ranges]
     return _client_map(client, _block_statistics, calls, _merge)
 
