@@ -13,7 +13,7 @@ reproduction:
   ``Linear + tanh``, cut into chunks of ``chunk_size`` segments, a GRU inside each chunk (its
   final state summarises the chunk), additive attention over the chunks, a linear output of
   ``out_features``;
-- objective: :func:`~.sequence.mixed_cca_loss` on the two towers' outputs, i.e. DCCA's sum of
+- objective: :func:`~.losses.mixed_cluster_dcca_loss` on the two towers' outputs, i.e. DCCA's sum of
   canonical correlations (``beta = 1``, unsupervised, instance pairs as on YouTube-8M), or the
   cluster-mixed version with labels (``beta < 1``);
 - test time: a linear CCA on the training outputs, ``n_components`` canonical variates.

@@ -19,6 +19,10 @@ Correlation (DCCA, Andrew et al. 2013)
     a stable gradient even for repeated singular values.
     :func:`cluster_covariances` gives the same blocks over all **same-class** pairs of a batch
     (Cluster-CCA's sufficient statistics from class sums, no pair materialised) for C-DCCA.
+    :func:`mixed_cluster_dcca_loss` (S-DCCA, LSTM-C-CCA, deep attention; the reference's
+    ``cca_loss(use_cluster=True, beta)`` in ``ZenzenDatabase/CMR: objectives.py``) keeps the
+    paired ``S11``, ``S22`` and mixes the cross-covariance,
+    ``S12 = β·S12_pair + (1 − β)·S12_cluster``; ``β = 1`` is plain DCCA.
 
 Contrastive
     :func:`info_nce_loss`: symmetric InfoNCE (CLIP) over row-paired embeddings.
@@ -51,6 +55,8 @@ __all__ = [
     "canonical_correlations",
     "dcca_loss",
     "cluster_dcca_loss",
+    "mixed_cluster_covariances",
+    "mixed_cluster_dcca_loss",
     "info_nce_loss",
     "supervised_contrastive_loss",
     "alignment_loss",
@@ -191,6 +197,50 @@ def cluster_dcca_loss(h1: torch.Tensor, h2: torch.Tensor, labels: torch.Tensor, 
                       reg: float = 1e-4, eps: float = 1e-9, labels2: torch.Tensor | None = None) -> torch.Tensor:
     """:func:`dcca_loss` over all same-class pairs of the batch (C-DCCA)."""
     return -_top_k_sum(canonical_correlations(*cluster_covariances(h1, h2, labels, labels2), reg=reg, eps=eps),
+                       n_components)
+
+
+def mixed_cluster_covariances(h1: torch.Tensor, h2: torch.Tensor, labels: torch.Tensor | None = None,
+                              beta: float = 0.2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(S11, S22, β·S12_pair + (1 − β)·S12_cluster)`` of row-paired outputs ``(n, o1)``, ``(n, o2)``.
+
+    ``S11``, ``S22``, ``S12_pair``: :func:`pairwise_covariances` (``n − 1`` normalised);
+    ``S12_cluster``: the cross block of :func:`cluster_covariances` over every same-class pair
+    of the batch (``labels`` ``(n,)`` int64, the class of each row pair). ``beta`` in
+    ``[0, 1]``; at ``beta = 1`` (plain DCCA's cross-covariance) the cluster block is not
+    computed and ``labels`` may be ``None``.
+    """
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    s11, s22, s12 = pairwise_covariances(h1, h2)
+    if beta < 1.0:
+        if labels is None:
+            raise ValueError("the cluster part of the loss (beta < 1) needs class labels")
+        s12 = beta * s12 + (1.0 - beta) * cluster_covariances(h1, h2, labels)[2]
+    return s11, s22, s12
+
+
+def mixed_cluster_dcca_loss(h1: torch.Tensor, h2: torch.Tensor, labels: torch.Tensor | None = None,
+                            beta: float = 0.2, n_components: int | None = None, reg: float = 1e-4,
+                            eps: float = 1e-9) -> torch.Tensor:
+    """Minus the sum of the top ``n_components`` (``None``: all) canonical correlations of
+    :func:`mixed_cluster_covariances` (ridge ``reg + eps`` on ``S11``, ``S22``).
+
+    Parameters
+    ----------
+    h1 : (n, o1) tensor, h2 : (n, o2) tensor
+        Row-paired outputs.
+    labels : (n,) int64 tensor or None
+        Class of each row pair (needed when ``beta < 1``).
+    beta : float in [0, 1]
+        Share of the paired cross-covariance (0.2, the reference's).
+    n_components, reg, eps : as for :func:`dcca_loss`.
+
+    Returns
+    -------
+    0-d float64 tensor (``>= -k``).
+    """
+    return -_top_k_sum(canonical_correlations(*mixed_cluster_covariances(h1, h2, labels, beta), reg=reg, eps=eps),
                        n_components)
 
 

@@ -8,8 +8,8 @@ Source: the TNN-C-CCA line of work (Zeng, Yu, Oyama; poster row "LSTM_C_CCA", VE
 Architecture (reference defaults, :class:`~.sequence_towers.LSTMTower`): audio ``(10, 128)``
 -> LSTM 512 -> dropout 0.1 -> LSTM 512 -> time-distributed Dense 128 (softmax) -> flatten ->
 Dense 64 (sigmoid); visual ``(10, 1024)``: the same with LSTM 784 and Dense 256. Loss:
-:func:`~.sequence.mixed_cca_loss` with ``β = 0.2``, ridge 1e-4, all singular values. RMSprop
-lr 1e-3, batch 200, 50 epochs. At test time a linear CCA (``use_cluster=False`` in
+:func:`~.losses.mixed_cluster_dcca_loss` with ``β = 0.2``, ridge 1e-4, all singular values.
+RMSprop lr 1e-3, batch 200, 50 epochs. At test time a linear CCA (``use_cluster=False`` in
 ``tested_model``, ridge 1e-4) is fitted on the training outputs; ``transform`` returns its
 ``n_components`` canonical variates.
 

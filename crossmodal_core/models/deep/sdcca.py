@@ -12,7 +12,9 @@ Model
   paired and the cluster (all same-class pairs) estimates,
   ``Σ12 = β Σ12_pair + (1 − β) Σ12_cluster`` with ``β = 0.2``; ``Σ11`` / ``Σ22`` are the
   paired (batch) covariances with ridge ``r = 1e-4``; the loss is minus the sum of all
-  canonical correlations of ``(Σ11, Σ22, Σ12)`` (:func:`mixed_cluster_dcca_loss`).
+  canonical correlations of ``(Σ11, Σ22, Σ12)``
+  (:func:`~crossmodal_core.models.deep.losses.mixed_cluster_dcca_loss`, shared with the sequence
+  models).
 - After training, cluster-CCA (:class:`~crossmodal_core.models.linear.ClusterCCA`) on the
   towers' outputs, ``n_components = min(10, classes − 1)`` (the paper's "cluster-CCA on the
   outputs"); ``transform`` returns its variates; retrieval by cosine.
@@ -40,34 +42,10 @@ import torch
 from torch import nn
 
 from crossmodal_core.models.deep.dcca import ClusterDCCA
-from crossmodal_core.models.deep.losses import canonical_correlations, cluster_covariances, pairwise_covariances
+from crossmodal_core.models.deep.losses import mixed_cluster_dcca_loss
 from crossmodal_core.models.deep.towers import make_tower
 
-__all__ = ["SupervisedDCCA", "mixed_cluster_covariances", "mixed_cluster_dcca_loss"]
-
-
-def mixed_cluster_covariances(h1: torch.Tensor, h2: torch.Tensor, labels: torch.Tensor,
-                              beta: float = 0.2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(Σ11, Σ22, β Σ12_pair + (1 − β) Σ12_cluster)`` of row-paired outputs ``(n, o1)``, ``(n, o2)``.
-
-    ``Σ11``, ``Σ22``, ``Σ12_pair``: :func:`~.losses.pairwise_covariances` (``n − 1`` normalised);
-    ``Σ12_cluster``: the cross block of :func:`~.losses.cluster_covariances` over every
-    same-class pair of the batch. ``beta`` in ``[0, 1]``: 1 is plain DCCA's cross-covariance.
-    """
-    if not 0.0 <= beta <= 1.0:
-        raise ValueError(f"beta must be in [0, 1], got {beta}")
-    s11, s22, s12 = pairwise_covariances(h1, h2)
-    s12_cluster = cluster_covariances(h1, h2, labels)[2]
-    return s11, s22, beta * s12 + (1.0 - beta) * s12_cluster
-
-
-def mixed_cluster_dcca_loss(h1: torch.Tensor, h2: torch.Tensor, labels: torch.Tensor, beta: float = 0.2,
-                            n_components: int | None = None, reg: float = 1e-4, eps: float = 1e-9) -> torch.Tensor:
-    """Minus the sum of the top ``n_components`` (``None``: all) canonical correlations of
-    :func:`mixed_cluster_covariances` (ridge ``reg + eps`` on ``Σ11``, ``Σ22``); 0-d float64."""
-    corr = canonical_correlations(*mixed_cluster_covariances(h1, h2, labels, beta), reg=reg, eps=eps)
-    k = corr.shape[0] if n_components is None else int(n_components)
-    return -corr[:k].sum()
+__all__ = ["SupervisedDCCA"]
 
 
 class SupervisedDCCA(ClusterDCCA):

@@ -10,8 +10,8 @@ values are **all NaN** is padding (:func:`pad_sequences` builds such arrays from
 :mod:`.sequence_towers`); a segment that is only partly NaN, inf anywhere, or an item with no
 real segment is an error. The time average over real segments is what the flat models see.
 
-Cluster-mixed CCA loss (:func:`mixed_cca_loss`)
------------------------------------------------
+Cluster-mixed CCA loss (:func:`~.losses.mixed_cluster_dcca_loss`)
+-----------------------------------------------------------------
 The LSTM-C-CCA / S-DCCA reference code (``ZenzenDatabase/CMR: objectives.py``, ``cca_loss``)
 mixes the pairwise and the cluster cross-covariance of a batch,
 ``Σ12 = β·Σ12_pair + (1 − β)·Σ12_cluster`` (every same-class pair a correspondence, computed
@@ -39,15 +39,10 @@ from crossmodal_core.models.deep._base import (
     project,
     set_linear_stage_state,
 )
-from crossmodal_core.models.deep.losses import (
-    _top_k_sum,
-    canonical_correlations,
-    cluster_covariances,
-    pairwise_covariances,
-)
+from crossmodal_core.models.deep.losses import mixed_cluster_dcca_loss
 from crossmodal_core.models.deep.training import resolve_device, resolve_seed, seeded, validation_map
 
-__all__ = ["pad_sequences", "check_sequence_views", "mixed_cca_loss", "SequenceEstimator", "SequenceCCAEstimator"]
+__all__ = ["pad_sequences", "check_sequence_views", "SequenceEstimator", "SequenceCCAEstimator"]
 
 
 def pad_sequences(sequences: Sequence[np.ndarray], n_segments: int | None = None) -> np.ndarray:
@@ -126,35 +121,6 @@ def check_sequence_views(views: Sequence[np.ndarray], model: str, n_views: int |
     if n < min_rows:
         raise ValueError(f"{model}: {what} need at least {min_rows} rows, got {n}")
     return out
-
-
-def mixed_cca_loss(h1: torch.Tensor, h2: torch.Tensor, labels: torch.Tensor | None = None, beta: float = 0.2,
-                   reg: float = 1e-4, eps: float = 1e-9, n_components: int | None = None) -> torch.Tensor:
-    """Minus the sum of the (top-``n_components``, default all) canonical correlations with the
-    cluster-mixed cross-covariance ``β·Σ12_pair + (1 − β)·Σ12_cluster`` (module docstring).
-
-    Parameters
-    ----------
-    h1 : (n, o1) tensor, h2 : (n, o2) tensor
-        Row-paired outputs.
-    labels : (n,) int64 tensor or None
-        Class of each row pair (needed when ``beta < 1``).
-    beta : float in [0, 1]
-    reg, eps : ridge on ``Σ11``, ``Σ22`` (absolute) and eigenvalue floor.
-
-    Returns
-    -------
-    0-d float64 tensor.
-    """
-    if not 0.0 <= beta <= 1.0:
-        raise ValueError(f"beta must be in [0, 1], got {beta}")
-    s11, s22, s12 = pairwise_covariances(h1, h2)
-    if beta < 1.0:
-        if labels is None:
-            raise ValueError("the cluster part of the loss (beta < 1) needs class labels")
-        _, _, c12 = cluster_covariances(h1, h2, labels)
-        s12 = beta * s12 + (1.0 - beta) * c12
-    return -_top_k_sum(canonical_correlations(s11, s22, s12, reg=reg, eps=eps), n_components)
 
 
 class SequenceEstimator(TorchCrossModalEstimator):
@@ -301,8 +267,9 @@ class SequenceEstimator(TorchCrossModalEstimator):
 
 
 class SequenceCCAEstimator(SequenceEstimator):
-    """Sequence towers trained with :func:`mixed_cca_loss`, then a linear CCA on their outputs
-    over the whole training set (what ``transform`` returns: ``n_components`` canonical variates).
+    """Sequence towers trained with :func:`~.losses.mixed_cluster_dcca_loss`, then a linear CCA on
+    their outputs over the whole training set (what ``transform`` returns: ``n_components``
+    canonical variates).
 
     Subclasses provide :meth:`_build_module`, :meth:`_out_features` and :meth:`_optimizer`,
     and the parameters ``n_components``, ``beta``, ``reg``, ``eps``, ``epochs``, ``batch_size``,
@@ -362,8 +329,8 @@ class SequenceCCAEstimator(SequenceEstimator):
             def step(idx: torch.Tensor) -> torch.Tensor:
                 idx = idx.to(inputs.device)
                 lab = None if labels is None or self.beta >= 1.0 else labels[idx]
-                return mixed_cca_loss(f(x0[idx], m0[idx]), g(x1[idx], m1[idx]), lab, beta=self.beta,
-                                      reg=self.reg, eps=self.eps)
+                return mixed_cluster_dcca_loss(f(x0[idx], m0[idx]), g(x1[idx], m1[idx]), lab, beta=self.beta,
+                                               reg=self.reg, eps=self.eps)
 
             # covariance objectives need full batches: never a short trailing batch
             self._train(module, step, n, optimizer, generator, inputs, callback,

@@ -9,6 +9,9 @@ from crossmodal_core.models.deep.losses import (
     cluster_covariances,
     dcca_loss,
     info_nce_loss,
+    mixed_cluster_covariances,
+    mixed_cluster_dcca_loss,
+    pairwise_covariances,
     supervised_contrastive_loss,
     triplet_loss_from_distances,
     triplet_margin_loss,
@@ -130,6 +133,81 @@ def test_cluster_covariances_equal_covariances_of_materialised_pairs(rng):
     np.testing.assert_allclose(s12.numpy(), xc.T @ zc / m, atol=1e-10)
 
 
+# the cluster-mixed loss of S-DCCA and the sequence models (moved here with the function)
+@pytest.fixture
+def mixed_batch():
+    rng = np.random.default_rng(0)
+    y = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 1])
+    h1 = rng.normal(size=(10, 3)) + y[:, None]
+    h2 = rng.normal(size=(10, 2)) - y[:, None]
+    return h1, h2, y
+
+
+def test_mixed_covariances_interpolate_pair_and_cluster(mixed_batch):
+    h1, h2, y = (torch.tensor(a) for a in mixed_batch)
+    s11, s22, s12 = pairwise_covariances(h1, h2)
+    c12 = cluster_covariances(h1, h2, y)[2]
+    m11, m22, m12 = mixed_cluster_covariances(h1, h2, y, beta=0.2)
+    torch.testing.assert_close(m11, s11)
+    torch.testing.assert_close(m22, s22)
+    torch.testing.assert_close(m12, 0.2 * s12 + 0.8 * c12)
+    # the cluster block by brute force over every same-class pair
+    a, b, lab = mixed_batch
+    pairs = [(i, j) for i in range(10) for j in range(10) if lab[i] == lab[j]]
+    p, q = np.array([a[i] for i, _ in pairs]), np.array([b[j] for _, j in pairs])
+    want = (p - p.mean(0)).T @ (q - q.mean(0)) / len(pairs)
+    np.testing.assert_allclose(c12.numpy(), want, atol=1e-12)
+    with pytest.raises(ValueError, match="beta"):
+        mixed_cluster_covariances(h1, h2, y, beta=1.5)
+
+
+def test_mixed_loss_is_minus_the_sum_of_canonical_correlations(mixed_batch):
+    h1, h2, y = mixed_batch
+    t = [torch.tensor(a) for a in mixed_batch]
+    s11, s22, s12 = (m.numpy() for m in mixed_cluster_covariances(*t, beta=0.2))
+    r = 1e-4
+    w1 = linalg.inv(linalg.sqrtm(s11 + r * np.eye(3)))
+    w2 = linalg.inv(linalg.sqrtm(s22 + r * np.eye(2)))
+    sv = linalg.svdvals(w1 @ s12 @ w2)
+    assert float(mixed_cluster_dcca_loss(*t, beta=0.2, reg=r, eps=0.0)) == pytest.approx(-sv.sum(), rel=1e-9)
+    assert float(mixed_cluster_dcca_loss(*t, beta=0.2, n_components=1, reg=r, eps=0.0)) == pytest.approx(-sv[0])
+
+
+def _inv_sqrt(c):
+    w, v = np.linalg.eigh(c)
+    return v @ np.diag(w ** -0.5) @ v.T
+
+
+def _mixed_cca_reference(h1, h2, y, beta, reg):
+    """The formula written out with explicit same-class pairs (no class sums)."""
+    n = len(h1)
+    c1, c2 = h1 - h1.mean(0), h2 - h2.mean(0)
+    s11 = c1.T @ c1 / (n - 1) + reg * np.eye(h1.shape[1])
+    s22 = c2.T @ c2 / (n - 1) + reg * np.eye(h2.shape[1])
+    s12 = c1.T @ c2 / (n - 1)
+    pairs = [(i, j) for i in range(n) for j in range(n) if y[i] == y[j]]
+    p1 = np.array([h1[i] for i, _ in pairs])
+    p2 = np.array([h2[j] for _, j in pairs])
+    p1, p2 = p1 - p1.mean(0), p2 - p2.mean(0)
+    cluster = p1.T @ p2 / len(pairs)
+    t = _inv_sqrt(s11) @ (beta * s12 + (1 - beta) * cluster) @ _inv_sqrt(s22)
+    return -np.linalg.svd(t, compute_uv=False).sum()
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.2, 1.0])
+def test_mixed_cluster_dcca_loss_matches_the_formula_with_explicit_pairs(rng, beta):
+    h1, h2 = rng.standard_normal((30, 4)), rng.standard_normal((30, 3))
+    h2[:, 0] += h1[:, 0]
+    y = np.arange(30) % 3
+    got = mixed_cluster_dcca_loss(torch.tensor(h1), torch.tensor(h2), torch.tensor(y), beta=beta, reg=1e-4, eps=0.0)
+    np.testing.assert_allclose(got.item(), _mixed_cca_reference(h1, h2, y, beta, 1e-4), rtol=1e-8)
+    if beta == 1.0:  # plain DCCA: no labels needed, equals dcca_loss over all components
+        alone = mixed_cluster_dcca_loss(torch.tensor(h1), torch.tensor(h2), None, beta=1.0, reg=1e-4, eps=0.0)
+        np.testing.assert_allclose(alone.item(), dcca_loss(torch.tensor(h1), torch.tensor(h2), reg=1e-4, eps=0).item())
+    with pytest.raises(ValueError, match="needs class labels"):
+        mixed_cluster_dcca_loss(torch.tensor(h1), torch.tensor(h2), None, beta=0.5)
+
+
 def _np_log_softmax(x, axis):
     x = x - x.max(axis=axis, keepdims=True)
     return x - np.log(np.exp(x).sum(axis=axis, keepdims=True))
@@ -177,3 +255,4 @@ def test_bad_arguments():
         dcca_loss(torch.randn(10, 2), torch.randn(10, 2), n_components=3)
     with pytest.raises(ValueError, match="reduction"):
         triplet_margin_loss(A, P, N, reduction="max")
+

@@ -15,8 +15,8 @@ from crossmodal_core.models.deep import (
     LSTMClusterCCA,
     TorchCrossModalEstimator,
 )
-from crossmodal_core.models.deep.losses import dcca_loss, info_nce_loss, supervised_contrastive_loss
-from crossmodal_core.models.deep.sequence import check_sequence_views, mixed_cca_loss, pad_sequences
+from crossmodal_core.models.deep.losses import info_nce_loss, supervised_contrastive_loss
+from crossmodal_core.models.deep.sequence import check_sequence_views, pad_sequences
 from crossmodal_core.models.deep.sequence_towers import ChunkAttentionTower, LSTMTower, TransformerTower
 
 pytestmark = pytest.mark.filterwarnings("ignore:(Cluster)?CCA.*exceeds:UserWarning")
@@ -48,41 +48,6 @@ def small(name, **overrides):
 
 
 # ---------------------------------------------------------------------- loss terms
-def _inv_sqrt(c):
-    w, v = np.linalg.eigh(c)
-    return v @ np.diag(w ** -0.5) @ v.T
-
-
-def _mixed_cca_reference(h1, h2, y, beta, reg):
-    """The formula written out with explicit same-class pairs (no class sums)."""
-    n = len(h1)
-    c1, c2 = h1 - h1.mean(0), h2 - h2.mean(0)
-    s11 = c1.T @ c1 / (n - 1) + reg * np.eye(h1.shape[1])
-    s22 = c2.T @ c2 / (n - 1) + reg * np.eye(h2.shape[1])
-    s12 = c1.T @ c2 / (n - 1)
-    pairs = [(i, j) for i in range(n) for j in range(n) if y[i] == y[j]]
-    p1 = np.array([h1[i] for i, _ in pairs])
-    p2 = np.array([h2[j] for _, j in pairs])
-    p1, p2 = p1 - p1.mean(0), p2 - p2.mean(0)
-    cluster = p1.T @ p2 / len(pairs)
-    t = _inv_sqrt(s11) @ (beta * s12 + (1 - beta) * cluster) @ _inv_sqrt(s22)
-    return -np.linalg.svd(t, compute_uv=False).sum()
-
-
-@pytest.mark.parametrize("beta", [0.0, 0.2, 1.0])
-def test_mixed_cca_loss_matches_the_formula_with_explicit_pairs(rng, beta):
-    h1, h2 = rng.standard_normal((30, 4)), rng.standard_normal((30, 3))
-    h2[:, 0] += h1[:, 0]
-    y = np.arange(30) % 3
-    got = mixed_cca_loss(torch.tensor(h1), torch.tensor(h2), torch.tensor(y), beta=beta, reg=1e-4, eps=0.0)
-    np.testing.assert_allclose(got.item(), _mixed_cca_reference(h1, h2, y, beta, 1e-4), rtol=1e-8)
-    if beta == 1.0:  # plain DCCA: no labels needed, equals dcca_loss over all components
-        alone = mixed_cca_loss(torch.tensor(h1), torch.tensor(h2), None, beta=1.0, reg=1e-4, eps=0.0)
-        np.testing.assert_allclose(alone.item(), dcca_loss(torch.tensor(h1), torch.tensor(h2), reg=1e-4, eps=0).item())
-    with pytest.raises(ValueError, match="needs class labels"):
-        mixed_cca_loss(torch.tensor(h1), torch.tensor(h2), None, beta=0.5)
-
-
 def test_transformer_loss_terms_by_hand():
     """InfoNCE and supervised contrastive on three unit vectors, written out."""
     za = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=torch.float64)
