@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from crossmodal_core.models.deep._base import TorchCrossModalEstimator, check_positive_int
-from crossmodal_core.models.deep.losses import info_nce_loss, supervised_contrastive_loss
+from crossmodal_core.models.deep.losses import contrastive_objective
 from crossmodal_core.models.deep.training import seeded
 
 __all__ = ["ContrastiveAligner"]
@@ -123,21 +123,9 @@ class ContrastiveAligner(TorchCrossModalEstimator):
 
             def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
                 idx = idx.to(inputs.device)
-                za, zb = f(x0[idx]), g(x1[idx])
-                # heads already L2-normalise, so the losses skip it
-                out: dict[str, Any] = {}
-                loss = za.new_zeros(())
-                if self.infonce_weight > 0:
-                    nce = info_nce_loss(za, zb, self.temperature, normalize=False)
-                    loss = loss + self.infonce_weight * nce
-                    out["infonce"] = nce.detach()
-                if use_supcon:
-                    lab = labels[idx]
-                    sc = supervised_contrastive_loss(za, zb, lab, lab, self.temperature, normalize=False)
-                    loss = loss + self.supcon_weight * sc
-                    out["supcon"] = sc.detach()
-                out["loss"] = loss
-                return out
+                # heads already L2-normalise, so the losses skip it (normalize=False)
+                return contrastive_objective(f(x0[idx]), g(x1[idx]), labels[idx] if use_supcon else None,
+                                             self.temperature, self.infonce_weight, self.supcon_weight)
 
             self._train(module, step, x0.shape[0], optimizer, generator, inputs, callback,
                         desc="ContrastiveAligner")

@@ -28,6 +28,8 @@ Contrastive
     :func:`info_nce_loss`: symmetric InfoNCE (CLIP) over row-paired embeddings.
     :func:`supervised_contrastive_loss`: cross-modal supervised contrastive loss (Khosla et al.
     2020), every other-modality item of the anchor's class is a positive.
+    :func:`contrastive_objective`: their weighted sum, the objective of the contrastive aligner
+    and the cross-modal transformer.
 
 Adversarial alignment (UGAAR)
     :func:`alignment_loss`: summed per-branch MSE to the CCA targets.
@@ -59,6 +61,7 @@ __all__ = [
     "mixed_cluster_dcca_loss",
     "info_nce_loss",
     "supervised_contrastive_loss",
+    "contrastive_objective",
     "alignment_loss",
     "discriminator_loss",
     "generator_adversarial_loss",
@@ -290,6 +293,40 @@ def supervised_contrastive_loss(za: torch.Tensor, zb: torch.Tensor, labels_a: to
     logits = _logits(za, zb, temperature, normalize)
     positive = (labels_a.unsqueeze(1) == labels_b.unsqueeze(0)).to(logits.dtype)
     return 0.5 * (_supcon_direction(logits, positive) + _supcon_direction(logits.T, positive.T))
+
+
+def contrastive_objective(za: torch.Tensor, zb: torch.Tensor, labels: torch.Tensor | None = None,
+                          temperature: float = 0.1, infonce_weight: float = 1.0, supcon_weight: float = 1.0,
+                          normalize: bool = False) -> dict[str, torch.Tensor]:
+    """``infonce_weight · InfoNCE + supcon_weight · SupCon`` of a row-paired batch, as a training step's dict.
+
+    Parameters
+    ----------
+    za, zb : (n, k) tensors
+        Row-paired embeddings (already L2-normalised unless ``normalize``).
+    labels : (n,) int64 tensor or None
+        Class of each row pair; the supervised term is used only with labels and
+        ``supcon_weight > 0``, InfoNCE only with ``infonce_weight > 0``.
+    temperature : float > 0
+        Softmax temperature of both terms.
+
+    Returns
+    -------
+    dict: ``"loss"`` (0-d, differentiable), plus the detached ``"infonce"`` / ``"supcon"``
+    terms that were used (logged per epoch by :func:`~.training.fit_loop`).
+    """
+    out: dict[str, torch.Tensor] = {}
+    loss = za.new_zeros(())
+    if infonce_weight > 0:
+        nce = info_nce_loss(za, zb, temperature, normalize=normalize)
+        loss = loss + infonce_weight * nce
+        out["infonce"] = nce.detach()
+    if labels is not None and supcon_weight > 0:
+        sc = supervised_contrastive_loss(za, zb, labels, labels, temperature, normalize=normalize)
+        loss = loss + supcon_weight * sc
+        out["supcon"] = sc.detach()
+    out["loss"] = loss
+    return out
 
 
 # ----------------------------------------------------------------------------- adversarial (UGAAR)

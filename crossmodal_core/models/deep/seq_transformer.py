@@ -11,7 +11,7 @@ audio-visual contrastive encoders (CLIP-style two towers):
   and the padding mask (padded segments are never attended to), mean over real segments,
   ``LayerNorm + Linear`` to ``n_components``, L2-normalised;
 - loss per batch: ``infonce_weight · InfoNCE + supcon_weight · SupCon``
-  (:func:`~.losses.info_nce_loss`, :func:`~.losses.supervised_contrastive_loss`): the paired
+  (:func:`~.losses.contrastive_objective`, shared with the contrastive aligner): the paired
   item is the positive of InfoNCE; with labels ``y`` every other-modality item of the same
   class is a positive of the supervised term (class-level retrieval needs it);
 - retrieval by cosine in the ``n_components``-d space (no CCA step).
@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from crossmodal_core.models.deep._base import check_positive_int
-from crossmodal_core.models.deep.losses import info_nce_loss, supervised_contrastive_loss
+from crossmodal_core.models.deep.losses import contrastive_objective
 from crossmodal_core.models.deep.sequence import SequenceEstimator
 from crossmodal_core.models.deep.sequence_towers import TransformerTower
 from crossmodal_core.models.deep.towers import L2Normalize
@@ -143,20 +143,10 @@ class CrossModalTransformer(SequenceEstimator):
 
             def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
                 idx = idx.to(inputs.device)
-                za, zb = f(x0[idx], m0[idx]), g(x1[idx], m1[idx])
-                out: dict[str, Any] = {}
-                loss = za.new_zeros(())
-                if self.infonce_weight > 0:
-                    nce = info_nce_loss(za, zb, self.temperature, normalize=False)
-                    loss = loss + self.infonce_weight * nce
-                    out["infonce"] = nce.detach()
-                if use_supcon:
-                    lab = labels[idx]
-                    sc = supervised_contrastive_loss(za, zb, lab, lab, self.temperature, normalize=False)
-                    loss = loss + self.supcon_weight * sc
-                    out["supcon"] = sc.detach()
-                out["loss"] = loss
-                return out
+                # the towers end in an L2 normalisation, so the losses skip it (normalize=False)
+                return contrastive_objective(f(x0[idx], m0[idx]), g(x1[idx], m1[idx]),
+                                             labels[idx] if use_supcon else None,
+                                             self.temperature, self.infonce_weight, self.supcon_weight)
 
             self._train(module, step, x0.shape[0], optimizer, generator, inputs, callback,
                         desc="CrossModalTransformer", grad_clip=self.grad_clip)

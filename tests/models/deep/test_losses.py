@@ -7,6 +7,7 @@ from scipy import linalg
 
 from crossmodal_core.models.deep.losses import (
     cluster_covariances,
+    contrastive_objective,
     dcca_loss,
     info_nce_loss,
     mixed_cluster_covariances,
@@ -256,3 +257,16 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="reduction"):
         triplet_margin_loss(A, P, N, reduction="max")
 
+
+def test_contrastive_objective_is_the_weighted_sum_of_its_terms(rng):
+    za = torch.nn.functional.normalize(torch.tensor(rng.normal(size=(8, 5))), dim=1)
+    zb = torch.nn.functional.normalize(torch.tensor(rng.normal(size=(8, 5))), dim=1)
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    nce = info_nce_loss(za, zb, 0.2, normalize=False).item()
+    sc = supervised_contrastive_loss(za, zb, y, y, 0.2, normalize=False).item()
+    out = contrastive_objective(za, zb, y, 0.2, infonce_weight=0.5, supcon_weight=2.0)
+    assert out["loss"].item() == pytest.approx(0.5 * nce + 2.0 * sc, rel=1e-12)
+    assert out["infonce"].item() == pytest.approx(nce) and out["supcon"].item() == pytest.approx(sc)
+    assert set(contrastive_objective(za, zb, None, 0.2)) == {"loss", "infonce"}  # no labels: InfoNCE only
+    only_sc = contrastive_objective(za, zb, y, 0.2, infonce_weight=0.0, supcon_weight=1.0)
+    assert set(only_sc) == {"loss", "supcon"} and only_sc["loss"].item() == pytest.approx(sc, rel=1e-12)
