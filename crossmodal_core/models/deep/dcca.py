@@ -200,7 +200,7 @@ class DCCA(TorchCrossModalEstimator):
         with seeded(inputs.seed, inputs.device) as generator:
             module = self._build_module().to(inputs.device)
             self.module_ = module
-            optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            optimizer = self._optimizer(module)  # the hook, as in the in-memory fit (S-DCCA: RMSprop)
             f, g = module["view0"], module["view1"]
 
             def step(batch: tuple) -> torch.Tensor:

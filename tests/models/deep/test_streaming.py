@@ -9,7 +9,7 @@ from crossmodal_core.data import io as dio
 from crossmodal_core.data import lazy
 from crossmodal_core.data.dataset import CrossModalDataset
 from crossmodal_core.metrics import map_both_directions
-from crossmodal_core.models.deep import DCCA, ClusterDCCA
+from crossmodal_core.models.deep import DCCA, ClusterDCCA, SupervisedDCCA
 from crossmodal_core.models.deep.training import RowBlockBatches, streamed_batches
 
 
@@ -63,3 +63,13 @@ def test_deep_models_train_from_views_on_disk(zarr_views, model, monkeypatch):
     got = np.mean(map_both_directions(z[0], z[1], lab, lab, metric="cosine"))
     want = np.mean(map_both_directions(in_memory[0], in_memory[1], lab, lab, metric="cosine"))
     assert got > 0.35 and got > want - 0.1, (got, want)
+
+
+def test_streamed_fit_uses_the_models_optimizer_hook(zarr_views, monkeypatch):
+    """S-DCCA trains with its own RMSprop (the ``_optimizer`` hook) from views on disk too."""
+    _, _, lab, lx, ly, _ = zarr_views
+    made = []
+    hook = SupervisedDCCA._optimizer
+    monkeypatch.setattr(SupervisedDCCA, "_optimizer", lambda self, module: made.append(hook(self, module)) or made[-1])
+    SupervisedDCCA(hidden0=(8,), hidden1=(8,), epochs=1, batch_size=100, progress=False).fit([lx, ly], lab)
+    assert len(made) == 1 and isinstance(made[0], torch.optim.RMSprop)
