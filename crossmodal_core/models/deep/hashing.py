@@ -80,7 +80,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from crossmodal_core.models.deep._base import TorchCrossModalEstimator, check_array_shape, check_positive_int
+from crossmodal_core.models.deep._base import (
+    EncoderOutput,
+    TorchCrossModalEstimator,
+    check_array_shape,
+    check_positive_int,
+)
 from crossmodal_core.models.deep.hash_losses import (
     agah_balance_loss,
     code_map_loss,
@@ -91,7 +96,7 @@ from crossmodal_core.models.deep.hash_losses import (
     wgan_gradient_penalty,
 )
 from crossmodal_core.models.deep.towers import make_tower
-from crossmodal_core.models.deep.training import minibatches, seeded
+from crossmodal_core.models.deep.training import minibatches, optimizer_step, seeded
 
 __all__ = ["UGACH", "AGAH", "BITS", "binary_codes", "knn_graph", "update_code_map", "update_feature_map"]
 
@@ -335,9 +340,7 @@ class UGACH(_HashingEstimator):
                 d_pos, d_neg = d_step(q, xpos, xneg)
                 # per query: mean over its samples; summed over the queries (see the docstring)
                 d_loss = F.relu(beta + d_pos - d_neg).mean(1).sum()
-                d_opt.zero_grad(set_to_none=True)
-                d_loss.backward()
-                d_opt.step()
+                optimizer_step(d_opt, d_loss)
                 out = {"d": float(d_loss.detach()) / idx.shape[0], "g": 0.0, "reward": 0.0}
                 if random_negatives:
                     return out
@@ -347,9 +350,7 @@ class UGACH(_HashingEstimator):
                         d_pos, d_neg = d_step(q, xpos, xs[b][pool[pick]])
                         reward = ugach_reward(d_pos, d_neg, beta)
                     g_loss = -(logp.gather(1, pick) * reward).mean(1).sum()
-                    g_opt.zero_grad(set_to_none=True)
-                    g_loss.backward()
-                    g_opt.step()
+                    optimizer_step(g_opt, g_loss)
                     g_count[0] += 1
                     if g_count[0] % int(self.g_lr_every) == 0:
                         for group in g_opt.param_groups:
@@ -409,17 +410,6 @@ class AGAHNetwork(nn.Module):
         f = self.encoders[view](x)
         g = self.attend(f)
         return f, self.hash_head(g), self.classifier(g)
-
-
-class _CodeOf(nn.Module):
-    """``x → h`` for one view (what :meth:`AGAH.transform` runs)."""
-
-    def __init__(self, net: AGAHNetwork, view: str):
-        super().__init__()
-        self.net, self.view = net, view
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.encode(self.view, x)[1]
 
 
 class AGAH(_HashingEstimator):
@@ -501,7 +491,8 @@ class AGAH(_HashingEstimator):
 
     def _transform_arrays(self, views: list[np.ndarray]) -> list[np.ndarray]:
         scaled = self._scaled_inputs(views)
-        return [self._run(_CodeOf(self.module_, f"view{i}"), x) for i, x in enumerate(scaled)]
+        # encode(view, x) = (f, h, class probabilities): the relaxed codes h
+        return [self._run(EncoderOutput(self.module_, f"view{i}", 1), x) for i, x in enumerate(scaled)]
 
     def fit(self, views: Sequence[np.ndarray], y: np.ndarray | None = None, validation: tuple | None = None,
             callback: Callable[[dict[str, Any]], Any] | None = None) -> "AGAH":
@@ -563,9 +554,7 @@ class AGAH(_HashingEstimator):
                     for critic, real, fake in ((c1, f1, f0), (c0, f0, f1)):
                         critic_loss = (critic_loss - critic(real.detach()).mean() + critic(fake.detach()).mean()
                                        + wgan_gradient_penalty(critic, real, fake, self.gp_weight, generator))
-                    critic_opt.zero_grad(set_to_none=True)
-                    critic_loss.backward()
-                    critic_opt.step()
+                    optimizer_step(critic_opt, critic_loss)
                 adv = -(c1(f0).mean() + c0(f1).mean())
                 tri = cosine_triplet_all_loss(h0, h1, lab, self.margin) + cosine_triplet_all_loss(h1, h0, lab, self.margin)
                 balance = agah_balance_loss(h0) + agah_balance_loss(h1)
@@ -574,9 +563,7 @@ class AGAH(_HashingEstimator):
                 quant = quantization_loss(h0) + quantization_loss(h1)
                 loss = (tri + self.balance_weight * balance + self.class_weight * cls + self.code_map_weight * cmap
                         + self.quant_weight * quant + self.adv_weight * adv)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                optimizer_step(opt, loss)
                 return {"loss": float(loss.detach()), "triplet": float(tri.detach()),
                         "balance": float(balance.detach()), "class": float(cls.detach()),
                         "code_map": float(cmap.detach()), "quant": float(quant.detach()),

@@ -47,6 +47,7 @@ __all__ = [
     "minibatches",
     "validation_map",
     "fit_loop",
+    "optimizer_step",
     "RowBlockBatches",
     "streamed_batches",
 ]
@@ -224,6 +225,15 @@ def _as_loss(out: Any) -> tuple[torch.Tensor | float, dict[str, float]]:
         extras = {k: float(v.detach() if torch.is_tensor(v) else v) for k, v in out.items() if k != "loss"}
         return out["loss"], extras
     return out, {}
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One manual update: zero ``optimizer``'s gradients (set to ``None``), back-propagate the
+    0-d ``loss``, step. For the steps of a :func:`fit_loop` run with ``optimizer=None``, where
+    a model alternates its own updates (UGACH's D then G, AGAH's critics then encoders)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
 
 
 def fit_loop(

@@ -54,6 +54,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from crossmodal_core.models.deep._base import (
+    EncoderOutput,
     TorchCrossModalEstimator,
     check_array_shape,
     check_positive_int,
@@ -100,15 +101,6 @@ class VAENetwork(nn.Module):
 
     def decode(self, i: int, z: torch.Tensor) -> torch.Tensor:
         return self.outputs[i](self.decoder(z))
-
-
-class _MuOf(nn.Module):
-    def __init__(self, net: VAENetwork, i: int):
-        super().__init__()
-        self.net, self.i = net, i
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.encode(self.i, x)[0]
 
 
 class CrossModalVAE(TorchCrossModalEstimator):
@@ -178,7 +170,8 @@ class CrossModalVAE(TorchCrossModalEstimator):
         return VAENetwork(self.n_features_in_, self.hidden, self.latent, self.n_classes_)
 
     def _mu(self, views: list[np.ndarray]) -> list[np.ndarray]:
-        return [self._run(_MuOf(self.module_, i), x) for i, x in enumerate(self._scaled_inputs(views))]
+        # encode(i, x) = (μ, log σ²): retrieval uses μ
+        return [self._run(EncoderOutput(self.module_, i, 0), x) for i, x in enumerate(self._scaled_inputs(views))]
 
     def _transform_arrays(self, views: list[np.ndarray]) -> list[np.ndarray]:
         out = self._mu(views)

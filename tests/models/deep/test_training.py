@@ -9,6 +9,7 @@ from crossmodal_core.models.deep.training import (
     TrainingDivergedError,
     fit_loop,
     minibatches,
+    optimizer_step,
     resolve_device,
     seeded,
     validation_map,
@@ -149,3 +150,11 @@ def test_validation_map_matches_brute_force(rng):
     # perfect embedding: one-hot class vectors -> MAP 1 both ways
     onehot = np.eye(3)[y]
     assert validation_map(onehot, onehot, y) == pytest.approx((1.0, 1.0))
+
+
+def test_optimizer_step_zeroes_backpropagates_and_steps():
+    w = nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = torch.optim.SGD([w], lr=0.1)
+    w.grad = torch.tensor([100.0, 100.0])  # a stale gradient must not leak into the update
+    optimizer_step(opt, (w ** 2).sum())  # gradient 2w
+    torch.testing.assert_close(w.detach(), torch.tensor([1.0 - 0.2, -2.0 + 0.4]))
