@@ -139,23 +139,20 @@ def load_vegas_layout(path: str | Path, name: str | None = None) -> CrossModalDa
 def _vegas_from_arrays(arrays: dict[str, np.ndarray], path: Path, name: str | None = None) -> CrossModalDataset:
     """The VEGAS/AVE layout read from ``arrays`` (feature arrays are popped as they are used)."""
     lower_to_key = {k.lower(): k for k in arrays}
-    if _COMBINED_KEYS <= set(lower_to_key) and not _feature_key(lower_to_key, "audio", "train"):
+    if _is_one_table(lower_to_key):
         arrays = _split_combined_layout(arrays, lower_to_key, path)
         lower_to_key = {k.lower(): k for k in arrays}
     parts = _vegas_split_keys(arrays, lower_to_key, path)
-    codes: dict[str, np.ndarray] = {}
-    n_columns: set[int] = set()
-    onehot_any = False
-    for split, keys in parts.items():
-        n_rows = _vegas_check_features(arrays, keys, path)
-        codes[split], ncols, onehot = _vegas_split_labels(arrays, keys, split, n_rows, path)
-        n_columns |= ncols
-        onehot_any |= onehot
-    codes, class_names = _vegas_resolve_classes(codes, n_columns, arrays, lower_to_key, path)
+    codes, class_names, onehot_any = _vegas_codes(arrays, lower_to_key, parts, path)
     return _vegas_assemble(arrays, lower_to_key, parts, codes, class_names, onehot_any, path, name)
 
 
 _COMBINED_KEYS = {"audio_feat", "visual_feat", "label_id"}
+
+
+def _is_one_table(lower_to_key: dict[str, str]) -> bool:
+    """The one-table layout (``audio_feat`` / ``visual_feat`` / ``Label_ID``), not per-split arrays."""
+    return _COMBINED_KEYS <= set(lower_to_key) and not _feature_key(lower_to_key, "audio", "train")
 _TRAIN_VALUES, _TEST_VALUES = ("1", "train"), ("0", "test")
 
 
@@ -239,23 +236,26 @@ def _vegas_split_keys(arrays: Mapping[str, np.ndarray], lower_to_key: dict[str, 
     return parts
 
 
-def _vegas_check_features(arrays: Mapping[str, np.ndarray], keys: Mapping[str, Any], path: Path) -> int:
-    """Check one split's audio / visual arrays (2-D or 3-D, numeric, finite, paired); return rows."""
-    audio, visual = np.asarray(arrays[keys["audio"]]), np.asarray(arrays[keys["visual"]])
+def _vegas_check_features(arrays: Mapping[str, Any], keys: Mapping[str, Any], path: Path,
+                          values: bool = True) -> int:
+    """Check one split's audio / visual arrays (2-D or 3-D, numeric, paired, and finite when
+    ``values``); return the rows. ``values=False`` reads nothing (arrays on disk, whose NaN /
+    inf are checked block by block as they are copied)."""
+    audio, visual = arrays[keys["audio"]], arrays[keys["visual"]]
     for key, arr in ((keys["audio"], audio), (keys["visual"], visual)):
-        if arr.ndim not in (2, 3):
-            raise DatasetError(f"{path}: {key!r} must be (n, d) or (n, T, d), got shape {arr.shape}")
+        if len(arr.shape) not in (2, 3):
+            raise DatasetError(f"{path}: {key!r} must be (n, d) or (n, T, d), got shape {tuple(arr.shape)}")
         if not np.issubdtype(arr.dtype, np.number):
             raise DatasetError(f"{path}: {key!r} is not numeric (dtype {arr.dtype})")
-        rows = nonfinite_rows(arr)
+        rows = nonfinite_rows(np.asarray(arr)) if values else ()
         if len(rows):
             raise DatasetError(f"{path}: {key!r} contains NaN or inf in {len(rows)} row(s), first at row {int(rows[0])}")
-    if len(audio) != len(visual):
+    if audio.shape[0] != visual.shape[0]:
         raise DatasetError(
-            f"{path}: {keys['audio']!r} has {len(audio)} rows but {keys['visual']!r} has "
-            f"{len(visual)}: audio and visual rows must be paired clips"
+            f"{path}: {keys['audio']!r} has {audio.shape[0]} rows but {keys['visual']!r} has "
+            f"{visual.shape[0]}: audio and visual rows must be paired clips"
         )
-    return len(audio)
+    return int(audio.shape[0])
 
 
 def _vegas_split_labels(arrays: Mapping[str, np.ndarray], keys: Mapping[str, Any], split: str, n_rows: int,
@@ -281,6 +281,22 @@ def _vegas_split_labels(arrays: Mapping[str, np.ndarray], keys: Mapping[str, Any
             f"first at row {int(diff[0])}: rows must be paired clips of the same class"
         )
     return labs["audio"], n_columns, onehot_any
+
+
+def _vegas_codes(arrays: Mapping[str, Any], lower_to_key: dict[str, str], parts: dict[str, dict[str, Any]],
+                 path: Path, values: bool = True) -> tuple[dict[str, np.ndarray], list[str], bool]:
+    """Every split's features checked (:func:`_vegas_check_features`) and labels decoded:
+    ``(codes per split, class names, whether any labels were one-hot)``."""
+    codes: dict[str, np.ndarray] = {}
+    n_columns: set[int] = set()
+    onehot_any = False
+    for split, keys in parts.items():
+        n_rows = _vegas_check_features(arrays, keys, path, values=values)
+        codes[split], ncols, onehot = _vegas_split_labels(arrays, keys, split, n_rows, path)
+        n_columns |= ncols
+        onehot_any |= onehot
+    codes, class_names = _vegas_resolve_classes(codes, n_columns, arrays, lower_to_key, path)
+    return codes, class_names, onehot_any
 
 
 def _vegas_resolve_classes(codes: dict[str, np.ndarray], n_columns: set[int], arrays: Mapping[str, np.ndarray],
@@ -339,18 +355,35 @@ def _vegas_item_ids(arrays: Mapping[str, np.ndarray], lower_to_key: dict[str, st
     return ids
 
 
-def _vegas_view(chunks: list[np.ndarray]) -> np.ndarray:
-    """Concatenate one modality's splits in one copy (non-float input becomes float32)."""
-    dtype = np.result_type(*chunks)
-    if not np.issubdtype(dtype, np.floating):
-        dtype = np.dtype(np.float32)
-    return np.concatenate(chunks, axis=0, dtype=dtype)
+def _view_dtype(dtypes: list[Any]) -> np.dtype:
+    """The joined view's dtype: the splits' common type, float32 for non-float input."""
+    dtype = np.result_type(*dtypes)
+    return dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float32)
 
 
-def _vegas_assemble(arrays: dict[str, np.ndarray], lower_to_key: dict[str, str], parts: dict[str, dict[str, Any]],
+def _join_in_memory(chunks: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
+    """One modality's splits concatenated in one copy, and the time average of a sequence view."""
+    chunks = [np.asarray(c) for c in chunks]
+    arr = np.concatenate(chunks, axis=0, dtype=_view_dtype(chunks))
+    return arr, (arr.mean(axis=1, dtype=np.float64).astype(arr.dtype) if arr.ndim == 3 else None)
+
+
+def _join_on_disk(chunks: list[Any]) -> tuple[Any, Any]:
+    """As :func:`_join_in_memory` for arrays on disk: row-concatenated and averaged lazily."""
+    from crossmodal_core.data.lazy import RowConcat, RowMean
+
+    whole = RowConcat(chunks, _view_dtype([c.dtype for c in chunks]))
+    return whole, (RowMean(whole) if whole.ndim == 3 else None)
+
+
+def _vegas_assemble(arrays: dict[str, Any], lower_to_key: dict[str, str], parts: dict[str, dict[str, Any]],
                     codes: dict[str, np.ndarray], class_names: list[str], onehot_any: bool, path: Path,
-                    name: str | None) -> CrossModalDataset:
-    """Train (+val) rows first, then test; views, ids, split and ``source_split`` columns."""
+                    name: str | None, join: Any = _join_in_memory) -> CrossModalDataset:
+    """Train (+val) rows first, then test; views, ids, split and ``source_split`` columns.
+
+    ``join(chunks) -> (view, time average or None)`` joins one modality's split arrays:
+    :func:`_join_in_memory`, or :func:`_join_on_disk` for the Zarr conversion.
+    """
     order = [s for s in ("train", "val", "test") if s in parts]
     split_col, source_split, ids = [], [], []
     for s in order:
@@ -361,14 +394,14 @@ def _vegas_assemble(arrays: dict[str, np.ndarray], lower_to_key: dict[str, str],
     views: dict[str, np.ndarray] = {}
     for modality in ("audio", "visual"):
         keys = [parts[s][modality] for s in order]
-        shapes = {np.shape(arrays[k])[1:] for k in keys}
+        shapes = {tuple(arrays[k].shape[1:]) for k in keys}
         if len(shapes) > 1:
             raise DatasetError(f"{path}: {modality} features have different shapes across splits: {sorted(shapes)}")
-        arr = _vegas_view([np.asarray(arrays[k]) for k in keys])
+        arr, time_mean = join([arrays[k] for k in keys])
         for k in keys:  # the file's copy is no longer needed once concatenated
             arrays.pop(k, None)
-        if arr.ndim == 3:
-            views[modality] = arr.mean(axis=1, dtype=np.float64).astype(arr.dtype)
+        if time_mean is not None:
+            views[modality] = time_mean
             views[f"{modality}_seq"] = arr
         else:
             views[modality] = arr
@@ -415,7 +448,7 @@ def convert_to_zarr(src: str | Path, out: str | Path, chunk_bytes: int = 16 << 2
     (NPZ cannot be read in parts). Returns ``out``; writes atomically.
     """
     from crossmodal_core.data import io as data_io
-    from crossmodal_core.data.lazy import RowConcat, RowMean, is_zarr_path, open_hdf5_arrays
+    from crossmodal_core.data.lazy import is_zarr_path, open_hdf5_arrays
     from crossmodal_core.data.readers import _suffix_kind
 
     src, out = Path(src), Path(out)
@@ -432,69 +465,9 @@ def convert_to_zarr(src: str | Path, out: str | Path, chunk_bytes: int = 16 << 2
     if attrs.get("format") is not None:  # our own format (or another marker, which load_dataset names)
         return data_io.save_zarr(data_io.load_dataset(src, lazy=True), out, chunk_bytes, progress=progress)
     lower_to_key = {k.lower(): k for k in arrays}
-    if _COMBINED_KEYS <= set(lower_to_key) and not _feature_key(lower_to_key, "audio", "train"):
+    if _is_one_table(lower_to_key):
         return data_io.save_zarr(data_io.load_dataset(src, lazy=False), out, chunk_bytes, progress=progress)
     parts = _vegas_split_keys(arrays, lower_to_key, src)
-    codes: dict[str, np.ndarray] = {}
-    n_columns: set[int] = set()
-    onehot_any = False
-    for split, keys in parts.items():
-        n_rows = _vegas_check_shapes(arrays, keys, src)
-        codes[split], ncols, onehot = _vegas_split_labels(arrays, keys, split, n_rows, src)
-        n_columns |= ncols
-        onehot_any |= onehot
-    codes, class_names = _vegas_resolve_classes(codes, n_columns, arrays, lower_to_key, src)
-    order = [s for s in ("train", "val", "test") if s in parts]
-    split_col, source_split, ids = [], [], []
-    for s in order:
-        n_rows = len(codes[s])
-        split_col += ["test" if s == "test" else "train"] * n_rows
-        source_split += [s] * n_rows
-        ids.append(_vegas_item_ids(arrays, lower_to_key, s, n_rows, src))
-    views: dict[str, Any] = {}
-    for modality in ("audio", "visual"):
-        chunks = [arrays[parts[s][modality]] for s in order]
-        shapes = {tuple(c.shape[1:]) for c in chunks}
-        if len(shapes) > 1:
-            raise DatasetError(f"{src}: {modality} features have different shapes across splits: {sorted(shapes)}")
-        dtype = np.result_type(*[c.dtype for c in chunks])
-        if not np.issubdtype(dtype, np.floating):
-            dtype = np.dtype(np.float32)
-        whole = RowConcat(chunks, dtype)
-        if whole.ndim == 3:
-            views[modality] = RowMean(whole)
-            views[f"{modality}_seq"] = whole
-        else:
-            views[modality] = whole
-    views = {k: views[k] for k in sorted(views, key=lambda k: (k.endswith("_seq"), k != "audio"))}
-    item_ids = np.concatenate(ids)
-    if len(np.unique(item_ids)) != len(item_ids):
-        item_ids = np.array([f"{s}-{i}" for s, i in zip(source_split, item_ids)])
-    info = {"source": str(src), "layout": "vegas", "synthetic": False, "default_label": "class",
-            "labels_were_onehot": bool(onehot_any),
-            "description": f"audio-visual features read from {src.name} (VEGAS/AVE layout)"}
-    try:
-        ds = CrossModalDataset(views=views, labels={"class": np.concatenate([codes[s] for s in order])},
-                               class_names={"class": class_names}, item_ids=item_ids,
-                               metadata={"source_split": np.array(source_split)} if "val" in parts else {},
-                               split=np.array(split_col), name=src.stem, info=info)
-    except DatasetError as exc:
-        raise DatasetError(f"{src}: {str(exc).split(': ', 1)[-1]}") from None
+    codes, class_names, onehot_any = _vegas_codes(arrays, lower_to_key, parts, src, values=False)
+    ds = _vegas_assemble(arrays, lower_to_key, parts, codes, class_names, onehot_any, src, None, join=_join_on_disk)
     return data_io.save_zarr(ds, out, chunk_bytes, progress=progress)
-
-
-def _vegas_check_shapes(arrays: Mapping[str, Any], keys: Mapping[str, Any], path: Path) -> int:
-    """:func:`_vegas_check_features` without reading the features (they are checked for NaN /
-    inf block by block as they are copied)."""
-    audio, visual = arrays[keys["audio"]], arrays[keys["visual"]]
-    for key, arr in ((keys["audio"], audio), (keys["visual"], visual)):
-        if len(arr.shape) not in (2, 3):
-            raise DatasetError(f"{path}: {key!r} must be (n, d) or (n, T, d), got shape {tuple(arr.shape)}")
-        if np.dtype(arr.dtype).kind not in "biuf":
-            raise DatasetError(f"{path}: {key!r} is not numeric (dtype {arr.dtype})")
-    if audio.shape[0] != visual.shape[0]:
-        raise DatasetError(
-            f"{path}: {keys['audio']!r} has {audio.shape[0]} rows but {keys['visual']!r} has "
-            f"{visual.shape[0]}: audio and visual rows must be paired clips"
-        )
-    return int(audio.shape[0])

@@ -229,3 +229,22 @@ def test_vegas_layout_cannot_stay_on_disk_but_converts(tmp_path):
 
     out = convert_to_zarr(src, tmp_path / "vegas.zarr", chunk_bytes=64)
     _same(dio.load_dataset(src, lazy=False), dio.load_dataset(out, lazy=False))
+
+
+def test_vegas_conversion_checks_features_as_loading_does(tmp_path):
+    """One checker for both readers: a non-numeric (bool) feature array the loader refuses is
+    refused by the converter too, with the same message (it used to be converted)."""
+    from crossmodal_core.data.vegas import convert_to_zarr, load_vegas_layout
+
+    rng = np.random.default_rng(4)
+    src = tmp_path / "bool.h5"
+    with h5py.File(src, "w") as f:
+        for split, n in (("train", 10), ("test", 4)):
+            f[f"audio_{split}"] = rng.standard_normal((n, 3)).astype(np.float32)
+            f[f"visual_{split}"] = rng.standard_normal((n, 4)) > 0
+            f[f"{split}_labels"] = np.arange(n) % 2
+    with pytest.raises(DatasetError, match="'visual_train' is not numeric"):
+        load_vegas_layout(src)
+    with pytest.raises(DatasetError, match="'visual_train' is not numeric"):
+        convert_to_zarr(src, tmp_path / "bool.zarr")
+    assert not (tmp_path / "bool.zarr").exists()
