@@ -40,7 +40,7 @@ from crossmodal_core.models.deep._base import (
     set_linear_stage_state,
 )
 from crossmodal_core.models.deep.losses import mixed_cluster_dcca_loss
-from crossmodal_core.models.deep.training import resolve_device, resolve_seed, seeded, validation_map
+from crossmodal_core.models.deep.training import resolve_device, resolve_seed, seeded
 
 __all__ = ["pad_sequences", "check_sequence_views", "SequenceEstimator", "SequenceCCAEstimator"]
 
@@ -188,16 +188,6 @@ class SequenceEstimator(TorchCrossModalEstimator):
             z = ((a - mean.astype(np.float32)) / scale.astype(np.float32)).astype(np.float32, copy=False)
             out.append(np.where(m[:, :, None], z, np.float32(0)))
         return out
-
-    def _make_validate(self, inputs: FitInputs) -> Callable[[], tuple[float, float]] | None:
-        if inputs.val_views is None:
-            return None
-
-        def validate() -> tuple[float, float]:
-            z = self._transform_arrays(inputs.val_views)
-            return validation_map(z[0], z[1], inputs.val_y)
-
-        return validate
 
     # ------------------------------------------------------------------ inference
     def _run_sequence(self, net: nn.Module, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
