@@ -280,10 +280,17 @@ def check_views(views: Sequence[np.ndarray] | Mapping[str, np.ndarray], n_views:
         if not np.isfinite(a).all():
             raise ValueError(f"{what}[{i}] contains NaN or inf")
         out.append(np.ascontiguousarray(a))
-    n = out[0].shape[0]
-    for i, a in enumerate(out):
+    check_paired_rows(out, min_rows, what)
+    return out
+
+
+def check_paired_rows(views: Sequence[Any], min_rows: int = 2, what: str = "views") -> int:
+    """Every view (``(n, ...)``, in memory or on disk) has the rows of ``views[0]``, and at
+    least ``min_rows`` of them; return ``n``."""
+    n = views[0].shape[0]
+    for i, a in enumerate(views):
         if a.shape[0] != n:
             raise ValueError(f"{what}[{i}] has {a.shape[0]} rows but {what}[0] has {n}")
     if n < min_rows:
         raise ValueError(f"{what} need at least {min_rows} rows, got {n}")
-    return out
+    return n

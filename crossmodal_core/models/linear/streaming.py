@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from crossmodal_core.data.dataset import check_views
+from crossmodal_core.data.dataset import check_paired_rows, check_views
 from crossmodal_core.data.lazy import LazyArray, is_lazy
 
 __all__ = [
@@ -107,12 +107,7 @@ def check_stream_views(views: Sequence[Any], n_views: int | None = 2, min_rows: 
         if np.dtype(v.dtype).kind != "f":
             v = v.astype(np.float64)
         out.append(v)
-    n = out[0].shape[0]
-    for i, a in enumerate(out):
-        if a.shape[0] != n:
-            raise ValueError(f"{what}[{i}] has {a.shape[0]} rows but {what}[0] has {n}")
-    if n < min_rows:
-        raise ValueError(f"{what} need at least {min_rows} rows, got {n}")
+    check_paired_rows(out, min_rows, what)
     return out
 
 
