@@ -43,7 +43,7 @@ from crossmodal_core.models.deep.training import (
 from crossmodal_core.models.preprocessing import fit_standardizer, standardize
 from crossmodal_core.store import atomic_path, atomic_write_json
 
-__all__ = ["TorchCrossModalEstimator", "CheckpointError", "EncoderOutput", "FitInputs", "check_array_shape",
+__all__ = ["TorchCrossModalEstimator", "CheckpointError", "FitInputs", "check_array_shape",
            "check_positive_int", "cluster_components", "fit_standardizer", "linear_stage_state",
            "project", "set_linear_stage_state", "standardize", "standardize_views"]
 
@@ -408,6 +408,19 @@ def check_array_shape(arrays: dict[str, np.ndarray], name: str, shape: tuple[int
     return a
 
 
+class EncoderOutput(nn.Module):
+    """``x → net.encode(key, x)[index]``: one output of a network with several outputs per
+    modality, as a tower :meth:`TorchCrossModalEstimator._run` can forward (the VAE's ``μ``,
+    AGAH's relaxed codes). ``x``: ``(b, d_key)``; the output's shape is ``encode``'s."""
+
+    def __init__(self, net: nn.Module, key: int | str, index: int):
+        super().__init__()
+        self.net, self.key, self.index = net, key, int(index)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.encode(self.key, x)[self.index]
+
+
 def linear_stage_state(prefix: str, weights: Sequence[np.ndarray], means: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
     """Arrays of a fitted linear projection ``(x - means[i]) @ weights[i]`` for a checkpoint."""
     out = {}
@@ -430,19 +443,6 @@ def set_linear_stage_state(arrays: dict[str, np.ndarray], prefix: str, n_feature
 def project(x: np.ndarray, weights: np.ndarray, means: np.ndarray) -> np.ndarray:
     """``(x - means) @ weights`` in float32 (the networks' precision)."""
     return ((x - means.astype(np.float32)) @ weights.astype(np.float32)).astype(np.float32, copy=False)
-
-
-class EncoderOutput(nn.Module):
-    """``x → net.encode(key, x)[index]``: one output of a network with several outputs per
-    modality, as a tower :meth:`TorchCrossModalEstimator._run` can forward (the VAE's ``μ``,
-    AGAH's relaxed codes). ``x``: ``(b, d_key)``; the output's shape is ``encode``'s."""
-
-    def __init__(self, net: nn.Module, key: int | str, index: int):
-        super().__init__()
-        self.net, self.key, self.index = net, key, int(index)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.encode(self.key, x)[self.index]
 
 
 def standardize_views(views: Sequence[np.ndarray], means: Sequence[np.ndarray],
