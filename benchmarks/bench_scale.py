@@ -74,6 +74,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # scale_e2e, bench_app
 
 from crossmodal_core import retrieval  # noqa: E402
 from crossmodal_core.index import ExactIndex, build_index, recall_at_k  # noqa: E402
@@ -515,7 +516,7 @@ def _joint_syrk_floor(views, block_rows):
     return total
 
 
-def bench_fit(n, folder, seed=0, client=None, with_partial=True):
+def bench_fit(n, folder, seed=0, client=None, with_partial=True, path=None):
     """Streamed ``ClusterCCA.fit`` (paper variant) from Zarr vs the joint float32 syrk floor (same
     blocks, same run), plus ``partial_fit`` over 50k-row blocks; with ``client``, the fit through
     dask.distributed against the in-process fit."""
@@ -523,10 +524,13 @@ def bench_fit(n, folder, seed=0, client=None, with_partial=True):
     from crossmodal_core.models.linear import ClusterCCA
     from crossmodal_core.models.linear import streaming
 
-    path = os.path.join(folder, f"data-{n}.zarr")  # the load row's file when it ran
+    # the load row's file when it ran, or a given one (--data-zarr: e.g. the end-to-end run's)
+    path = path or os.path.join(folder, f"data-{n}.zarr")
     if not os.path.exists(path):
         write_synthetic(n, path, seed)
     ds = dio.load_dataset(path)
+    if ds.n_items != n:
+        raise SystemExit(f"{path} holds {ds.n_items} rows, not --n {n}")
     views, y = [ds.views["audio"], ds.views["visual"]], ds.labels["class"]
     step = streaming.block_rows_for_views(views)
     out = {}
@@ -563,7 +567,7 @@ def bench_fit(n, folder, seed=0, client=None, with_partial=True):
     return out
 
 
-def data_rows(n, kinds, seed=0, load_formats=(".zarr", ".h5")):
+def data_rows(n, kinds, seed=0, load_formats=(".zarr", ".h5"), zarr_path=None):
     """The rows of ``kinds`` (subset of DATA_ROWS) at ``n`` rows; files in a temp folder, removed after."""
     import shutil
     import tempfile
@@ -585,7 +589,7 @@ def data_rows(n, kinds, seed=0, load_formats=(".zarr", ".h5")):
                 client = Client(cluster)
                 print(f"  LocalCluster(2x1) started in {time.perf_counter() - t0:.1f} s", flush=True)
             try:
-                fit = bench_fit(n, folder, seed, client, with_partial="partial" in kinds)
+                fit = bench_fit(n, folder, seed, client, with_partial="partial" in kinds, path=zarr_path)
             finally:
                 if client is not None:
                     client.close()
@@ -709,11 +713,41 @@ def main(argv=None):
                    help=f"data rows to run (subset of {','.join(DATA_ROWS)}, or 'none'); files go to a temporary "
                         "folder ($BENCH_SCALE_DIR or /tmp), removed afterwards")
     p.add_argument("--load-formats", default="zarr,h5", help="files of the load row (zarr,h5)")
+    p.add_argument("--data-zarr", help="the fit rows read this Zarr dataset (written by this script, e.g. by "
+                                       "--end-to-end --e2e-dir) instead of writing one; its row count must be --n")
     p.add_argument("--map", default="", help="class-level MAP rows: comma-separated n of the exact n x n MAP "
                                               "(e.g. 12500,25000,50000); off by default")
     p.add_argument("--map-gallery", type=int, default=0, help="gallery rows of the sampled-MAP row (e.g. 1000000)")
     p.add_argument("--map-queries", type=int, default=1000, help="sampled queries of the sampled-MAP row")
+    e2e = p.add_argument_group("end to end (issue 13's 'done when'; see benchmarks/scale_e2e.py)")
+    e2e.add_argument("--end-to-end", action="store_true",
+                     help="generate --n rows to Zarr, then open, train C-CCA, index, search, project and show the "
+                          "explorer in Streamlit + Chromium, each step a process: wall, CPU and peak RSS per step")
+    e2e.add_argument("--threads", type=int, default=1, help="BLAS / FAISS threads of the steps (default 1)")
+    e2e.add_argument("--e2e-index", default="ivf", choices=("auto", "ivf", "hnsw", "exact"), help="index kind")
+    e2e.add_argument("--e2e-visits", type=int, default=3, help="warm explorer visits (default 3)")
+    e2e.add_argument("--e2e-dir", help="work folder (kept; lets --e2e-steps rerun steps on its files)")
+    e2e.add_argument("--e2e-steps", help="comma-separated subset of generate,open,train,index,search,project,explorer")
+    e2e.add_argument("--e2e-keep", action="store_true", help="keep the temporary work folder")
+    e2e.add_argument("--explorer-warm", help="comma-separated test-item counts (e.g. 1000,100000): warm explorer "
+                                             "visits split into server script and browser render time, same run")
+    e2e.add_argument("--explorer-warm-visits", type=int, default=5, help="warm visits per size (default 5)")
     args = p.parse_args(argv)
+    if args.end_to_end or args.explorer_warm:
+        import scale_e2e
+
+        out = {}
+        if args.explorer_warm:
+            out["explorer_warm"] = scale_e2e.explorer_warm([int(x) for x in args.explorer_warm.split(",")],
+                                                           args.explorer_warm_visits)
+        if args.end_to_end:
+            out["end_to_end"] = {n: scale_e2e.end_to_end(
+                n, args.seed, args.threads, args.e2e_keep, args.e2e_index, args.e2e_visits, args.e2e_dir,
+                set(args.e2e_steps.split(",")) if args.e2e_steps else None) for n in (args.n or [100_000])}
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({**out, "args": vars(args)}, fh, indent=1, default=str)
+        return 0
     methods = set(args.methods.split(","))
     if methods - set(METHODS):
         p.error(f"unknown methods {sorted(methods - set(METHODS))}; choose from {METHODS}")
@@ -729,7 +763,7 @@ def main(argv=None):
                              seed=args.seed)
     for n in args.n or ([] if (args.map or args.map_gallery) else [100_000]):
         all_rows += data_rows(n, [k for k in args.data.split(",") if k in DATA_ROWS], args.seed,
-                              ["." + f for f in args.load_formats.split(",")])
+                              ["." + f for f in args.load_formats.split(",")], args.data_zarr)
         if args.explorer and not args.explorer_skip_map:
             all_rows += explorer_map_rows(n, args.seed, args.explorer_umap_all, args.explorer_fit_points)
         if args.explorer:
