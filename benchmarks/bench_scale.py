@@ -260,13 +260,19 @@ def explorer_map_rows(n, seed=0, umap_all_points=20_000, fit_points=None):
 
     from crossmodal_core import projection as proj
 
-    # warm-up: above 4,096 points UMAP switches to NNDescent, whose JIT is paid on its first use
+    params = {**proj.SCALE_PARAMS["umap"], **({"fit_points": fit_points} if fit_points else {})}
+    # warm-up: pays the JIT of the code paths the timed fits take, once. Above 4,096 points
+    # (UMAP's small-data limit) UMAP fits with NNDescent and transforms with its search, whose
+    # JIT is paid on first use; at or below it both use exact distances, and a NNDescent warm-up
+    # would only cost time (it was ~2 min CPU of the CI smoke test's ~5 min)
+    largest = max(min(int(params["fit_points"]), 2 * n), min(umap_all_points, 2 * n))
+    warm_fit = 5_000 if largest > 4_096 else 1_000
     warm_w, warm_c, _ = _timed_cpu(lambda: proj.compute_projection(
-        _two_modalities(3_000, seed + 1)[0], "umap", params={**proj.SCALE_PARAMS["umap"], "fit_points": 5_000}))
-    print(f"  [explorer] UMAP warm-up (JIT, fit 5,000 + transform 1,000 points): {warm_w:.1f} s wall, "
+        _two_modalities(warm_fit // 2 + 500, seed + 1)[0], "umap", params={**proj.SCALE_PARAMS["umap"],
+                                                                           "fit_points": warm_fit}))
+    print(f"  [explorer] UMAP warm-up (JIT, fit {warm_fit:,} + transform 1,000 points): {warm_w:.1f} s wall, "
           f"{warm_c:.1f} s CPU", flush=True)
     views, labels = _two_modalities(n, seed)
-    params = {**proj.SCALE_PARAMS["umap"], **({"fit_points": fit_points} if fit_points else {})}
     wall, cpu, p = _timed_cpu(lambda: proj.compute_projection(views, "umap", labels=labels, params=params))
     m = min(umap_all_points, 2 * n)
     sub = proj.subsample_index(n, m // 2, labels, seed)
@@ -280,7 +286,7 @@ def explorer_map_rows(n, seed=0, umap_all_points=20_000, fit_points=None):
         "peer_measured_points": 2 * len(sub), "peer_measured_wall_s": round(peer_w, 2),
         "peer_measured_cpu_s": round(peer_c, 2), "peer_wall_s": round(peer_w * scale, 1),
         "peer_cpu_s": round(peer_c * scale, 1), "x_peer_cpu": round(peer_c * scale / max(cpu, 1e-9), 2),
-        "warmup_wall_s": round(warm_w, 2)}]
+        "warmup_wall_s": round(warm_w, 2), "warmup_cpu_s": round(warm_c, 2), "warmup_fit_points": warm_fit}]
 
 
 def _panel_figures(coords, labels, seed, draw_max=None):
@@ -534,11 +540,16 @@ def bench_fit(n, folder, seed=0, client=None, with_partial=True, path=None):
     views, y = [ds.views["audio"], ds.views["visual"]], ds.labels["class"]
     step = streaming.block_rows_for_views(views)
     out = {}
+    c0 = time.process_time()
     floor_s, floor_mb, _ = timed(lambda: _joint_syrk_floor(views, step))
+    c1 = time.process_time()
     fit_s, fit_mb, model = timed(lambda: ClusterCCA(n_components=N_CLASSES - 1).fit(views, y))
+    floor_cpu, fit_cpu = c1 - c0, time.process_time() - c1
     out["fit"] = {"row": "ClusterCCA streamed fit (s) vs joint-syrk floor", "n": n, "ours": round(fit_s, 1),
                   "peer": round(floor_s, 1), "ratio": round(fit_s / floor_s, 2),
-                  "note": f"{n / fit_s:,.0f} rows/s vs {n / floor_s:,.0f}; RSS +{fit_mb / 2**20:.0f} MB "
+                  "cpu_s": round(fit_cpu, 1), "peer_cpu_s": round(floor_cpu, 1),
+                  "note": f"{n / fit_s:,.0f} rows/s vs {n / floor_s:,.0f}; CPU {fit_cpu:.0f} s vs {floor_cpu:.0f} s; "
+                          f"RSS +{fit_mb / 2**20:.0f} MB "
                           f"(floor +{floor_mb / 2**20:.0f} MB); blocks of {step} rows"}
 
     def partial():
@@ -556,12 +567,19 @@ def bench_fit(n, folder, seed=0, client=None, with_partial=True, path=None):
         "peer": round(floor_s, 1), "ratio": round(pf_s / floor_s, 2),
         "note": f"{n / pf_s:,.0f} rows/s; RSS +{pf_mb / 2**20:.0f} MB; per-class Grams"}
     if client is not None:
+        def worker_cpu():
+            return sum(client.run(lambda: sum(__import__("os").times()[:2])).values())
+
+        w0, c0 = worker_cpu(), time.process_time()
         dk_s, dk_mb, dmodel = timed(lambda: ClusterCCA(n_components=N_CLASSES - 1).fit(views, y, client=client))
+        dk_cpu, dk_client_cpu = worker_cpu() - w0, time.process_time() - c0
         diff = float(np.max(np.abs(dmodel.canonical_correlations_ - model.canonical_correlations_)))
         workers = client.run(lambda: __import__("resource").getrusage(0).ru_maxrss * 1024)
         out["dask"] = {"row": "same through LocalCluster(2x1) (s) vs in-process fit", "n": n, "ours": round(dk_s, 1),
                        "peer": round(fit_s, 1), "ratio": round(dk_s / fit_s, 2),
-                       "note": f"speed-up {fit_s / dk_s:.2f}x; vs floor {dk_s / floor_s:.2f}x; max |d corr| {diff:.1e}; "
+                       "cpu_s": round(dk_cpu, 1), "client_cpu_s": round(dk_client_cpu, 1), "peer_cpu_s": round(fit_cpu, 1),
+                       "note": f"speed-up {fit_s / dk_s:.2f}x; vs floor {dk_s / floor_s:.2f}x; workers' CPU {dk_cpu:.0f} s "
+                               f"(+ client {dk_client_cpu:.0f} s) vs in-process {fit_cpu:.0f} s; max |d corr| {diff:.1e}; "
                                f"client RSS +{dk_mb / 2**20:.0f} MB, worker peak RSS "
                                f"{max(workers.values()) / 2**20:.0f} MB"}
     return out

@@ -221,7 +221,7 @@ model = trained.find_trained(data, "ccca", ("audio", "visual"), "class")
 emb = trained.load_embeddings(model)
 _, test = trained.split_indices(data.dataset)
 rng = np.random.default_rng(1)
-tune = np.sort(rng.choice(test, 1000, replace=False))  # audio test queries tune the recall
+tune = np.sort(rng.choice(test, min(1000, len(test)), replace=False))  # audio test queries tune the recall
 t0 = time.perf_counter()
 idx = cindex.build_index(emb["visual"], kind={kind!r}, target_recall=0.95, k=10, sample_queries=emb["audio"][tune],
                          seed=0, threads={threads})
@@ -245,7 +245,7 @@ load_s = time.perf_counter() - t0
 emb = trained.load_embeddings(model)
 _, test = trained.split_indices(data.dataset)
 rng = np.random.default_rng(2)  # other queries than the ones that tuned the index
-queries = np.sort(rng.choice(test, 1000, replace=False))
+queries = np.sort(rng.choice(test, min(1000, len(test)), replace=False))
 q = emb["audio"][queries]
 best = 0.0
 for _ in range(2):

@@ -152,3 +152,25 @@ def test_bench_scale_map_rows_print_ours_beside_the_peer(tmp_path):
                                         "sampled MAP, 200 queries x 20,000 gallery"]
     assert all(r["max_ap_diff_vs_peer"] < 1e-4 and r["ours_s"] > 0 and r["peer_s"] > 0 for r in rows)
     assert "peer: stable argsort" in done.stdout
+
+
+def test_bench_scale_end_to_end_steps_report_time_and_memory(tmp_path):
+    """``--end-to-end`` at 3,000 rows, the steps up to search (project and explorer are the UMAP /
+    browser paths of the other smoke tests): each step ran in its own process through the user's
+    paths, with wall, CPU and peak RSS; the index was saved in the model store; files removed."""
+    out = tmp_path / "e2e.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--end-to-end", "--n", "3000",
+                           "--e2e-steps", "generate,open,train,index,search", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env={**__import__("os").environ, "BENCH_SCALE_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    (rows,) = json.loads(out.read_text())["end_to_end"].values()
+    assert [r["step"] for r in rows] == ["generate", "open", "train", "index", "search"]
+    for r in rows:
+        assert r["rc"] == 0 and r["wall_s"] > 0 and r["cpu_s"] > 0 and 50 < r["peak_rss_mb"] < 4096
+    by = {r["step"]: r for r in rows}
+    assert by["open"]["result"]["n"] == 3000 and by["open"]["result"]["lazy"] == "LazyArray"
+    assert by["index"]["result"]["path"].endswith("index-visual.faiss")
+    assert by["search"]["result"]["kind"] == by["index"]["result"]["kind"]
+    assert 0.0 <= by["search"]["result"]["recall_at_10"] <= 1.0
+    assert "peak RSS MB" in done.stdout and list(tmp_path.iterdir()) == [out]  # the work folder is gone
