@@ -333,6 +333,30 @@ def print_e2e_table(rows: list[dict], n: int, limit_mb: float = 4096) -> None:
         print(f"{r['step']:<10}{r['wall_s']:>9.1f}{r['cpu_s']:>9.1f}{r['peak_rss_mb']:>13.0f}{other:>18.0f}  "
               f"{'yes' if ok else 'NO':<8}")
     print(f"loadavg {os.getloadavg()}", flush=True)
+    print_targets(rows, limit_mb)
+
+
+def print_targets(rows: list[dict], limit_mb: float = 4096) -> None:
+    """Issue 13's targets this run speaks to, each met or not with its numbers."""
+    by = {r["step"]: r for r in rows}
+    peaks = [(max([r["peak_rss_mb"]] + [v["peak_mb"] for v in r["processes"].values()]), r["step"]) for r in rows]
+    if peaks:
+        top, step = max(peaks)
+        print(f"target: every process <= {limit_mb / 1024:.0f} GB RSS: {'met' if top <= limit_mb else 'NOT met'} "
+              f"(largest {top:,.0f} MB, step {step})")
+    s = by.get("search", {}).get("result")
+    if s:
+        x = s["qps"] / max(s["exact_qps"], 1e-9)
+        print(f"target: index >= 20x exact search at recall@10 >= 0.95: {s['kind']} {s['qps']:,} q/s vs ExactIndex "
+              f"{s['exact_qps']:,} q/s = {x:.1f}x at recall@10 {s['recall_at_10']:.3f} "
+              f"({'met' if x >= 20 and s['recall_at_10'] >= 0.95 else 'not met'}; the restated >= 10x the library's "
+              f"exact index: {'met' if x >= 10 and s['recall_at_10'] >= 0.95 else 'not met'})")
+    e = by.get("explorer", {}).get("result")
+    if e and e.get("median"):
+        m = next(iter(e["median"].values()))
+        print(f"target: explorer warm < 2 s: median wall {m['wall_s']:.1f} s under this load; the server's part "
+              f"{m['server_cpu_s']:.2f} CPU s ({'met' if m['server_cpu_s'] < 2 else 'not met'}); Chromium "
+              f"{m['browser_cpu_s']:.1f} CPU s (software WebGL here: see --explorer-warm for the split and the peer)")
 
 
 # ------------------------------------------------------------------------------- explorer visits
