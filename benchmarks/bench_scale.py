@@ -7,6 +7,13 @@ streamed ``ClusterCCA.fit`` against the joint float32 syrk of ``[X | Y]`` over t
 (the floor); ``partial_fit`` over 50k-row blocks; the fit through ``dask.distributed``
 ``LocalCluster(2 x 1)`` against the in-process fit. ``--embeddings none`` runs only these.
 
+And issue 13's "done when" end to end (``--end-to-end --n 1000000``): the dataset written to Zarr
+in a temporary data folder, then opened, C-CCA trained, indexed, searched, projected and shown in
+the explorer (Streamlit + Chromium) through the user's paths, each step a process with its wall
+and CPU seconds and the peak RSS of every process involved; and the explorer's warm visits split
+into server and browser time beside a peer size (``--explorer-warm 1000,100000``). Both live in
+``scale_e2e.py`` (psutil, a dependency of ``distributed``, samples the process trees).
+
 And the class-level MAP rows (point 4, ``--map 12500,25000,50000 --map-gallery 1000000``, off by
 default; see :func:`map_rows`): the exact n x n MAP in both directions (``n_jobs`` 1 and 2) and
 the sampled MAP of 1,000 queries against a 10^6 gallery with its confidence interval, each
