@@ -89,7 +89,11 @@ if trained:
                      f"MAP {pair[1]}→{pair[0]}": None if mp[1] is None else round(100 * mp[1], 2),
                      "train items": m.info.get("n_train"), "fit (s)": m.info.get("fit_seconds")})
     st.dataframe(pd.DataFrame(rows), hide_index=True)
-    st.caption(f"MAP (%) on the {len(test_rows):,} test items, relevance = same '{label}'.")
+    sampled = next((m.info["test_map_sampled"] for m in trained if m.info.get("test_map_sampled")), None)
+    st.caption(f"MAP (%) on the {len(test_rows):,} test items, relevance = same '{label}'."
+               + (f" On a test set this large it is estimated from {sampled['queries'][0]:,} sampled queries "
+                  f"per direction against all {sampled['of'][0]:,} test items "
+                  f"(95 % interval about ±{100 * 1.96 * max(sampled['stderr']):.1f} points)." if sampled else ""))
 else:
     st.info(f"No model trained yet on this dataset for {pair[0]} ↔ {pair[1]} with label '{label}'.")
 _shared.train_button(app, label, pair)

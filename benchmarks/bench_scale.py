@@ -7,6 +7,13 @@ streamed ``ClusterCCA.fit`` against the joint float32 syrk of ``[X | Y]`` over t
 (the floor); ``partial_fit`` over 50k-row blocks; the fit through ``dask.distributed``
 ``LocalCluster(2 x 1)`` against the in-process fit. ``--embeddings none`` runs only these.
 
+And issue 13's "done when" end to end (``--end-to-end --n 1000000``): the dataset written to Zarr
+in a temporary data folder, then opened, C-CCA trained, indexed, searched, projected and shown in
+the explorer (Streamlit + Chromium) through the user's paths, each step a process with its wall
+and CPU seconds and the peak RSS of every process involved; and the explorer's warm visits split
+into server and browser time beside a peer size (``--explorer-warm 1000,100000``). Both live in
+``scale_e2e.py`` (psutil, a dependency of ``distributed``, samples the process trees).
+
 And the class-level MAP rows (point 4, ``--map 12500,25000,50000 --map-gallery 1000000``, off by
 default; see :func:`map_rows`): the exact n x n MAP in both directions (``n_jobs`` 1 and 2) and
 the sampled MAP of 1,000 queries against a 10^6 gallery with its confidence interval, each
@@ -74,6 +81,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # scale_e2e, bench_app
 
 from crossmodal_core import retrieval  # noqa: E402
 from crossmodal_core.index import ExactIndex, build_index, recall_at_k  # noqa: E402
@@ -259,13 +267,19 @@ def explorer_map_rows(n, seed=0, umap_all_points=20_000, fit_points=None):
 
     from crossmodal_core import projection as proj
 
-    # warm-up: above 4,096 points UMAP switches to NNDescent, whose JIT is paid on its first use
+    params = {**proj.SCALE_PARAMS["umap"], **({"fit_points": fit_points} if fit_points else {})}
+    # warm-up: pays the JIT of the code paths the timed fits take, once. Above 4,096 points
+    # (UMAP's small-data limit) UMAP fits with NNDescent and transforms with its search, whose
+    # JIT is paid on first use; at or below it both use exact distances, and a NNDescent warm-up
+    # would only cost time (it was ~2 min CPU of the CI smoke test's ~5 min)
+    largest = max(min(int(params["fit_points"]), 2 * n), min(umap_all_points, 2 * n))
+    warm_fit = 5_000 if largest > 4_096 else 1_000
     warm_w, warm_c, _ = _timed_cpu(lambda: proj.compute_projection(
-        _two_modalities(3_000, seed + 1)[0], "umap", params={**proj.SCALE_PARAMS["umap"], "fit_points": 5_000}))
-    print(f"  [explorer] UMAP warm-up (JIT, fit 5,000 + transform 1,000 points): {warm_w:.1f} s wall, "
+        _two_modalities(warm_fit // 2 + 500, seed + 1)[0], "umap", params={**proj.SCALE_PARAMS["umap"],
+                                                                           "fit_points": warm_fit}))
+    print(f"  [explorer] UMAP warm-up (JIT, fit {warm_fit:,} + transform 1,000 points): {warm_w:.1f} s wall, "
           f"{warm_c:.1f} s CPU", flush=True)
     views, labels = _two_modalities(n, seed)
-    params = {**proj.SCALE_PARAMS["umap"], **({"fit_points": fit_points} if fit_points else {})}
     wall, cpu, p = _timed_cpu(lambda: proj.compute_projection(views, "umap", labels=labels, params=params))
     m = min(umap_all_points, 2 * n)
     sub = proj.subsample_index(n, m // 2, labels, seed)
@@ -279,7 +293,7 @@ def explorer_map_rows(n, seed=0, umap_all_points=20_000, fit_points=None):
         "peer_measured_points": 2 * len(sub), "peer_measured_wall_s": round(peer_w, 2),
         "peer_measured_cpu_s": round(peer_c, 2), "peer_wall_s": round(peer_w * scale, 1),
         "peer_cpu_s": round(peer_c * scale, 1), "x_peer_cpu": round(peer_c * scale / max(cpu, 1e-9), 2),
-        "warmup_wall_s": round(warm_w, 2)}]
+        "warmup_wall_s": round(warm_w, 2), "warmup_cpu_s": round(warm_c, 2), "warmup_fit_points": warm_fit}]
 
 
 def _panel_figures(coords, labels, seed, draw_max=None):
@@ -515,7 +529,7 @@ def _joint_syrk_floor(views, block_rows):
     return total
 
 
-def bench_fit(n, folder, seed=0, client=None, with_partial=True):
+def bench_fit(n, folder, seed=0, client=None, with_partial=True, path=None):
     """Streamed ``ClusterCCA.fit`` (paper variant) from Zarr vs the joint float32 syrk floor (same
     blocks, same run), plus ``partial_fit`` over 50k-row blocks; with ``client``, the fit through
     dask.distributed against the in-process fit."""
@@ -523,18 +537,26 @@ def bench_fit(n, folder, seed=0, client=None, with_partial=True):
     from crossmodal_core.models.linear import ClusterCCA
     from crossmodal_core.models.linear import streaming
 
-    path = os.path.join(folder, f"data-{n}.zarr")  # the load row's file when it ran
+    # the load row's file when it ran, or a given one (--data-zarr: e.g. the end-to-end run's)
+    path = path or os.path.join(folder, f"data-{n}.zarr")
     if not os.path.exists(path):
         write_synthetic(n, path, seed)
     ds = dio.load_dataset(path)
+    if ds.n_items != n:
+        raise SystemExit(f"{path} holds {ds.n_items} rows, not --n {n}")
     views, y = [ds.views["audio"], ds.views["visual"]], ds.labels["class"]
     step = streaming.block_rows_for_views(views)
     out = {}
+    c0 = time.process_time()
     floor_s, floor_mb, _ = timed(lambda: _joint_syrk_floor(views, step))
+    c1 = time.process_time()
     fit_s, fit_mb, model = timed(lambda: ClusterCCA(n_components=N_CLASSES - 1).fit(views, y))
+    floor_cpu, fit_cpu = c1 - c0, time.process_time() - c1
     out["fit"] = {"row": "ClusterCCA streamed fit (s) vs joint-syrk floor", "n": n, "ours": round(fit_s, 1),
                   "peer": round(floor_s, 1), "ratio": round(fit_s / floor_s, 2),
-                  "note": f"{n / fit_s:,.0f} rows/s vs {n / floor_s:,.0f}; RSS +{fit_mb / 2**20:.0f} MB "
+                  "cpu_s": round(fit_cpu, 1), "peer_cpu_s": round(floor_cpu, 1),
+                  "note": f"{n / fit_s:,.0f} rows/s vs {n / floor_s:,.0f}; CPU {fit_cpu:.0f} s vs {floor_cpu:.0f} s; "
+                          f"RSS +{fit_mb / 2**20:.0f} MB "
                           f"(floor +{floor_mb / 2**20:.0f} MB); blocks of {step} rows"}
 
     def partial():
@@ -552,18 +574,25 @@ def bench_fit(n, folder, seed=0, client=None, with_partial=True):
         "peer": round(floor_s, 1), "ratio": round(pf_s / floor_s, 2),
         "note": f"{n / pf_s:,.0f} rows/s; RSS +{pf_mb / 2**20:.0f} MB; per-class Grams"}
     if client is not None:
+        def worker_cpu():
+            return sum(client.run(lambda: sum(__import__("os").times()[:2])).values())
+
+        w0, c0 = worker_cpu(), time.process_time()
         dk_s, dk_mb, dmodel = timed(lambda: ClusterCCA(n_components=N_CLASSES - 1).fit(views, y, client=client))
+        dk_cpu, dk_client_cpu = worker_cpu() - w0, time.process_time() - c0
         diff = float(np.max(np.abs(dmodel.canonical_correlations_ - model.canonical_correlations_)))
         workers = client.run(lambda: __import__("resource").getrusage(0).ru_maxrss * 1024)
         out["dask"] = {"row": "same through LocalCluster(2x1) (s) vs in-process fit", "n": n, "ours": round(dk_s, 1),
                        "peer": round(fit_s, 1), "ratio": round(dk_s / fit_s, 2),
-                       "note": f"speed-up {fit_s / dk_s:.2f}x; vs floor {dk_s / floor_s:.2f}x; max |d corr| {diff:.1e}; "
+                       "cpu_s": round(dk_cpu, 1), "client_cpu_s": round(dk_client_cpu, 1), "peer_cpu_s": round(fit_cpu, 1),
+                       "note": f"speed-up {fit_s / dk_s:.2f}x; vs floor {dk_s / floor_s:.2f}x; workers' CPU {dk_cpu:.0f} s "
+                               f"(+ client {dk_client_cpu:.0f} s) vs in-process {fit_cpu:.0f} s; max |d corr| {diff:.1e}; "
                                f"client RSS +{dk_mb / 2**20:.0f} MB, worker peak RSS "
                                f"{max(workers.values()) / 2**20:.0f} MB"}
     return out
 
 
-def data_rows(n, kinds, seed=0, load_formats=(".zarr", ".h5")):
+def data_rows(n, kinds, seed=0, load_formats=(".zarr", ".h5"), zarr_path=None):
     """The rows of ``kinds`` (subset of DATA_ROWS) at ``n`` rows; files in a temp folder, removed after."""
     import shutil
     import tempfile
@@ -585,7 +614,7 @@ def data_rows(n, kinds, seed=0, load_formats=(".zarr", ".h5")):
                 client = Client(cluster)
                 print(f"  LocalCluster(2x1) started in {time.perf_counter() - t0:.1f} s", flush=True)
             try:
-                fit = bench_fit(n, folder, seed, client, with_partial="partial" in kinds)
+                fit = bench_fit(n, folder, seed, client, with_partial="partial" in kinds, path=zarr_path)
             finally:
                 if client is not None:
                     client.close()
@@ -709,11 +738,41 @@ def main(argv=None):
                    help=f"data rows to run (subset of {','.join(DATA_ROWS)}, or 'none'); files go to a temporary "
                         "folder ($BENCH_SCALE_DIR or /tmp), removed afterwards")
     p.add_argument("--load-formats", default="zarr,h5", help="files of the load row (zarr,h5)")
+    p.add_argument("--data-zarr", help="the fit rows read this Zarr dataset (written by this script, e.g. by "
+                                       "--end-to-end --e2e-dir) instead of writing one; its row count must be --n")
     p.add_argument("--map", default="", help="class-level MAP rows: comma-separated n of the exact n x n MAP "
                                               "(e.g. 12500,25000,50000); off by default")
     p.add_argument("--map-gallery", type=int, default=0, help="gallery rows of the sampled-MAP row (e.g. 1000000)")
     p.add_argument("--map-queries", type=int, default=1000, help="sampled queries of the sampled-MAP row")
+    e2e = p.add_argument_group("end to end (issue 13's 'done when'; see benchmarks/scale_e2e.py)")
+    e2e.add_argument("--end-to-end", action="store_true",
+                     help="generate --n rows to Zarr, then open, train C-CCA, index, search, project and show the "
+                          "explorer in Streamlit + Chromium, each step a process: wall, CPU and peak RSS per step")
+    e2e.add_argument("--threads", type=int, default=1, help="BLAS / FAISS threads of the steps (default 1)")
+    e2e.add_argument("--e2e-index", default="ivf", choices=("auto", "ivf", "hnsw", "exact"), help="index kind")
+    e2e.add_argument("--e2e-visits", type=int, default=3, help="warm explorer visits (default 3)")
+    e2e.add_argument("--e2e-dir", help="work folder (kept; lets --e2e-steps rerun steps on its files)")
+    e2e.add_argument("--e2e-steps", help="comma-separated subset of generate,open,train,index,search,project,explorer")
+    e2e.add_argument("--e2e-keep", action="store_true", help="keep the temporary work folder")
+    e2e.add_argument("--explorer-warm", help="comma-separated test-item counts (e.g. 1000,100000): warm explorer "
+                                             "visits split into server script and browser render time, same run")
+    e2e.add_argument("--explorer-warm-visits", type=int, default=5, help="warm visits per size (default 5)")
     args = p.parse_args(argv)
+    if args.end_to_end or args.explorer_warm:
+        import scale_e2e
+
+        out = {}
+        if args.explorer_warm:
+            out["explorer_warm"] = scale_e2e.explorer_warm([int(x) for x in args.explorer_warm.split(",")],
+                                                           args.explorer_warm_visits)
+        if args.end_to_end:
+            out["end_to_end"] = {n: scale_e2e.end_to_end(
+                n, args.seed, args.threads, args.e2e_keep, args.e2e_index, args.e2e_visits, args.e2e_dir,
+                set(args.e2e_steps.split(",")) if args.e2e_steps else None) for n in (args.n or [100_000])}
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({**out, "args": vars(args)}, fh, indent=1, default=str)
+        return 0
     methods = set(args.methods.split(","))
     if methods - set(METHODS):
         p.error(f"unknown methods {sorted(methods - set(METHODS))}; choose from {METHODS}")
@@ -729,7 +788,7 @@ def main(argv=None):
                              seed=args.seed)
     for n in args.n or ([] if (args.map or args.map_gallery) else [100_000]):
         all_rows += data_rows(n, [k for k in args.data.split(",") if k in DATA_ROWS], args.seed,
-                              ["." + f for f in args.load_formats.split(",")])
+                              ["." + f for f in args.load_formats.split(",")], args.data_zarr)
         if args.explorer and not args.explorer_skip_map:
             all_rows += explorer_map_rows(n, args.seed, args.explorer_umap_all, args.explorer_fit_points)
         if args.explorer:

@@ -97,24 +97,25 @@ def test_bench_scale_search_rows_are_exact_where_they_claim(tmp_path):
 
 def test_bench_scale_explorer_rows_state_their_method_and_sizes(tmp_path):
     out = tmp_path / "explorer.json"
-    # its own timeout: the first UMAP in a process pays about a minute of numba JIT (more when shared)
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--n", "4000", "--no-search",
-                           "--explorer", "--explorer-umap-all", "1000", "--explorer-fit-points", "2000",
-                           "--explorer-draw-max", "1000", "--data", "none", "--json", str(out)],
+    # its own timeout: the first UMAP in a process pays its numba JIT (~30 s CPU, more when shared);
+    # sizes stay under UMAP's small-data limit (4,096 points), so the warm-up skips NNDescent's path
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--n", "2000", "--no-search",
+                           "--explorer", "--explorer-umap-all", "500", "--explorer-fit-points", "1000",
+                           "--explorer-draw-max", "500", "--data", "none", "--json", str(out)],
                           capture_output=True, text=True, timeout=1200, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     stdout = done.stdout
     rows = json.loads(out.read_text())["rows"]
     (mapped,) = [r for r in rows if r["row"] == "explorer map"]
-    # 8,000 points: UMAP fitted on 2,000 (a stratified sample of the items), the rest transformed
-    assert mapped["method"] == "umap" and mapped["plan"]["fit_points"] <= 2_000
-    assert mapped["plan"]["fit_points"] + mapped["plan"]["transformed"] == 8_000
-    assert mapped["peer_measured_points"] <= 1000
+    # 4,000 points: UMAP fitted on 1,000 (a stratified sample of the items), the rest transformed
+    assert mapped["method"] == "umap" and mapped["plan"]["fit_points"] <= 1_000
+    assert mapped["plan"]["fit_points"] + mapped["plan"]["transformed"] == 4_000
+    assert mapped["peer_measured_points"] <= 500 and mapped["warmup_fit_points"] == 1_000
     draws = {r["method"]: r for r in rows if r["row"] == "explorer draw"}
     assert set(draws) == {"svg", "webgl", "binned"}
-    # what the explorer sends: a 1,000-item sample (2,000 points) over the density image, whose
+    # what the explorer sends: a 500-item sample (1,000 points) over the density image, whose
     # 160 x 160 grid keeps the JSON bounded whatever n (at this small n it outweighs the points)
-    assert draws["binned"]["points_drawn"] == 2_000 and draws["webgl"]["points_drawn"] == 8_000
+    assert draws["binned"]["points_drawn"] == 1_000 and draws["webgl"]["points_drawn"] == 4_000
     assert draws["binned"]["json_mb"] < 1.0
     assert "explorer draw" in stdout and "peer / ours (CPU)" in stdout
 
@@ -152,3 +153,25 @@ def test_bench_scale_map_rows_print_ours_beside_the_peer(tmp_path):
                                         "sampled MAP, 200 queries x 20,000 gallery"]
     assert all(r["max_ap_diff_vs_peer"] < 1e-4 and r["ours_s"] > 0 and r["peer_s"] > 0 for r in rows)
     assert "peer: stable argsort" in done.stdout
+
+
+def test_bench_scale_end_to_end_steps_report_time_and_memory(tmp_path):
+    """``--end-to-end`` at 3,000 rows, the steps up to search (project and explorer are the UMAP /
+    browser paths of the other smoke tests): each step ran in its own process through the user's
+    paths, with wall, CPU and peak RSS; the index was saved in the model store; files removed."""
+    out = tmp_path / "e2e.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--end-to-end", "--n", "3000",
+                           "--e2e-steps", "generate,open,train,index,search", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env={**__import__("os").environ, "BENCH_SCALE_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    (rows,) = json.loads(out.read_text())["end_to_end"].values()
+    assert [r["step"] for r in rows] == ["generate", "open", "train", "index", "search"]
+    for r in rows:
+        assert r["rc"] == 0 and r["wall_s"] > 0 and r["cpu_s"] > 0 and 50 < r["peak_rss_mb"] < 4096
+    by = {r["step"]: r for r in rows}
+    assert by["open"]["result"]["n"] == 3000 and by["open"]["result"]["lazy"] == "LazyArray"
+    assert by["index"]["result"]["path"].endswith("index-visual.faiss")
+    assert by["search"]["result"]["kind"] == by["index"]["result"]["kind"]
+    assert 0.0 <= by["search"]["result"]["recall_at_10"] <= 1.0
+    assert "peak RSS MB" in done.stdout and list(tmp_path.iterdir()) == [out]  # the work folder is gone

@@ -11,8 +11,9 @@ id                          dataset
 ``synthetic-vegas-small``   SYNTHETIC VEGAS-shaped audio / visual, 4,000 + 1,000 items
 ``synthetic-vegas``         SYNTHETIC VEGAS-shaped audio / visual at full VEGAS size
                             (22,483 + 5,620 items)
-``file:<name>``             the feature file ``<name>`` (``.npz`` / ``.h5`` / ``.hdf5``) in the
-                            data folder ``assets/datasets/``
+``file:<name>``             the feature file ``<name>`` (``.npz`` / ``.h5`` / ``.hdf5``) or
+                            chunked Zarr folder (``<name>.zarr``, views stay on disk) in
+                            the data folder ``assets/datasets/``
 ``upload:<name>``           the feature file ``<name>`` in the uploads folder
                             :func:`crossmodal_core.store.uploads_dir`
 ``scores:<name>``           a music dataset built from the user's own scores (``build-music
@@ -62,6 +63,8 @@ SCORES_KIND = "scores"
 SYNTHETIC_SMALL_ID = "synthetic-vegas-small"
 SYNTHETIC_FULL_ID = "synthetic-vegas"
 FILE_SUFFIXES = (".npz", ".h5", ".hdf5")
+#: a chunked Zarr dataset is a folder of this suffix (listed from the data folder; its views stay on disk)
+ZARR_SUFFIX = ".zarr"
 #: files of a built music dataset; the builder writes ``build_info.json`` last, so without it
 #: a build is running or was cut
 BUILT_FILES = ("dataset.npz", "fragments.json", "build_info.json")
@@ -129,17 +132,23 @@ def synthetic_path(dataset_id: str, seed: int = 0) -> Path:
                             suffix=".npz")
 
 
-def _listable(path: Path) -> bool:
-    return (path.is_file() and path.suffix.lower() in FILE_SUFFIXES and not path.name.startswith(".")
-            and not store.is_temporary(path))
+def _listable(path: Path, folders: bool = False) -> bool:
+    """A feature file of a known suffix; with ``folders``, also a chunked Zarr dataset folder
+    (``<name>.zarr``, not a link: its content is validated when it is opened)."""
+    if path.name.startswith(".") or store.is_temporary(path):
+        return False
+    if folders and path.suffix.lower() == ZARR_SUFFIX:
+        return path.is_dir() and not path.is_symlink()
+    return path.is_file() and path.suffix.lower() in FILE_SUFFIXES
 
 
 def _file_entries(folder: Path, kind: str) -> list[DatasetEntry]:
     if not folder.is_dir():
         return []
     where = "uploaded" if kind == "upload" else "data folder"
+    # Zarr folders are listed from the data folder only (an upload is one file)
     return [DatasetEntry(f"{kind}:{p.name}", f"{p.name} ({where})", kind, p)
-            for p in sorted(folder.iterdir()) if _listable(p)]
+            for p in sorted(folder.iterdir()) if _listable(p, folders=kind == "file")]
 
 
 def scores_entries() -> list[DatasetEntry]:
@@ -236,8 +245,15 @@ def _noop(fraction: float, message: str) -> None:
 
 
 def file_key(path: Path) -> str:
+    """A stamp of a file's (or a Zarr folder's) name, size and modification time. A Zarr
+    folder is written whole into a temporary folder and swapped in, so its own and its
+    ``zarr.json``'s stamps change when it is rewritten."""
     stat = path.stat()
-    return store.cache_key(str(path.name), stat.st_size, int(stat.st_mtime), length=12)
+    parts = [str(path.name), stat.st_size, int(stat.st_mtime)]
+    if path.is_dir() and (path / "zarr.json").is_file():
+        meta = (path / "zarr.json").stat()
+        parts += [meta.st_size, meta.st_mtime_ns, stat.st_ino]
+    return store.cache_key(*parts, length=12)
 
 
 def open_dataset(spec: str | DatasetEntry, *, seed: int = 0, allow_path: bool = False,

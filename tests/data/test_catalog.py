@@ -88,3 +88,26 @@ def test_synthetic_sets_are_generated_once_with_distinct_names(folders, monkeypa
     again = catalog.open_dataset("synthetic:vegas-small")
     assert os.stat(entry.path).st_mtime_ns == stamp and again.key == first.key
     assert catalog.open_dataset("synthetic-vegas-small", seed=1).key != first.key
+
+
+def test_a_zarr_folder_in_the_data_folder_is_listed_and_opens_on_disk(folders, tmp_path):
+    """A chunked Zarr dataset (a folder) is listed like a file of the data folder and opens with
+    its views on disk; a folder that merely ends in .zarr elsewhere (uploads), a link, or a
+    hidden one is not listed; rewriting it changes its key (the model store files under it)."""
+    from crossmodal_core.data.lazy import LazyArray
+
+    ds = make_synthetic_av(n_train=30, n_test=10, n_classes=3, dims=(4, 5), seed=1, name="big")
+    save_dataset(ds, folders / "big.zarr")
+    save_dataset(ds, store.uploads_dir() / "up.zarr")  # an upload is one file: a folder there is not listed
+    save_dataset(ds, tmp_path / "outside.zarr")
+    (folders / "link.zarr").symlink_to(tmp_path / "outside.zarr", target_is_directory=True)
+    save_dataset(ds, folders / ".hidden.zarr")
+    ids = [e.id for e in catalog.list_entries()]
+    assert ids[:3] == ["file:big.zarr", "file:tiny.npz", "upload:mine.h5"]
+    assert not any("up.zarr" in i or "link" in i or "hidden" in i for i in ids)
+    data = catalog.open_dataset("file:big.zarr")
+    assert isinstance(data.dataset.views["visual"], LazyArray) and data.dataset.n_items == 40
+    assert data.key.startswith("big-")
+    save_dataset(make_synthetic_av(n_train=30, n_test=10, n_classes=3, dims=(4, 5), seed=2, name="big"),
+                 folders / "big.zarr")
+    assert catalog.open_dataset("file:big.zarr").key != data.key
