@@ -151,3 +151,16 @@ def test_segments_are_time_aligned_on_a_hand_made_image():
     np.testing.assert_allclose(seq[0, 9].reshape(si.IMAGE_HEIGHT, -1)[:, -1], 100 / 255, atol=1e-6)
     with pytest.raises(ValueError, match="edges_s"):
         si.score_image_segments(img, np.array([t0]), np.array([cps]), np.zeros((2, 11)))
+
+
+# ---------------------------------------------------------------------- rank-4 views in a dataset
+def test_a_dataset_holds_image_views_and_flat_models_name_them():
+    from crossmodal_core.data.dataset import CrossModalDataset, DatasetError, check_views
+
+    images = np.zeros((3, 1, 4, 8), np.uint8)
+    ds = CrossModalDataset(views={"audio": np.zeros((3, 2), np.float32), "score_image": images})
+    assert ds.summary()["views"]["score_image"] == [1, 4, 8] and ds.views["score_image"].dtype == np.uint8
+    with pytest.raises(DatasetError, match="4-D .n, C, H, W."):
+        CrossModalDataset(views={"x": np.zeros((3, 1, 1, 1, 1))})
+    with pytest.raises(ValueError, match="image view .* CNN tower"):
+        check_views([images, np.zeros((3, 2))])
