@@ -48,7 +48,7 @@ import numpy as np
 from crossmodal_core.features.resample import resample_columns, resample_columns_rows
 
 #: bump when the images change (caches of computed views are keyed by it)
-VIEW_VERSION = 1
+VIEW_VERSION = 2  # 2: anchors on the notes' own onsets through bracketless tuplets
 IMAGE_HEIGHT = 64
 IMAGE_WIDTH = 256
 #: 6 rows per staff space, 64 rows = 10.67 spaces: the staff and about 3.3 spaces above and below
@@ -310,32 +310,11 @@ def score_image(fragment) -> tuple[np.ndarray, float, float]:
     """
     from crossmodal_core import render
 
-    try:
-        svg, events, end_ql = render.fragment_staff_svg(fragment)
-    except render.RenderError:
-        # durations stored rounded (a triplet 16th as 0.164062) have no notation: engrave the
-        # notes snapped to a 1/48 quarter grid (at most 1/96 quarter = 0.13 column away)
-        svg, events, end_ql = render.fragment_staff_svg(snapped(fragment))
+    # (durations without a notation are engraved snapped to a 1/48 quarter grid, at most
+    # 0.13 column away: render.fragment_musicxml)
+    svg, events, end_ql = render.fragment_staff_svg(fragment)
     image, t0, px_per_ql = engraving_image(svg, events, end_ql)
     return image, t0, px_per_ql * float(fragment.tempo_bpm) / 60.0
-
-
-#: the grid :func:`snapped` puts onsets and durations on (quarter notes)
-SNAP_GRID = 48
-
-
-def snapped(fragment):
-    """A copy of ``fragment`` whose note onsets and ends lie on a 1/:data:`SNAP_GRID` quarter
-    grid (each note at least one grid step long): what :func:`score_image` engraves when
-    music21 cannot write the fragment's own durations as notation."""
-    import dataclasses
-
-    notes = []
-    for n in fragment.notes:
-        on = round(float(n.onset) * SNAP_GRID)
-        end = max(on + 1, round((float(n.onset) + float(n.duration)) * SNAP_GRID))
-        notes.append(dataclasses.replace(n, onset=on / SNAP_GRID, duration=(end - on) / SNAP_GRID))
-    return dataclasses.replace(fragment, notes=notes)
 
 
 def segment_column_edges(t0: float, cols_per_s: float, edges_s: np.ndarray) -> np.ndarray:
