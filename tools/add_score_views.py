@@ -12,7 +12,8 @@ the folder with the build's own writer (same storage dtypes, view order, ``featu
 metadata columns and atomic folder swap). Every other view, ``fragments.json`` and the lyric
 featurizer are written back unchanged; ``build_info.json`` gets the current code fingerprint and
 the timing of this step. Work is cached in chunks of fragments under
-``<cache_dir>/score_views/`` (keyed by the fragments and the code), so a killed run resumes.
+``<cache_dir>/score_views/`` (keyed by the fragments and the views' version constants, e.g.
+:data:`crossmodal_core.features.score_image.VIEW_VERSION`), so a killed run resumes.
 ``tests/data/music/test_build.py``'s subset-rebuild check compares a fresh build of a few works
 with the result, the new views included.
 """
