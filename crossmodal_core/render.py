@@ -34,6 +34,8 @@ import re
 import threading
 from typing import Any
 
+import numpy as np
+
 from .notes import Fragment
 
 DEFAULT_WIDTH = 1800
@@ -87,6 +89,13 @@ def _spelling(ks) -> dict[int, str]:
     return names
 
 
+@functools.lru_cache(maxsize=128)
+def _key_spelling(key_name: str) -> dict[int, str]:
+    """:func:`_spelling` of a key name, cached: realising a key's scale in music21 costs about
+    20 ms, a fifth of engraving a short fragment. Callers only read the dict."""
+    return _spelling(_key_signature(key_name))
+
+
 def _pitch(midi: int, names: dict[int, str]):
     from music21 import pitch
 
@@ -100,12 +109,13 @@ def _pitch(midi: int, names: dict[int, str]):
     return p
 
 
-def fragment_stream(fragment: Fragment):
+def fragment_stream(fragment: Fragment, lyrics: bool = True, tempo_mark: bool = True):
     """A music21 ``Score`` with one part holding the fragment's notes and lyrics.
 
     Gaps between notes become rests; syllables are attached with their ``syllabic`` so the
     engraver draws hyphens; time signature and key come from ``fragment.meter`` /
-    ``fragment.key`` when they parse.
+    ``fragment.key`` when they parse. ``lyrics=False`` / ``tempo_mark=False`` leave out the
+    syllables / the metronome mark (the staff-only engraving of :func:`fragment_staff_svg`).
     """
     from music21 import metadata, note, stream, tempo
 
@@ -124,20 +134,21 @@ def fragment_stream(fragment: Fragment):
     ks = _key_signature(fragment.key)
     if ks is not None:
         part.insert(0, ks)
-    part.insert(0, tempo.MetronomeMark(number=round(float(fragment.tempo_bpm), 2)))
+    if tempo_mark:
+        part.insert(0, tempo.MetronomeMark(number=round(float(fragment.tempo_bpm), 2)))
     lead = float(fragment.extra.get("measure_offset_ql", 0.0) or 0.0) if fragment.extra else 0.0
     position = 0.0
     if lead > 0:
         part.insert(0.0, note.Rest(quarterLength=lead))
         position = lead
-    names = _spelling(ks)
+    names = _key_spelling(fragment.key or "")
     first = notes[0].onset
     for n in sorted(notes, key=lambda n: n.onset):
         onset = lead + n.onset - first
         if onset > position + 1e-6:
             part.insert(position, note.Rest(quarterLength=onset - position))
         el = note.Note(_pitch(int(n.pitch), names), quarterLength=float(n.duration))
-        if n.syllable:
+        if n.syllable and lyrics:
             el.lyric = n.syllable
             if n.syllabic in ("single", "begin", "middle", "end"):
                 el.lyrics[0].syllabic = n.syllabic
@@ -176,9 +187,35 @@ def _musicxml(obj) -> str:
     return data.decode("utf-8") if isinstance(data, bytes) else str(data)
 
 
-def fragment_musicxml(fragment: Fragment) -> str:
-    """The fragment as a MusicXML document (str), lyrics under the notes."""
-    return _musicxml(fragment_stream(fragment))
+#: the grid :func:`snapped` puts onsets and durations on (quarter notes)
+SNAP_GRID = 48
+
+
+def snapped(fragment: Fragment) -> Fragment:
+    """A copy of ``fragment`` whose note onsets and ends lie on a 1/:data:`SNAP_GRID` quarter
+    grid (each note at least one grid step long)."""
+    import dataclasses
+
+    notes = []
+    for n in fragment.notes:
+        on = round(float(n.onset) * SNAP_GRID)
+        end = max(on + 1, round((float(n.onset) + float(n.duration)) * SNAP_GRID))
+        notes.append(dataclasses.replace(n, onset=on / SNAP_GRID, duration=(end - on) / SNAP_GRID))
+    return dataclasses.replace(fragment, notes=notes)
+
+
+def fragment_musicxml(fragment: Fragment, lyrics: bool = True, tempo_mark: bool = True) -> str:
+    """The fragment as a MusicXML document (str), lyrics under the notes.
+
+    Durations stored rounded that have no notation (a triplet 16th stored as 0.164062, about
+    0.75 % of the corpus fragments) make music21 refuse the export; then the notes snapped to
+    a 1/48 quarter grid (:func:`snapped`, at most 1/96 quarter away) are written instead.
+    """
+    score = fragment_stream(fragment, lyrics=lyrics, tempo_mark=tempo_mark)  # bad notes raise here
+    try:
+        return _musicxml(score)
+    except RenderError:
+        return _musicxml(fragment_stream(snapped(fragment), lyrics=lyrics, tempo_mark=tempo_mark))
 
 
 @functools.lru_cache(maxsize=8)
@@ -290,7 +327,101 @@ def fragment_svg(fragment: Fragment, width: int = DEFAULT_WIDTH, scale: int = 45
         "header": "none", "footer": "none", "breaks": "auto", "svgViewBox": True,
     })
     svg = tk.renderToSVG(1)
-    return svg, _timemap(tk, fragment.tempo_bpm)
+    return svg, _note_times(_timemap(tk, fragment.tempo_bpm), fragment)
+
+
+def _note_times(timemap: list[dict[str, Any]], fragment: Fragment) -> list[dict[str, Any]]:
+    """The timemap with each entry's times taken from its note (``Note.onset`` / ``duration``
+    at the fragment's tempo) when the entries pair one to one with the notes: verovio times a
+    tuplet that music21 wrote without its bracket as the plain value, the audio does not."""
+    notes = sorted(fragment.notes, key=lambda n: n.onset)
+    if len(timemap) != len(notes):
+        return timemap
+    scale = 60.0 / float(fragment.tempo_bpm)
+    first = float(notes[0].onset)
+    return [{**e, "onset_s": round((float(n.onset) - first) * scale, 6),
+             "offset_s": round((float(n.onset) + float(n.duration) - first) * scale, 6)}
+            for e, n in zip(timemap, notes)]
+
+
+#: verovio's staff space in the SVG's inner coordinates at ``scale`` 100 (a staff is 4 spaces)
+STAFF_SPACE_UNITS = 180
+
+
+def fragment_staff_svg(fragment: Fragment) -> tuple[str, list[tuple[str, float]], float]:
+    """Engrave a fragment as one staff system, staff only: no lyrics, title or tempo mark.
+
+    This is the engraving the ``score_image`` view rasterises
+    (:mod:`crossmodal_core.features.score_image`): one system however long the fragment
+    (``breaks: none``), no page margins, verovio scale 100, so one staff space is
+    :data:`STAFF_SPACE_UNITS` units of the inner ``definition-scale`` coordinates (the root
+    ``viewBox`` is those units / 10). Lyrics, title and tempo mark are left out: at a raster
+    height of a few staff spaces they would be illegible blobs, they widen the note spacing,
+    and the tempo mark's note glyph is set in a web font that rasterisers without it draw as
+    a box.
+
+    Returns
+    -------
+    svg : str
+        One ``<svg>`` document.
+    events : list of (element id, qstamp)
+        Every note and rest that starts, with its onset in quarter notes on the audio's clock
+        (``Note.onset`` units: 0 = time 0 of :func:`crossmodal_core.synth.synthesize`; a
+        pickup rest comes out negative), from verovio's timemap; a tied continuation is
+        listed at its own onset.
+    end_qstamp : float
+        Where the last note or rest ends, same clock.
+    """
+    xml = fragment_musicxml(fragment, lyrics=False, tempo_mark=False)
+    tk = _toolkit()
+    _load(tk, xml, {
+        "breaks": "none", "header": "none", "footer": "none", "scale": 100, "svgViewBox": True,
+        "adjustPageWidth": True, "adjustPageHeight": True, "pageMarginLeft": 0, "pageMarginRight": 0,
+        "pageMarginTop": 0, "pageMarginBottom": 0,
+    })
+    svg = tk.renderToSVG(1)
+    raw = tk.renderToTimemap({"includeMeasures": False, "includeRests": True})
+    timemap = json.loads(raw) if isinstance(raw, str) else list(raw)
+    onsets: dict[str, float] = {}
+    end = 0.0
+    for ev in timemap:
+        q = float(ev.get("qstamp", 0.0))
+        for nid in ev.get("on", []):
+            onsets.setdefault(str(nid), q)
+        if ev.get("off"):
+            end = max(end, q)
+    if not onsets:
+        raise RenderError(f"fragment {fragment.fragment_id!r}: verovio engraved no note")
+    # quarter notes of the audio's clock: the engraving starts with the pickup rest (``lead``),
+    # the audio with the first note at its own onset (fragment_stream shifts notes by both)
+    lead = float(fragment.extra.get("measure_offset_ql", 0.0) or 0.0) if fragment.extra else 0.0
+    origin = lead - min(float(n.onset) for n in fragment.notes)
+    events = sorted(((nid, q - origin) for nid, q in onsets.items()), key=lambda e: (e[1], e[0]))
+    end = max(end - origin, events[-1][1])
+    return svg, *_true_times(tk, fragment, events, end)
+
+
+def _true_times(tk, fragment: Fragment, events: list[tuple[str, float]], end: float
+                ) -> tuple[list[tuple[str, float]], float]:
+    """Put verovio's written times on the notes' own clock.
+
+    verovio times a tuplet written without its bracket (music21's fast export of a 1/6 or 1/3
+    quarter) as the plain value, so its written onsets drift from ``Note.onset``. The sounding
+    notes come out of the timemap in the fragment's order (one per note, ties merged:
+    :func:`_timemap`); where their written onsets differ from the notes' onsets, every event
+    time is mapped through the piecewise-linear map written onset -> note onset (and written
+    end -> the last note's end). Binary durations are left exactly as they are."""
+    heads = _timemap(tk, 60.0)  # at 60 bpm onset_s is in quarter notes from the first note
+    notes = sorted(fragment.notes, key=lambda n: n.onset)
+    if len(heads) != len(notes):
+        return events, end  # an engraving we cannot pair note by note: keep the written times
+    first = float(notes[0].onset)
+    written = np.array([float(h["onset_s"]) + first for h in heads] + [end])
+    true = np.array([float(n.onset) for n in notes] + [max(float(n.onset + n.duration) for n in notes)])
+    if np.allclose(written, true, rtol=0.0, atol=1e-6) or np.any(np.diff(written) <= 0):
+        return events, end
+    # a pickup rest before the first note keeps its (negative) written time
+    return [(nid, q if q < written[0] else float(np.interp(q, written, true))) for nid, q in events], float(true[-1])
 
 
 def work_svg(corpus_path: str, part_index: int | None = None, pages: int = 1, width: int = DEFAULT_WIDTH,
