@@ -37,6 +37,8 @@ __all__ = [
     "use_client",
     "current_client",
     "connect",
+    "local_cluster",
+    "WORKER_CONFIG",
     "check_stream_views",
     "block_rows_for_views",
     "cluster_statistics",
@@ -67,19 +69,58 @@ def current_client(client: Any = None) -> Any:
     return client if client is not None else _CLIENT.get()
 
 
+#: dask config for the workers of the clusters this library starts (:func:`local_cluster`), and
+#: what to set (as ``DASK_…`` environment variables) for ``dask worker`` processes started by hand.
+#: Measured on the streamed ClusterCCA statistics at 2·10^5 rows (benchmarks/bench_scale.py):
+#: with distributed's defaults a worker spent about twice the in-process CPU on the same blocks.
+#:
+#: - the nanny exports ``MALLOC_TRIM_THRESHOLD_=65536`` to its workers; setting any glibc malloc
+#:   tunable turns off glibc's dynamic mmap threshold, so every buffer above 128 KiB (each
+#:   16 MiB Zarr chunk zarr decodes, each Gram) is a fresh ``mmap`` whose pages fault in zeroed:
+#:   480k page faults against 56k for the same 7 blocks in process, the extra CPU in the kernel;
+#: - the worker's statistical profiler samples every thread's stack every 10 ms; it interrupts the
+#:   task thread (its system time 2.5 s against 1.0 s without it) and costs CPU while idle.
+#:
+#: Both only serve diagnostics (unmanaged-memory reporting, the dashboard's profile), not results.
+WORKER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,  # None: not exported
+    "distributed.worker.profile.enabled": False,
+}
+
+
+def local_cluster(n_workers: int, threads_per_worker: int = 1, **kwargs: Any) -> Any:
+    """A ``dask.distributed.LocalCluster`` of ``n_workers`` processes with :data:`WORKER_CONFIG`.
+
+    The workers keep distributed's one-BLAS-thread environment (``OMP_NUM_THREADS=1`` etc.); a
+    restarted worker gets the same settings."""
+    import copy
+
+    import dask
+    from distributed import LocalCluster
+
+    kwargs.setdefault("dashboard_address", None)
+    with dask.config.set(WORKER_CONFIG):
+        # the nanny copies the environment when created, but only the top level of the config:
+        # its nested dicts are the global ones, restored when this block ends (a restarted
+        # worker had the profiler back on), so the workers get a deep copy of their own
+        config = copy.deepcopy(dask.config.config)
+        return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
+                            config=config, **kwargs)
+
+
 def connect(address: str, timeout: float = 30.0) -> Any:
     """A ``dask.distributed.Client`` of the scheduler at ``address`` (``tcp://host:8786``).
 
     ``address="local"`` starts a ``LocalCluster`` on this machine (one single-threaded worker
-    process per core). Raises ``ValueError`` with the address when nothing answers."""
-    from distributed import Client, LocalCluster
+    process per core, :func:`local_cluster`). Raises ``ValueError`` with the address when nothing
+    answers."""
+    from distributed import Client
 
     try:
         if address == "local":
             import os
 
-            workers = max(1, os.cpu_count() or 1)
-            return Client(LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None))
+            return Client(local_cluster(max(1, os.cpu_count() or 1)))
         return Client(address, timeout=timeout)
     except (OSError, TimeoutError) as exc:
         raise ValueError(f"cannot reach the Dask scheduler at {address!r} ({type(exc).__name__}: {exc})") from None
