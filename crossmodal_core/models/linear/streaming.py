@@ -70,7 +70,8 @@ def current_client(client: Any = None) -> Any:
 
 
 #: dask config for the workers of the clusters this library starts (:func:`local_cluster`), and
-#: what to set (as ``DASK_…`` environment variables) for ``dask worker`` processes started by hand.
+#: what to put in a YAML file under ``~/.config/dask/`` on machines whose ``dask worker`` processes
+#: are started by hand (a ``DASK_…`` environment variable cannot unset the malloc setting).
 #: Measured on the streamed ClusterCCA statistics at 2·10^5 rows (benchmarks/bench_scale.py):
 #: with distributed's defaults a worker spent about twice the in-process CPU on the same blocks.
 #:
