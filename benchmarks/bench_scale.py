@@ -607,11 +607,15 @@ def data_rows(n, kinds, seed=0, load_formats=(".zarr", ".h5"), zarr_path=None):
         if {"fit", "partial", "dask"} & set(kinds):
             client = cluster = None
             if "dask" in kinds:
-                from distributed import Client, LocalCluster
+                from distributed import Client
+
+                from crossmodal_core.models.linear import streaming
 
                 t0 = time.perf_counter()
-                cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+                # the library's LocalCluster (streaming.WORKER_CONFIG: no malloc trim threshold, no profiler)
+                cluster = streaming.local_cluster(2)
                 client = Client(cluster)
+                client.wait_for_workers(2)
                 print(f"  LocalCluster(2x1) started in {time.perf_counter() - t0:.1f} s", flush=True)
             try:
                 fit = bench_fit(n, folder, seed, client, with_partial="partial" in kinds, path=zarr_path)

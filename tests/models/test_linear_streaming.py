@@ -127,3 +127,37 @@ def test_stream_view_checks(on_disk):
         CCA().fit([lx, ly[:100]])
     with pytest.raises(ValueError, match="a list of arrays"):
         CCA().fit(np.zeros((4, 4)))
+
+
+def _worker_settings():
+    import os
+
+    import dask
+    import threadpoolctl
+
+    return {"malloc_trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            "profile": dask.config.get("distributed.worker.profile.enabled"),
+            "blas_threads": sorted({p["num_threads"] for p in threadpoolctl.threadpool_info()})}
+
+
+@pytest.mark.slow  # a worker process started and restarted: 40-50 s on the loaded 2-core box
+def test_local_cluster_workers_run_without_malloc_trim_and_profiler_and_one_blas_thread(on_disk):
+    """The library's LocalCluster (the CLI's ``--scheduler local``, the benchmark): a worker task
+    sees no MALLOC_TRIM_THRESHOLD_ (it turns off glibc's dynamic mmap threshold: twice the CPU
+    per block, measured), no statistical profiler, and still one BLAS thread; and fits equal."""
+    distributed = pytest.importorskip("distributed")
+    x, y, lab, lx, ly = on_disk
+    cluster = streaming.local_cluster(1)
+    try:
+        with distributed.Client(cluster) as c:
+            c.wait_for_workers(1, timeout=120)
+            got = c.submit(_worker_settings, pure=False).result()
+            assert got == {"malloc_trim": None, "profile": False, "blas_threads": [1]}
+            # the nanny keeps the settings for a restarted worker
+            c.restart()
+            c.wait_for_workers(1, timeout=120)
+            assert c.submit(_worker_settings, pure=False).result() == got
+            model = ClusterCCA().fit([lx, ly], lab, client=c)
+    finally:
+        cluster.close()
+    _assert_same(ClusterCCA().fit([x, y], lab), model, x, y)

@@ -37,6 +37,8 @@ __all__ = [
     "use_client",
     "current_client",
     "connect",
+    "local_cluster",
+    "WORKER_CONFIG",
     "check_stream_views",
     "block_rows_for_views",
     "cluster_statistics",
@@ -67,19 +69,59 @@ def current_client(client: Any = None) -> Any:
     return client if client is not None else _CLIENT.get()
 
 
+#: dask config for the workers of the clusters this library starts (:func:`local_cluster`), and
+#: what to put in a YAML file under ``~/.config/dask/`` on machines whose ``dask worker`` processes
+#: are started by hand (a ``DASK_…`` environment variable cannot unset the malloc setting).
+#: Measured on the streamed ClusterCCA statistics at 2·10^5 rows (benchmarks/bench_scale.py):
+#: with distributed's defaults a worker spent about twice the in-process CPU on the same blocks.
+#:
+#: - the nanny exports ``MALLOC_TRIM_THRESHOLD_=65536`` to its workers; setting any glibc malloc
+#:   tunable turns off glibc's dynamic mmap threshold, so every buffer above 128 KiB (each
+#:   16 MiB Zarr chunk zarr decodes, each Gram) is a fresh ``mmap`` whose pages fault in zeroed:
+#:   480k page faults against 56k for the same 7 blocks in process, the extra CPU in the kernel;
+#: - the worker's statistical profiler samples every thread's stack every 10 ms; it interrupts the
+#:   task thread (its system time 2.5 s against 1.0 s without it) and costs CPU while idle.
+#:
+#: Both only serve diagnostics (unmanaged-memory reporting, the dashboard's profile), not results.
+WORKER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,  # None: not exported
+    "distributed.worker.profile.enabled": False,
+}
+
+
+def local_cluster(n_workers: int, threads_per_worker: int = 1, **kwargs: Any) -> Any:
+    """A ``dask.distributed.LocalCluster`` of ``n_workers`` processes with :data:`WORKER_CONFIG`.
+
+    The workers keep distributed's one-BLAS-thread environment (``OMP_NUM_THREADS=1`` etc.); a
+    restarted worker gets the same settings."""
+    import copy
+
+    import dask
+    from distributed import LocalCluster
+
+    kwargs.setdefault("dashboard_address", None)
+    with dask.config.set(WORKER_CONFIG):
+        # the nanny copies the environment when created, but only the top level of the config:
+        # its nested dicts are the global ones, restored when this block ends (a restarted
+        # worker had the profiler back on), so the workers get a deep copy of their own
+        config = copy.deepcopy(dask.config.config)
+        return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
+                            config=config, **kwargs)
+
+
 def connect(address: str, timeout: float = 30.0) -> Any:
     """A ``dask.distributed.Client`` of the scheduler at ``address`` (``tcp://host:8786``).
 
     ``address="local"`` starts a ``LocalCluster`` on this machine (one single-threaded worker
-    process per core). Raises ``ValueError`` with the address when nothing answers."""
-    from distributed import Client, LocalCluster
+    process per core, :func:`local_cluster`). Raises ``ValueError`` with the address when nothing
+    answers."""
+    from distributed import Client
 
     try:
         if address == "local":
             import os
 
-            workers = max(1, os.cpu_count() or 1)
-            return Client(LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None))
+            return Client(local_cluster(max(1, os.cpu_count() or 1)))
         return Client(address, timeout=timeout)
     except (OSError, TimeoutError) as exc:
         raise ValueError(f"cannot reach the Dask scheduler at {address!r} ({type(exc).__name__}: {exc})") from None
@@ -207,7 +249,10 @@ def cluster_statistics(template: Any, views: Sequence[Any], codes: Sequence[np.n
         return total
     shipped = _scatter_views(client, views)
     code_futures = [client.scatter(c, broadcast=False, hash=False) for c in codes]
-    calls = [(template, shipped, code_futures, s, e, paired, maps) for s, e in ranges]
+    # the template holds zero Grams (8 MiB at d = 1024): sent once, not inside every task, whose
+    # (de)serialisation cost the workers' event loop and offload thread ~1.6 s per 7 blocks
+    template_future = client.scatter(template, broadcast=False, hash=False)
+    calls = [(template_future, shipped, code_futures, s, e, paired, maps) for s, e in ranges]
     return _client_map(client, _block_statistics, calls, _merge)
 
 
