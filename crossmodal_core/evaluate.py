@@ -491,10 +491,11 @@ def evaluate(
     return results
 
 
-def _extra_metric_names(fold_records: list[dict[str, Any]]) -> tuple[str, ...]:
-    """Per-direction metrics beyond :data:`CLASS_METRICS` (``map_hamming`` ...) found in the folds."""
+def _extra_metric_names(fold_records: list[dict[str, Any]], known: Sequence[str] = CLASS_METRICS) -> tuple[str, ...]:
+    """Per-direction metrics beyond ``known`` found in the folds: ``map_hamming`` of the hashing
+    models (class level), ``R@20`` of the attention model (paired)."""
     names = {k for rec in fold_records for dirs in rec["metrics"].values() for vals in dirs.values()
-             for k in vals if k not in CLASS_METRICS and not k.startswith("pr_")}
+             for k in vals if k not in known and k != "n" and not k.startswith("pr_")}
     return tuple(sorted(names))
 
 
@@ -698,7 +699,8 @@ def evaluate_paired(
                 partition.folds, record, info, results, ds.name, bar, on_error,
             )
             if record["folds"]:
-                record["summary"] = _summarise(record["folds"], PAIRED_METRICS)
+                record["summary"] = _summarise(record["folds"], PAIRED_METRICS + _extra_metric_names(
+                    record["folds"], PAIRED_METRICS))
             if on_model_done is not None:
                 on_model_done(results)
     finally:
@@ -746,7 +748,8 @@ def paired_split_metrics(model: Any, train: Mapping[str, np.ndarray], test: Mapp
 
     Returns
     -------
-    ``{"n_train", "n_test", "fit_seconds", "metrics": {"test": {"q->g": paired_metrics}}}``.
+    ``{"n_train", "n_test", "fit_seconds", "metrics": {"test": {"q->g": paired_metrics}}}``; an
+    estimator with a ``recall_ks`` attribute also gets those ``R@k`` (the attention model's R@20).
     """
     views = list(views or train)
     n_train, n_test = len(train[views[0]]), len(test[views[0]])
@@ -768,5 +771,7 @@ def paired_split_metrics(model: Any, train: Mapping[str, np.ndarray], test: Mapp
             embeddings[(j, i)] = (zj, zi)
     else:
         raise ValueError(f"the model takes {n_views} views but {len(views)} were chosen: {views}")
-    out = {name: paired_metrics(*embeddings[(i, j)], metric=metric) for i, j, name in _direction_names(views)}
+    # a model may ask for more cut-offs (the attention model: the poster's R@1/5/10/20)
+    ks = getattr(probe, "recall_ks", None)
+    out = {name: paired_metrics(*embeddings[(i, j)], metric=metric, ks=ks) for i, j, name in _direction_names(views)}
     return {"n_train": int(n_train), "n_test": int(n_test), "fit_seconds": float(fit_seconds), "metrics": {"test": out}}

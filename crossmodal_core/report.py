@@ -224,38 +224,52 @@ def format_table(results: Mapping[str, Any]) -> str:
     return "\n\n".join(blocks) + _error_notes(results)
 
 
+def _recall_ks(results: Mapping[str, Any]) -> list[int]:
+    """Every ``R@k`` cut-off found in the models' summaries (R@1/5/10, plus R@20 of the
+    attention model), ascending."""
+    ks = {int(k[2:]) for rec in results["models"].values()
+          for dirs in ((rec.get("summary") or {}).get("metrics", {}).get("test", {}).values())
+          for k in dirs if k.startswith("R@") and k[2:].isdigit()}
+    return sorted(ks or {1, 5, 10})
+
+
 def format_paired_table(results: Mapping[str, Any]) -> str:
-    """Rows = (model, direction); columns R@1, R@5, R@10 (%), MRR, median rank, fit s."""
-    header = ["Model", "Direction", "R@1", "R@5", "R@10", "MRR", "MedR", "fit s"]
+    """Rows = (model, direction); columns R@1, R@5, R@10 (and R@20 when a model reports it; %),
+    MRR, median rank, fit s. A direction a model has no score for (a sequence model and a view
+    without a sequence) is left out of its rows."""
+    ks = _recall_ks(results)
+    header = ["Model", "Direction", *(f"R@{k}" for k in ks), "MRR", "MedR", "fit s"]
     rows = []
     for rec in results["models"].values():
         summ = rec.get("summary")
         if not summ:
-            rows.append([rec["display"], "-", "-", "-", "-", "-", "-", "failed" if rec.get("error") else "-"])
+            rows.append([rec["display"], "-", *("-" for _ in ks), "-", "-", "failed" if rec.get("error") else "-"])
             continue
         for d in results["directions"]:
-            m = summ["metrics"]["test"][d]
-            rows.append([rec["display"], d.replace("->", "→"), cell(m["R@1"], 100), cell(m["R@5"], 100),
-                         cell(m["R@10"], 100), cell(m["MRR"], 1, 3), cell(m["median_rank"], 1, 1),
-                         cell(summ["fit_seconds"], 1, 1)])
+            m = summ["metrics"]["test"].get(d)
+            if m is None:
+                continue
+            rows.append([rec["display"], d.replace("->", "→"), *(cell(m.get(f"R@{k}"), 100) for k in ks),
+                         cell(m["MRR"], 1, 3), cell(m["median_rank"], 1, 1), cell(summ["fit_seconds"], 1, 1)])
     title = f"{results['dataset']}: instance-level retrieval, {results['protocol']['partition']} (R@K in %)"
     return title + "\n" + render_text(header, rows) + _error_notes(results)
 
 
 def paired_frame(results: Mapping[str, Any]):
     """Long numeric table of a paired document: index (``Model``, ``Direction``), columns
-    ``R@1``, ``R@5``, ``R@10`` (fold means, in %), ``MRR`` and ``MedR`` (fold means)."""
+    ``R@1``, ``R@5``, ``R@10`` (and ``R@20`` when a model reports it; fold means, in %), ``MRR``
+    and ``MedR`` (fold means)."""
     import pandas as pd
 
+    recall_cols = [f"R@{k}" for k in _recall_ks(results)]
     out = []
     for rec in results["models"].values():
         for direction, vals in (rec.get("summary") or {}).get("metrics", {}).get("test", {}).items():
             out.append({"Model": rec["display"], "Direction": direction.replace("->", "→"),
-                        "R@1": 100 * vals["R@1"]["mean"], "R@5": 100 * vals["R@5"]["mean"],
-                        "R@10": 100 * vals["R@10"]["mean"], "MRR": vals["MRR"]["mean"],
-                        "MedR": vals["median_rank"]["mean"]})
+                        **{c: 100 * vals[c]["mean"] if c in vals else float("nan") for c in recall_cols},
+                        "MRR": vals["MRR"]["mean"], "MedR": vals["median_rank"]["mean"]})
     if not out:
-        return pd.DataFrame(columns=["Model", "Direction", "R@1", "R@5", "R@10", "MRR", "MedR"]).set_index(
+        return pd.DataFrame(columns=["Model", "Direction", *recall_cols, "MRR", "MedR"]).set_index(
             ["Model", "Direction"])
     return pd.DataFrame(out).set_index(["Model", "Direction"]).round(3)
 

@@ -321,3 +321,40 @@ def test_the_cli_cleans_stale_temporaries_when_it_starts(data_file, monkeypatch)
     monkeypatch.setattr(store, "clean_stale_temporaries", lambda *roots: calls.append(roots) or [])
     assert cli.main(["train", "--data", str(data_file), "--model", "cca"]) == 0
     assert calls == [()]
+
+
+def test_models_all_is_every_registry_model_and_skips_what_the_views_do_not_allow(data_file, tmp_path,
+                                                                                  monkeypatch, capsys):
+    from crossmodal_core import evaluate as ev
+    from crossmodal_core.models import registry
+
+    assert [s.name for s in cli._resolve_models(["all"])] == list(registry.MODEL_NAMES)
+    assert [s.name for s in cli._resolve_models(["cca", "ALL"])] == list(registry.MODEL_NAMES)
+    for name in ("acmr", "ugach", "agah", "ucal", "lstm-ccca", "sdcca", "vae", "attention", "transformer"):
+        assert name in registry.MODEL_NAMES
+    calls = {}
+
+    def fake(ds, models, **kw):
+        calls["models"], calls["limit"] = list(models), kw["limit_train"]
+        return {"models": {m: {"error": None} for m in models}, "rows": []}
+
+    monkeypatch.setattr(ev, "evaluate", fake)
+    monkeypatch.setattr(ev, "write_results", lambda res, out: (out, out.with_suffix(".csv")))
+    monkeypatch.setattr(ev, "format_table", lambda res: "table")
+    rc = cli.main(["evaluate", "--data", str(data_file), "--models", "all", "--out", str(tmp_path / "a.json"),
+                   "--limit-train", "200,lstm-c-cca=50", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 0
+    # a flat file without sequence views: the sequence models and UGAAR are named and skipped
+    skipped = {"ugaar", "lstm-ccca", "attention", "transformer"}
+    assert calls["models"] == [m for m in registry.MODEL_NAMES if m not in skipped]
+    assert all(f"skipping {m}" in err for m in skipped)
+    assert calls["limit"] == {"*": 200, "lstm-ccca": 50}
+    seq_file = save_dataset(make_synthetic_av(n_train=60, n_test=20, n_classes=3, dims=(4, 6), sequences=True),
+                            tmp_path / "seq.npz")
+    assert cli.main(["evaluate", "--data", str(seq_file), "--models", "all", "--out", str(tmp_path / "b.json"),
+                     "--no-progress"]) == 0
+    assert calls["models"] == [m for m in registry.MODEL_NAMES if m != "ugaar"]
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["evaluate", "--data", str(data_file), "--models", "all", "--limit-train", "5,5"])
+    assert exc.value.code == 2 and "names '*' twice" in capsys.readouterr().err
