@@ -110,20 +110,34 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _extra_metrics(results: Mapping[str, Any]) -> list[str]:
+    """Summary metrics some models add beyond the protocol's own (``map_hamming`` /
+    ``mrr1_hamming`` of the hashing models, ``R@20`` of the attention model), sorted."""
+    base = set(_metric_names(results))
+    return sorted({m for rec in results["models"].values()
+                   for dirs in ((rec.get("summary") or {}).get("metrics") or {}).values()
+                   for vals in dirs.values() for m in vals
+                   if m not in base and not m.startswith("pr_")})
+
+
 def csv_text(results: Mapping[str, Any]) -> str:
-    """The CSV of a results document: per-fold lines, then the ``mean`` / ``std`` lines."""
+    """The CSV of a results document: per-fold lines, then the ``mean`` / ``std`` lines.
+    Metrics only some models report (``map_hamming``, ``R@20``) are extra columns after
+    ``n_test``, empty for the other models, so the leading columns never move."""
     metric_names = _metric_names(results)
+    extra = _extra_metrics(results)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["dataset", "model", "display", "subset", "direction", "fold", *metric_names,
-                     "fit_seconds", "n_train", "n_test"])
+                     "fit_seconds", "n_train", "n_test", *extra])
     for key, rec in results["models"].items():
         for fold in rec["folds"]:
             for subset, dirs in fold["metrics"].items():
                 for direction, vals in dirs.items():
                     writer.writerow([results["dataset"], key, rec["display"], subset, direction, fold["fold"],
                                      *[_fmt(vals.get(m)) for m in metric_names],
-                                     _fmt(fold["fit_seconds"]), fold["n_train"], fold["n_test"]])
+                                     _fmt(fold["fit_seconds"]), fold["n_train"], fold["n_test"],
+                                     *[_fmt(vals.get(m)) for m in extra]])
         summary = rec.get("summary")
         if not summary:
             continue
@@ -132,7 +146,8 @@ def csv_text(results: Mapping[str, Any]) -> str:
                 for direction, vals in dirs.items():
                     writer.writerow([results["dataset"], key, rec["display"], subset, direction, stat,
                                      *[_fmt(vals[m][stat]) for m in metric_names],
-                                     _fmt(summary["fit_seconds"][stat]), "", ""])
+                                     _fmt(summary["fit_seconds"][stat]), "", "",
+                                     *[_fmt(vals[m][stat]) if m in vals else "" for m in extra]])
     return buf.getvalue()
 
 
@@ -166,7 +181,7 @@ def render_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join([line(header), sep, *[line(r) for r in rows]])
 
 
-_LABELS = {"map": "MAP", "mrr1": "MRR@1"}
+_LABELS = {"map": "MAP", "mrr1": "MRR@1", "map_hamming": "Hamming MAP"}
 
 
 def _frame_rows(results: Mapping[str, Any], subset: str, metrics: Sequence[str]) -> tuple[list[str], list[list[str]]]:
@@ -176,13 +191,14 @@ def _frame_rows(results: Mapping[str, Any], subset: str, metrics: Sequence[str])
     short = {d: "→".join(ab[p] for p in d.split("->")) for d in dirs}
     header = ["Model", *[f"{_LABELS.get(m, m)} {short[d]}" for m in metrics for d in dirs], "fit s"]
     rows = []
-    for rec in results["models"].values():
+    for key in model_order(results["models"]):  # the poster's row order, like the paper table
+        rec = results["models"][key]
         summ = rec.get("summary")
         if not summ or subset not in summ["metrics"]:
             rows.append([rec["display"], *(["-"] * (len(metrics) * len(dirs))), "failed" if rec.get("error") else "-"])
             continue
         m = summ["metrics"][subset]
-        rows.append([rec["display"], *[cell(m[d][name], 100) for name in metrics for d in dirs],
+        rows.append([rec["display"], *[cell(m[d].get(name), 100) for name in metrics for d in dirs],
                      cell(summ["fit_seconds"], 1, 1)])
     return header, rows
 
@@ -190,7 +206,7 @@ def _frame_rows(results: Mapping[str, Any], subset: str, metrics: Sequence[str])
 def results_frame(results: Mapping[str, Any], subset: str = "test", metrics: Sequence[str] = CLASS_METRICS):
     """The poster layout of one class-level results document as a pandas DataFrame.
 
-    Index ``Model`` (display names, in the document's order); one column per metric and
+    Index ``Model`` (display names, in the poster's order: :func:`model_order`); one column per metric and
     direction (``MAP a→v``, ``MAP v→a``, ``MRR@1 a→v`` ...; MAP and MRR@1 in %) and ``fit s``;
     cells are :func:`cell` strings (``mean ± std`` over folds). ``subset``: ``"test"``, or
     ``"unseen"`` / ``"seen"`` for a zero-shot document.
@@ -221,6 +237,12 @@ def format_table(results: Mapping[str, Any]) -> str:
         header, rows = _frame_rows(results, subset, CLASS_METRICS)
         label = f"{title}" + (f" -- {subset} classes" if subset != "test" else "")
         blocks.append(label + " (MAP and MRR@1 in %)\n" + render_text(header, rows))
+        if "map_hamming" in _extra_metrics(results):  # the hashing models' ±1 codes ranked by Hamming distance
+            hashed = {k: r for k, r in results["models"].items()
+                      if any("map_hamming" in v for v in ((r.get("summary") or {}).get("metrics", {})
+                                                           .get(subset, {}).values()))}
+            header, rows = _frame_rows({**results, "models": hashed}, subset, ("map_hamming",))
+            blocks.append(f"{label}: MAP by Hamming distance of the binary codes (%)\n" + render_text(header, rows))
     return "\n\n".join(blocks) + _error_notes(results)
 
 

@@ -416,3 +416,27 @@ def test_per_model_training_row_caps_and_results_after_each_model(small):
     assert seen == [["cca"], ["cca", "ccca"]]
     assert ev.evaluate(small, ["cca"], n_folds=2, limit_train=80, progress=False)["models"]["cca"]["folds"][0][
         "n_train"] == 80
+
+
+def test_printed_table_in_poster_order_with_the_hashing_models_hamming_map_in_csv_and_text():
+    """format_table prints the poster's row order whatever the document's order; a model's
+    extra metrics (``map_hamming``) become CSV columns after ``n_test`` (the leading columns
+    keep their places) and a Hamming block in the text table, for that model only."""
+    doc = _tiny_document()
+    doc["models"] = {"ccca": doc["models"]["ccca"], "cca": doc["models"]["cca"]}  # not the poster's order
+    for f in doc["models"]["ccca"]["folds"]:
+        for d, vals in f["metrics"]["test"].items():
+            vals["map_hamming"] = vals["map"] - 0.2
+    rec = doc["models"]["ccca"]
+    rec["summary"] = ev._summarise(rec["folds"], report.CLASS_METRICS + ("map_hamming",))
+    text = ev.format_table(doc)
+    main, hamming = text.split("MAP by Hamming distance")
+    assert main.index("\nCCA ") < main.index("\nC-CCA ")
+    assert "C-CCA" in hamming and "\nCCA " not in hamming and "65.00 ± 7.07" in hamming  # (0.6, 0.7) in %
+    lines = report.csv_text(doc).splitlines()
+    header = lines[0].split(",")
+    assert header[:11] == ["dataset", "model", "display", "subset", "direction", "fold", "map", "mrr1",
+                           "fit_seconds", "n_train", "n_test"] and header[11] == "map_hamming"
+    ccca0 = next(l.split(",") for l in lines if l.startswith("tiny,ccca,C-CCA,test,audio->visual,0,"))
+    cca0 = next(l.split(",") for l in lines if l.startswith("tiny,cca,CCA,test,audio->visual,0,"))
+    assert float(ccca0[11]) == pytest.approx(0.6) and cca0[11] == ""
