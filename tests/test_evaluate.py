@@ -440,3 +440,12 @@ def test_printed_table_in_poster_order_with_the_hashing_models_hamming_map_in_cs
     ccca0 = next(l.split(",") for l in lines if l.startswith("tiny,ccca,C-CCA,test,audio->visual,0,"))
     cca0 = next(l.split(",") for l in lines if l.startswith("tiny,cca,CCA,test,audio->visual,0,"))
     assert float(ccca0[11]) == pytest.approx(0.6) and cca0[11] == ""
+
+
+def test_the_table_caption_states_the_training_row_cap():
+    doc = _tiny_document()
+    assert "training rows" not in tables.paper_table([doc]).caption
+    doc["protocol"]["limit_train"] = {"*": 1500, "lstm-ccca": 800}
+    assert "at most 1,500 training rows per fold (LSTM-C-CCA: 800)" in tables.paper_table([doc]).caption
+    doc["protocol"]["limit_train"] = 3000
+    assert "at most 3,000 training rows per fold." in tables.paper_table([doc]).caption
