@@ -91,6 +91,7 @@ __all__ = [
     "format_table",
     "format_paired_table",
     "parse_model_params",
+    "training_budget",
     "PAIRED_METRICS",
     "CLASS_METRICS",
     "RECALL_KS",
@@ -484,11 +485,21 @@ def evaluate(
             if record["folds"]:
                 record["fitted_params"] = fitted[0]
                 record["summary"] = _summarise(record["folds"], CLASS_METRICS + _extra_metric_names(record["folds"]))
+            results["protocol"]["budget"] = training_budget(results)
             if on_model_done is not None:
                 on_model_done(results)
     finally:
         bar.close()
+    results["protocol"]["budget"] = training_budget(results)
     return results
+
+
+def training_budget(results: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per model, what it was trained with beyond its registry defaults: its training-row cap
+    (``limit_train``) and its parameter overrides (epochs, widths ...). Written into
+    ``protocol["budget"]`` so a results file states every departure from the defaults."""
+    return {key: {"limit_train": rec.get("limit_train"), **dict(rec.get("params") or {})}
+            for key, rec in results["models"].items() if isinstance(rec, Mapping)}
 
 
 def _extra_metric_names(fold_records: list[dict[str, Any]], known: Sequence[str] = CLASS_METRICS) -> tuple[str, ...]:
@@ -684,6 +695,7 @@ def evaluate_paired(
                     if on_error == "raise":
                         raise ValueError(record["error"])
                     bar.update(len(partition.folds))
+                    results["protocol"]["budget"] = training_budget(results)
                     if on_model_done is not None:
                         on_model_done(results)
                     continue
@@ -701,10 +713,12 @@ def evaluate_paired(
             if record["folds"]:
                 record["summary"] = _summarise(record["folds"], PAIRED_METRICS + _extra_metric_names(
                     record["folds"], PAIRED_METRICS))
+            results["protocol"]["budget"] = training_budget(results)
             if on_model_done is not None:
                 on_model_done(results)
     finally:
         bar.close()
+    results["protocol"]["budget"] = training_budget(results)
     return results
 
 

@@ -413,6 +413,7 @@ def test_per_model_training_row_caps_and_results_after_each_model(small):
     assert {f["n_train"] for f in res["models"]["ccca"]["folds"]} == {50}
     assert {f["n_train"] for f in res["models"]["cca"]["folds"]} == {120}
     assert res["protocol"]["limit_train"] == {"ccca": 50, "*": 120}
+    assert res["protocol"]["budget"] == {"cca": {"limit_train": 120}, "ccca": {"limit_train": 50}}
     assert seen == [["cca"], ["cca", "ccca"]]
     assert ev.evaluate(small, ["cca"], n_folds=2, limit_train=80, progress=False)["models"]["cca"]["folds"][0][
         "n_train"] == 80
