@@ -241,7 +241,7 @@ def _resolve_models(names: Sequence[str]):
     return list({s.name: s for s in specs}.values())
 
 
-def registry_name(name: str) -> str:
+def _registry_name(name: str) -> str:
     """The registry name of ``name`` (aliases and display names accepted); KeyError when unknown."""
     from crossmodal_core.models import registry
 
@@ -344,18 +344,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     mode = "split" if args.split else "auto"
     paired = args.paired or not ds.labels
     if any(n.strip().lower() == ALL_MODELS for n in names):
-        keep = []
+        keep, skipped = [], set()
         for spec in specs:
             why = _applicable(spec, ds, views, paired)
             if why:
                 _log(f"--models all: skipping {spec.name} ({why})")
+                skipped.add(spec.name)
             else:
                 keep.append(spec)
         specs = keep
+
+        def for_skipped(item: str) -> bool:  # a budget written for every model may name a skipped one
+            key = item.split("=", 1)[0]
+            if "." not in key:
+                return False
+            try:
+                return _registry_name(key.split(".", 1)[0]) in skipped
+            except KeyError:
+                return False
+
+        args.param = [item for item in args.param if not for_skipped(item)]
     models = [s.name for s in specs]
     if isinstance(args.limit_train, dict):
         try:
-            args.limit_train = {("*" if k == "*" else registry_name(k)): v for k, v in args.limit_train.items()}
+            args.limit_train = {("*" if k == "*" else _registry_name(k)): v for k, v in args.limit_train.items()}
         except KeyError as exc:
             raise CLIError(f"--limit-train: {exc.args[0]}") from None
     if not models:

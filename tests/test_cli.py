@@ -335,21 +335,22 @@ def test_models_all_is_every_registry_model_and_skips_what_the_views_do_not_allo
     calls = {}
 
     def fake(ds, models, **kw):
-        calls["models"], calls["limit"] = list(models), kw["limit_train"]
+        calls["models"], calls["limit"], calls["params"] = list(models), kw["limit_train"], kw["model_params"]
         return {"models": {m: {"error": None} for m in models}, "rows": []}
 
     monkeypatch.setattr(ev, "evaluate", fake)
     monkeypatch.setattr(ev, "write_results", lambda res, out: (out, out.with_suffix(".csv")))
     monkeypatch.setattr(ev, "format_table", lambda res: "table")
     rc = cli.main(["evaluate", "--data", str(data_file), "--models", "all", "--out", str(tmp_path / "a.json"),
-                   "--limit-train", "200,lstm-c-cca=50", "--no-progress"])
+                   "--limit-train", "200,lstm-c-cca=50", "--no-progress",
+                   "--param", "lstm-ccca.epochs=2", "--param", "dcca.epochs=3"])  # the same budget line for every file
     err = capsys.readouterr().err
     assert rc == 0
     # a flat file without sequence views: the sequence models and UGAAR are named and skipped
     skipped = {"ugaar", "lstm-ccca", "attention", "transformer"}
     assert calls["models"] == [m for m in registry.MODEL_NAMES if m not in skipped]
     assert all(f"skipping {m}" in err for m in skipped)
-    assert calls["limit"] == {"*": 200, "lstm-ccca": 50}
+    assert calls["limit"] == {"*": 200, "lstm-ccca": 50} and calls["params"]["dcca"] == {"epochs": 3}
     seq_file = save_dataset(make_synthetic_av(n_train=60, n_test=20, n_classes=3, dims=(4, 6), sequences=True),
                             tmp_path / "seq.npz")
     assert cli.main(["evaluate", "--data", str(seq_file), "--models", "all", "--out", str(tmp_path / "b.json"),
