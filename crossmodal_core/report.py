@@ -66,6 +66,7 @@ __all__ = [
     "POSTER_ORDER",
     "model_order",
     "render_text",
+    "load_paired_documents",
 ]
 
 #: the class-level metric keys (per direction)
@@ -387,6 +388,16 @@ def load_documents(folders: Mapping[str, str | Path] | None = None) -> list[dict
     folders = _default_folders() if folders is None else dict(folders)
     return [{"origin": origin, "source": path.stem, "path": str(path), "document": data}
             for origin, path, data in _iter_json(folders) if is_class_document(data)]
+
+
+def load_paired_documents(folders: Mapping[str, str | Path] | None = None) -> list[dict[str, Any]]:
+    """The instance-level (``--paired``) results documents of the same folders, in the shape
+    of :func:`load_documents` (``{"origin", "source", "path", "document"}``)."""
+    folders = _default_folders() if folders is None else dict(folders)
+    return [{"origin": origin, "source": path.stem, "path": str(path), "document": data}
+            for origin, path, data in _iter_json(folders)
+            if isinstance(data, dict) and isinstance(data.get("protocol"), dict)
+            and isinstance(data.get("models"), dict) and data["protocol"].get("kind") == "paired"]
 
 
 def load_results(folders: Mapping[str, str | Path] | None = None) -> list[dict[str, Any]]:
