@@ -58,7 +58,8 @@ saturated (committed 5-fold results: C-KCCA 97.5, Contrastive 98.7 % MAP), so mo
 be told apart. The default is :data:`DEFAULT_DIFFICULTY` ``= 1.5``, chosen once on a
 **validation split of training rows only** (seed 0; 4,000 random training rows to fit, 2,000
 other training rows to score; the test split untouched), mean MAP of the two directions, %,
-with C-CCA, C-KCCA, TNN-C-CCA (5 epochs) and the contrastive model (8 epochs)::
+with C-CCA, C-KCCA, TNN-C-CCA (5 epochs) and the contrastive model (8 epochs)
+(``benchmarks/choose_difficulty.py``)::
 
     difficulty   C-CCA  C-KCCA  TNN-C-CCA  Contrastive
     1.00          77.4    96.8       90.1         85.1
