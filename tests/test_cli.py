@@ -114,6 +114,15 @@ def test_build_music_delegates(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
+def _tiny_synthetic_fallback(monkeypatch):
+    """prepare falls back to the small synthetic set; these tests check the fallback, not the
+    set, so it is generated tiny (the real one carries 230 MB of sequence views since issue 11)."""
+    from crossmodal_core.data import catalog
+
+    small = dict(catalog.SYNTHETIC_SIZES["synthetic-vegas-small"], n_train=200, n_test=50, dims=(8, 12))
+    monkeypatch.setitem(catalog.SYNTHETIC_SIZES, "synthetic-vegas-small", small)
+
+
 def test_prepare_survives_a_failing_piece_and_skips_what_exists(monkeypatch, tmp_path, capsys):
     """The music build fails: prepare says so, trains on the synthetic set, and a second run
     skips the trained model."""
@@ -126,6 +135,7 @@ def test_prepare_survives_a_failing_piece_and_skips_what_exists(monkeypatch, tmp
         raise OSError("soundfont missing")
 
     monkeypatch.setattr(music, "build_music_dataset", failing_build)
+    _tiny_synthetic_fallback(monkeypatch)
     assert cli.main(["prepare", "--models", "cca,nope-model", "--no-projections"]) == 0
     err = capsys.readouterr().err
     assert "build failed (OSError: soundfont missing)" in err
@@ -155,6 +165,7 @@ def test_prepare_skips_a_built_dataset_and_falls_back_when_it_cannot_open(monkey
     (built / "fragments.json").write_text("[]")
     (built / "build_info.json").write_text("{}")
     monkeypatch.setattr(music, "build_music_dataset", lambda *a, **k: pytest.fail("must not rebuild"))
+    _tiny_synthetic_fallback(monkeypatch)
     assert cli.main(["prepare", "--models", "cca", "--no-projections"]) == 0
     err = capsys.readouterr().err
     assert "present, skipped" in err and "cannot open music" in err
