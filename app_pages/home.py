@@ -129,5 +129,12 @@ if not table.empty:
         col.download_button(name, lambda fmt=fmt: table_file(signature, fmt),
                             file_name=f"results_table{suffix}", mime=mime, key=f"results_table_{fmt}",
                             icon=":material/download:")
+    with st.expander("Hamming MAP of the hashing models · instance-level Recall@K (deep attention: R@20)"):
+        hamming = appdata.hamming_table()
+        if not hamming.empty:
+            st.dataframe(hamming, hide_index=True)
+        for title, frame in appdata.paired_tables():
+            st.markdown(f"**{title}**")
+            st.dataframe(frame)
 else:
     st.info("No results table yet: run `python -m crossmodal_core evaluate` to write one.")

@@ -33,6 +33,19 @@ candidates per query batch through G in 1 + ``g_steps`` passes for both directio
 pretrains D and builds its kNN graph in the first epoch), AGAH back-propagates twice through
 two WGAN-GP critics per batch and forms the B^3 triplet-all cube. Compare on CPU seconds
 when the cores are shared: wall time then measures the other work.
+
+The VAE's ~3.6x a DCCA epoch is its design (``benchmarks/profile_vae.py``, one thread, CPU
+seconds, warm-up excluded): per row it does 1,254,016 multiply-adds forward against DCCA's
+431,104 (2.91x: 512-wide encoders, a shared trunk, mu / log-variance heads, a classifier and
+two decoders back to 1,024-d and 128-d, against two 256-wide towers) and has 1,256,906
+parameters against 432,148. Measured at 8,000 rows: DCCA 0.552 s, VAE at the reference's
+batch 128 1.790 s (x3.24), VAE at DCCA's batch 1,000 1.663 s (x3.01); at 2,000 rows x3.19 and
+x2.66. So ~2.9x is the arithmetic and the rest is the 8x more Adam steps of batch 128 (under
+``torch.profiler``, one epoch at 2,000 rows: matrix products (mm, addmm) 62 % of self CPU
+time, the Adam step 13 %).
+
+Two-thread figures: not measured in the issue-11 session; the two cores were shared by six
+engineers (load 10-15), where a two-thread timing measures the other work, not the model.
 """
 
 from __future__ import annotations

@@ -87,6 +87,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _limit_train(text: str) -> "int | dict[str, int]":
+    """``N`` or ``[N,]model=N,...`` (a per-model training-row cap; a bare ``N`` covers the rest)."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if len(items) == 1 and "=" not in items[0]:
+        return _positive_int(items[0])
+    out: dict[str, int] = {}
+    for item in items:
+        name, sep, value = item.rpartition("=")
+        key = name.strip().lower() if sep else "*"
+        if key in out:
+            raise argparse.ArgumentTypeError(f"--limit-train names {key!r} twice")
+        out[key] = _positive_int(value.strip())
+    return out
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -109,8 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "Recall@K) over folds; print the table and write JSON + CSV.")
     ev.add_argument("--data", required=True, help=DATA_HELP)
     ev.add_argument("--models", default=DEFAULT_MODELS,
-                    help=f"comma-separated model names (default {DEFAULT_MODELS}); "
-                         "known: cca,kcca,ccca,ckcca,dcca,cdcca,tnn-ccca,contrastive,ugaar")
+                    help=f"comma-separated model names (default {DEFAULT_MODELS}), or 'all': every registry "
+                         "model that the chosen views allow (the others are named on stderr and skipped)")
     ev.add_argument("--folds", type=_positive_int, default=None,
                     help="k for class-balanced k-fold (default: the dataset's folds, else its "
                          "train/test split, else 5)")
@@ -128,8 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--paired", action="store_true",
                     help="instance-level retrieval (true pair only): Recall@1/5/10, MRR, median rank")
     ev.add_argument("--seed", type=int, default=0, help="seed of folds, zero-shot classes, subsampling")
-    ev.add_argument("--limit-train", type=_positive_int, default=None, metavar="N",
-                    help="use at most N training rows per fold (quick runs)")
+    ev.add_argument("--limit-train", type=_limit_train, default=None, metavar="N|MODEL=N,...",
+                    help="use at most N training rows per fold (seeded subsample; quick runs or a compute "
+                         "budget); per model: 'lstm-ccca=1000,ugach=2000' or with a default for the rest "
+                         "'4000,lstm-ccca=1000'. Recorded in the results file")
     ev.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine")
     ev.add_argument("--param", action="append", default=[], metavar="[MODEL.]KEY=VALUE",
                     help="model parameter override, e.g. ccca.n_components=10 or epochs=5 (repeatable)")
@@ -206,13 +223,52 @@ def _open(spec: str, seed: int = 0):
         raise CLIError(f"cannot load --data {spec!r}: {exc}") from None
 
 
+ALL_MODELS = "all"
+
+
 def _resolve_models(names: Sequence[str]):
+    """Registry specs of ``names``; ``all`` (alone or among names) stands for every registry
+    model, in registry order, duplicates dropped."""
     from crossmodal_core.models import registry
 
+    expanded: list[str] = []
+    for name in names:
+        expanded += list(registry.MODEL_NAMES) if name.strip().lower() == ALL_MODELS else [name]
     try:
-        return [registry.get_spec(m) for m in names]
+        specs = [registry.get_spec(m) for m in expanded]
     except KeyError as exc:
         raise CLIError(str(exc.args[0])) from None
+    return list({s.name: s for s in specs}.values())
+
+
+def _registry_name(name: str) -> str:
+    """The registry name of ``name`` (aliases and display names accepted); KeyError when unknown."""
+    from crossmodal_core.models import registry
+
+    return registry.get_spec(name).name
+
+
+def _applicable(spec, ds, views: Sequence[str] | None, paired: bool) -> str | None:
+    """Why ``spec`` cannot run on ``ds`` with these views (None when it can): what ``--models
+    all`` skips instead of failing. A model named on its own still runs and reports the error."""
+    from crossmodal_core.models import trained
+
+    if trained.is_sequence_model(spec):
+        base = list(views) if views else None
+        if base is None:
+            flat = trained.flat_views(ds)
+            base = (["sheet", "lyrics", "audio"] if paired and {"sheet", "lyrics", "audio"} <= set(flat)
+                    else flat[:2])
+        seq = [v if v.endswith("_seq") else f"{v}_seq" for v in base]
+        have = [v for v in seq if v in ds.views and ds.views[v].ndim == 3]
+        # class-level: both views need a sequence; paired: any two (the others' directions are absent)
+        enough = len(have) >= 2 if paired else len(have) == len(seq)
+        return None if enough else f"a sequence model; {ds.name!r} has only the sequence views {have} of {seq}"
+    if spec.views and not paired:
+        return f"takes the views {list(spec.views)}; evaluate it with --paired"
+    if spec.views and paired and not set(spec.views) <= set(trained.flat_views(ds)):
+        return f"takes the views {list(spec.views)}, which {ds.name!r} does not all have"
+    return None
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -262,7 +318,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     names = _csv_list(args.models)
     if not names:
         raise CLIError("--models is empty")
-    models = [s.name for s in _resolve_models(names)]
+    specs = _resolve_models(names)
     if args.split and args.folds is not None:
         raise CLIError("--split and --folds exclude each other")
     if args.zero_shot is not None and args.unseen_classes is not None:
@@ -285,12 +341,41 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise CLIError(f"dataset {ds.name!r} has no view {v!r}; views: {ds.view_names}")
     if args.label is not None and args.label not in ds.labels:
         raise CLIError(f"dataset {ds.name!r} has no label set {args.label!r}; label sets: {ds.label_names}")
+    mode = "split" if args.split else "auto"
+    paired = args.paired or not ds.labels
+    if any(n.strip().lower() == ALL_MODELS for n in names):
+        keep, skipped = [], set()
+        for spec in specs:
+            why = _applicable(spec, ds, views, paired)
+            if why:
+                _log(f"--models all: skipping {spec.name} ({why})")
+                skipped.add(spec.name)
+            else:
+                keep.append(spec)
+        specs = keep
+
+        def for_skipped(item: str) -> bool:  # a budget written for every model may name a skipped one
+            key = item.split("=", 1)[0]
+            if "." not in key:
+                return False
+            try:
+                return _registry_name(key.split(".", 1)[0]) in skipped
+            except KeyError:
+                return False
+
+        args.param = [item for item in args.param if not for_skipped(item)]
+    models = [s.name for s in specs]
+    if isinstance(args.limit_train, dict):
+        try:
+            args.limit_train = {("*" if k == "*" else _registry_name(k)): v for k, v in args.limit_train.items()}
+        except KeyError as exc:
+            raise CLIError(f"--limit-train: {exc.args[0]}") from None
+    if not models:
+        raise CLIError(f"no model of --models {args.models!r} applies to {ds.name!r}")
     try:
         params = ev.parse_model_params(args.param, models)
     except (ValueError, KeyError) as exc:
         raise CLIError(f"--param: {exc}") from None
-    mode = "split" if args.split else "auto"
-    paired = args.paired or not ds.labels
     zero_shot = args.zero_shot is not None or args.unseen_classes is not None
     kind = "paired" if paired else ("zeroshot" if zero_shot else "")
     inputs = _input_files(data)
@@ -301,16 +386,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     check_output(out.with_suffix(".csv"), explicit=bool(args.out), inputs=inputs, what="CSV")
     _log(f"dataset {ds.name}: {ds.n_items} items, views {ds.view_names}"
          + ("  [SYNTHETIC]" if ds.is_synthetic else ""))
+    def keep_so_far(partial: dict) -> None:
+        # after each model: a long run that is cut (or a later model that crashes) keeps the finished ones
+        if len(models) > 1 and any(r.get("folds") for r in partial["models"].values()):
+            ev.write_results(partial, out)
+
     try:
         if paired:
             results = ev.evaluate_paired(ds, models, views=views, mode=mode, n_folds=args.folds, seed=args.seed,
                                          limit_train=args.limit_train, metric=args.metric, model_params=params,
-                                         progress=not args.no_progress)
+                                         progress=not args.no_progress, on_model_done=keep_so_far)
         else:
             results = ev.evaluate(ds, models, views=views, label=args.label, mode=mode, n_folds=args.folds,
                                   seed=args.seed, unseen_fraction=args.zero_shot, unseen_classes=unseen,
                                   limit_train=args.limit_train, metric=args.metric, model_params=params,
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress, on_model_done=keep_so_far)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     failed = {k: r["error"] for k, r in results["models"].items() if r.get("error")}

@@ -91,6 +91,7 @@ __all__ = [
     "format_table",
     "format_paired_table",
     "parse_model_params",
+    "training_budget",
     "PAIRED_METRICS",
     "CLASS_METRICS",
     "RECALL_KS",
@@ -143,6 +144,15 @@ def make_partition(ds: CrossModalDataset, labels: np.ndarray, mode: str = "auto"
             desc = f"{k} class-balanced folds (seed {seed})"
     folds = [(tr, te) for _, tr, te in splits_mod.iter_folds(fold_ids)]
     return Partition("kfold", folds, desc, {"n_folds": len(folds), "seed": int(seed)})
+
+
+def _model_limit(limit_train: int | Mapping[str, int | None] | None, key: str) -> int | None:
+    """The training-row cap of model ``key``: ``limit_train`` itself, or its entry for ``key``
+    (else its ``"*"`` entry, else no cap) when it is a per-model mapping."""
+    if limit_train is None or isinstance(limit_train, (int, np.integer)):
+        return None if limit_train is None else int(limit_train)
+    value = limit_train.get(key, limit_train.get("*"))
+    return None if value is None else int(value)
 
 
 def _limit_rows(rows: np.ndarray, limit: int | None, seed: int, fold: int) -> np.ndarray:
@@ -337,13 +347,14 @@ def evaluate(
     seed: int = 0,
     unseen_fraction: float | None = None,
     unseen_classes: Sequence[int] | None = None,
-    limit_train: int | None = None,
+    limit_train: int | Mapping[str, int | None] | None = None,
     metric: str = "cosine",
     model_params: Mapping[str, Mapping[str, Any]] | None = None,
     validation_fraction: float | None = 0.1,
     pr_points: int | None = 11,
     on_error: str = "record",
     progress: bool = True,
+    on_model_done: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Class-relevance retrieval evaluation of ``models`` on ``ds`` (see module docstring).
 
@@ -356,7 +367,9 @@ def evaluate(
     label : label set defining relevance; default: ``ds.default_label``
     mode, n_folds, seed : partition (:func:`make_partition`)
     unseen_fraction, unseen_classes : turn on the zero-shot protocol
-    limit_train : subsample at most this many training rows per fold (seeded; quick runs)
+    limit_train : subsample at most this many training rows per fold (seeded; quick runs), or
+        ``model key -> rows`` (a per-model compute budget; a key absent or ``None`` = no cap;
+        ``"*"`` = every other model). Each model's record says its ``limit_train``.
     metric : ``"cosine"`` or ``"euclidean"``
     model_params : ``key -> parameter overrides``
     validation_fraction : share of training rows given to deep models as validation
@@ -364,6 +377,8 @@ def evaluate(
     pr_points : points of the precision-recall curve (``None`` = skip it)
     on_error : ``"record"`` (store the error, go on with the other models) or ``"raise"``
     progress : show a tqdm bar on stderr
+    on_model_done : called with the results so far after each model's folds (the CLI writes
+        them, so a long run that is cut keeps every finished model)
 
     Returns
     -------
@@ -412,7 +427,7 @@ def evaluate(
             "n_classes": len(class_names),
             "metric": metric,
             "seed": int(seed),
-            "limit_train": limit_train,
+            "limit_train": limit_train if not isinstance(limit_train, Mapping) else dict(limit_train),
             "relevance": "same label",
         },
         "directions": [d for _, _, d in directions],
@@ -437,6 +452,7 @@ def evaluate(
             info = _model_info(key, model)
             record: dict[str, Any] = {**info, "params": model_params.get(key, {}), "folds": [], "error": None}
             results["models"][key] = record
+            record["limit_train"] = model_limit = _model_limit(limit_train, key)
             needs = _required_views(model)
             if needs is not None and len(needs) != len(views):
                 record["error"] = (f"{info['display']} takes the views {list(needs)}; evaluate it at the "
@@ -446,7 +462,7 @@ def evaluate(
                 bar.update(len(partition.folds))
                 continue
             model_xs = xs
-            if needs is not None and all(v.endswith("_seq") for v in needs):
+            if _is_sequence_spec(model):
                 # a sequence model is scored on the same items through their *_seq views
                 seq_views = [v if v.endswith("_seq") else f"{v}_seq" for v in views]
                 if not all(v in ds.views and ds.views[v].ndim == 3 for v in seq_views):
@@ -461,7 +477,7 @@ def evaluate(
             _run_folds(
                 lambda fold, train, test, model_xs=model_xs: _run_fold(
                     model, model_params.get(key), info["supervised"], model_xs, labels, train, test, fold,
-                    directions, zero_shot, limit_train, seed, metric, validation_fraction, pr_points,
+                    directions, zero_shot, model_limit, seed, metric, validation_fraction, pr_points,
                 ),
                 partition.folds, record, info, results, ds.name, bar, on_error,
             )
@@ -469,15 +485,28 @@ def evaluate(
             if record["folds"]:
                 record["fitted_params"] = fitted[0]
                 record["summary"] = _summarise(record["folds"], CLASS_METRICS + _extra_metric_names(record["folds"]))
+            results["protocol"]["budget"] = training_budget(results)
+            if on_model_done is not None:
+                on_model_done(results)
     finally:
         bar.close()
+    results["protocol"]["budget"] = training_budget(results)
     return results
 
 
-def _extra_metric_names(fold_records: list[dict[str, Any]]) -> tuple[str, ...]:
-    """Per-direction metrics beyond :data:`CLASS_METRICS` (``map_hamming`` ...) found in the folds."""
+def training_budget(results: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per model, what it was trained with beyond its registry defaults: its training-row cap
+    (``limit_train``) and its parameter overrides (epochs, widths ...). Written into
+    ``protocol["budget"]`` so a results file states every departure from the defaults."""
+    return {key: {"limit_train": rec.get("limit_train"), **dict(rec.get("params") or {})}
+            for key, rec in results["models"].items() if isinstance(rec, Mapping)}
+
+
+def _extra_metric_names(fold_records: list[dict[str, Any]], known: Sequence[str] = CLASS_METRICS) -> tuple[str, ...]:
+    """Per-direction metrics beyond ``known`` found in the folds: ``map_hamming`` of the hashing
+    models (class level), ``R@20`` of the attention model (paired)."""
     names = {k for rec in fold_records for dirs in rec["metrics"].values() for vals in dirs.values()
-             for k in vals if k not in CLASS_METRICS and not k.startswith("pr_")}
+             for k in vals if k not in known and k != "n" and not k.startswith("pr_")}
     return tuple(sorted(names))
 
 
@@ -584,11 +613,12 @@ def evaluate_paired(
     mode: str = "auto",
     n_folds: int | None = None,
     seed: int = 0,
-    limit_train: int | None = None,
+    limit_train: int | Mapping[str, int | None] | None = None,
     metric: str = "cosine",
     model_params: Mapping[str, Mapping[str, Any]] | None = None,
     on_error: str = "record",
     progress: bool = True,
+    on_model_done: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Instance-level retrieval (true pair only) in every direction between ``views``.
 
@@ -596,6 +626,13 @@ def evaluate_paired(
     the first two 2-D views. Models are fitted without labels. A model whose estimator takes
     as many views as given is fitted once; a two-view model is fitted once per view pair.
     Folds: as :func:`make_partition` (class labels, when present, balance the folds).
+
+    Sequence models (registry views ``*_seq``) are fitted and scored on the same items
+    through the ``<view>_seq`` views of the chosen views that have one (music: ``audio_seq``,
+    ``sheet_seq``); their directions keep the flat names (``audio->sheet``) so the table lines
+    up, ``record["views"]`` names the sequence views used, and directions of a view without a
+    sequence (``lyrics``) are absent for them. Fewer than two such views: the model's error.
+    ``on_model_done``: as in :func:`evaluate`.
     """
     if on_error not in ("record", "raise"):
         raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}")
@@ -631,7 +668,8 @@ def evaluate_paired(
                          "description": ds.info.get("description", "")},
         "protocol": {"kind": "paired", "mode": partition.mode, "partition": partition.description,
                      **partition.params, "views": views, "metric": metric, "seed": int(seed),
-                     "limit_train": limit_train, "relevance": "true pair only", "recall_ks": list(RECALL_KS)},
+                     "limit_train": limit_train if not isinstance(limit_train, Mapping) else dict(limit_train),
+                     "relevance": "true pair only", "recall_ks": list(RECALL_KS)},
         "directions": [d for _, _, d in directions],
         "models": {},
         "rows": [],
@@ -647,16 +685,40 @@ def evaluate_paired(
             info = _model_info(key, model)
             record: dict[str, Any] = {**info, "params": model_params.get(key, {}), "folds": [], "error": None}
             results["models"][key] = record
+            record["limit_train"] = model_limit = _model_limit(limit_train, key)
+            model_xs, model_views, rename = xs, views, None
+            if _is_sequence_spec(model):
+                base = [v for v in views if f"{v}_seq" in ds.views and ds.views[f"{v}_seq"].ndim == 3]
+                if len(base) < 2:
+                    record["error"] = (f"{info['display']} is a sequence model: it needs at least two of "
+                                       f"{[f'{v}_seq' for v in views]}, which {ds.name!r} does not have")
+                    if on_error == "raise":
+                        raise ValueError(record["error"])
+                    bar.update(len(partition.folds))
+                    results["protocol"]["budget"] = training_budget(results)
+                    if on_model_done is not None:
+                        on_model_done(results)
+                    continue
+                model_views = [f"{v}_seq" for v in base]
+                model_xs = {sv: ds.views[sv] for sv in model_views}
+                rename = dict(zip(model_views, base))
+                record["views"] = model_views
             _run_folds(
-                lambda fold, train, test: _run_paired_fold(
-                    model, model_params.get(key), xs, views, train, test, fold, limit_train, seed, metric,
+                lambda fold, train, test, model_xs=model_xs, model_views=model_views, rename=rename: _run_paired_fold(
+                    model, model_params.get(key), model_xs, model_views, train, test, fold, model_limit, seed,
+                    metric, rename,
                 ),
                 partition.folds, record, info, results, ds.name, bar, on_error,
             )
             if record["folds"]:
-                record["summary"] = _summarise(record["folds"], PAIRED_METRICS)
+                record["summary"] = _summarise(record["folds"], PAIRED_METRICS + _extra_metric_names(
+                    record["folds"], PAIRED_METRICS))
+            results["protocol"]["budget"] = training_budget(results)
+            if on_model_done is not None:
+                on_model_done(results)
     finally:
         bar.close()
+    results["protocol"]["budget"] = training_budget(results)
     return results
 
 
@@ -664,10 +726,23 @@ def _n_views_of(est: Any) -> int | None:
     return getattr(est, "n_views", 2)
 
 
-def _run_paired_fold(model, params, xs, views, train, test, fold, limit_train, seed, metric) -> dict[str, Any]:
+def _is_sequence_spec(model: Any) -> bool:
+    """A registry model whose views are all sequences (``*_seq``)."""
+    needs = _required_views(model)
+    return bool(needs) and all(v.endswith("_seq") for v in needs)
+
+
+def _run_paired_fold(model, params, xs, views, train, test, fold, limit_train, seed, metric,
+                     rename: Mapping[str, str] | None = None) -> dict[str, Any]:
     train = _limit_rows(train, limit_train, seed, fold)
     rec = paired_split_metrics(model, {v: xs[v][train] for v in views}, {v: xs[v][test] for v in views},
                                views=views, params=params, metric=metric)
+    if rename:  # sequence views scored under their flat names (audio_seq->sheet_seq = audio->sheet)
+        def flat(direction: str) -> str:
+            q, g = direction.split("->")
+            return f"{rename.get(q, q)}->{rename.get(g, g)}"
+
+        rec["metrics"] = {sub: {flat(d): m for d, m in dirs.items()} for sub, dirs in rec["metrics"].items()}
     return {"fold": int(fold), **rec}
 
 
@@ -687,7 +762,8 @@ def paired_split_metrics(model: Any, train: Mapping[str, np.ndarray], test: Mapp
 
     Returns
     -------
-    ``{"n_train", "n_test", "fit_seconds", "metrics": {"test": {"q->g": paired_metrics}}}``.
+    ``{"n_train", "n_test", "fit_seconds", "metrics": {"test": {"q->g": paired_metrics}}}``; an
+    estimator with a ``recall_ks`` attribute also gets those ``R@k`` (the attention model's R@20).
     """
     views = list(views or train)
     n_train, n_test = len(train[views[0]]), len(test[views[0]])
@@ -709,5 +785,7 @@ def paired_split_metrics(model: Any, train: Mapping[str, np.ndarray], test: Mapp
             embeddings[(j, i)] = (zj, zi)
     else:
         raise ValueError(f"the model takes {n_views} views but {len(views)} were chosen: {views}")
-    out = {name: paired_metrics(*embeddings[(i, j)], metric=metric) for i, j, name in _direction_names(views)}
+    # a model may ask for more cut-offs (the attention model: the poster's R@1/5/10/20)
+    ks = getattr(probe, "recall_ks", None)
+    out = {name: paired_metrics(*embeddings[(i, j)], metric=metric, ks=ks) for i, j, name in _direction_names(views)}
     return {"n_train": int(n_train), "n_test": int(n_test), "fit_seconds": float(fit_seconds), "metrics": {"test": out}}

@@ -66,6 +66,7 @@ __all__ = [
     "POSTER_ORDER",
     "model_order",
     "render_text",
+    "load_paired_documents",
 ]
 
 #: the class-level metric keys (per direction)
@@ -110,20 +111,34 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _extra_metrics(results: Mapping[str, Any]) -> list[str]:
+    """Summary metrics some models add beyond the protocol's own (``map_hamming`` /
+    ``mrr1_hamming`` of the hashing models, ``R@20`` of the attention model), sorted."""
+    base = set(_metric_names(results))
+    return sorted({m for rec in results["models"].values()
+                   for dirs in ((rec.get("summary") or {}).get("metrics") or {}).values()
+                   for vals in dirs.values() for m in vals
+                   if m not in base and not m.startswith("pr_")})
+
+
 def csv_text(results: Mapping[str, Any]) -> str:
-    """The CSV of a results document: per-fold lines, then the ``mean`` / ``std`` lines."""
+    """The CSV of a results document: per-fold lines, then the ``mean`` / ``std`` lines.
+    Metrics only some models report (``map_hamming``, ``R@20``) are extra columns after
+    ``n_test``, empty for the other models, so the leading columns never move."""
     metric_names = _metric_names(results)
+    extra = _extra_metrics(results)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["dataset", "model", "display", "subset", "direction", "fold", *metric_names,
-                     "fit_seconds", "n_train", "n_test"])
+                     "fit_seconds", "n_train", "n_test", *extra])
     for key, rec in results["models"].items():
         for fold in rec["folds"]:
             for subset, dirs in fold["metrics"].items():
                 for direction, vals in dirs.items():
                     writer.writerow([results["dataset"], key, rec["display"], subset, direction, fold["fold"],
                                      *[_fmt(vals.get(m)) for m in metric_names],
-                                     _fmt(fold["fit_seconds"]), fold["n_train"], fold["n_test"]])
+                                     _fmt(fold["fit_seconds"]), fold["n_train"], fold["n_test"],
+                                     *[_fmt(vals.get(m)) for m in extra]])
         summary = rec.get("summary")
         if not summary:
             continue
@@ -132,7 +147,8 @@ def csv_text(results: Mapping[str, Any]) -> str:
                 for direction, vals in dirs.items():
                     writer.writerow([results["dataset"], key, rec["display"], subset, direction, stat,
                                      *[_fmt(vals[m][stat]) for m in metric_names],
-                                     _fmt(summary["fit_seconds"][stat]), "", ""])
+                                     _fmt(summary["fit_seconds"][stat]), "", "",
+                                     *[_fmt(vals[m][stat]) if m in vals else "" for m in extra]])
     return buf.getvalue()
 
 
@@ -166,7 +182,7 @@ def render_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join([line(header), sep, *[line(r) for r in rows]])
 
 
-_LABELS = {"map": "MAP", "mrr1": "MRR@1"}
+_LABELS = {"map": "MAP", "mrr1": "MRR@1", "map_hamming": "Hamming MAP"}
 
 
 def _frame_rows(results: Mapping[str, Any], subset: str, metrics: Sequence[str]) -> tuple[list[str], list[list[str]]]:
@@ -176,13 +192,14 @@ def _frame_rows(results: Mapping[str, Any], subset: str, metrics: Sequence[str])
     short = {d: "→".join(ab[p] for p in d.split("->")) for d in dirs}
     header = ["Model", *[f"{_LABELS.get(m, m)} {short[d]}" for m in metrics for d in dirs], "fit s"]
     rows = []
-    for rec in results["models"].values():
+    for key in model_order(results["models"]):  # the poster's row order, like the paper table
+        rec = results["models"][key]
         summ = rec.get("summary")
         if not summ or subset not in summ["metrics"]:
             rows.append([rec["display"], *(["-"] * (len(metrics) * len(dirs))), "failed" if rec.get("error") else "-"])
             continue
         m = summ["metrics"][subset]
-        rows.append([rec["display"], *[cell(m[d][name], 100) for name in metrics for d in dirs],
+        rows.append([rec["display"], *[cell(m[d].get(name), 100) for name in metrics for d in dirs],
                      cell(summ["fit_seconds"], 1, 1)])
     return header, rows
 
@@ -190,7 +207,7 @@ def _frame_rows(results: Mapping[str, Any], subset: str, metrics: Sequence[str])
 def results_frame(results: Mapping[str, Any], subset: str = "test", metrics: Sequence[str] = CLASS_METRICS):
     """The poster layout of one class-level results document as a pandas DataFrame.
 
-    Index ``Model`` (display names, in the document's order); one column per metric and
+    Index ``Model`` (display names, in the poster's order: :func:`model_order`); one column per metric and
     direction (``MAP a→v``, ``MAP v→a``, ``MRR@1 a→v`` ...; MAP and MRR@1 in %) and ``fit s``;
     cells are :func:`cell` strings (``mean ± std`` over folds). ``subset``: ``"test"``, or
     ``"unseen"`` / ``"seen"`` for a zero-shot document.
@@ -221,41 +238,61 @@ def format_table(results: Mapping[str, Any]) -> str:
         header, rows = _frame_rows(results, subset, CLASS_METRICS)
         label = f"{title}" + (f" -- {subset} classes" if subset != "test" else "")
         blocks.append(label + " (MAP and MRR@1 in %)\n" + render_text(header, rows))
+        if "map_hamming" in _extra_metrics(results):  # the hashing models' ±1 codes ranked by Hamming distance
+            hashed = {k: r for k, r in results["models"].items()
+                      if any("map_hamming" in v for v in ((r.get("summary") or {}).get("metrics", {})
+                                                           .get(subset, {}).values()))}
+            header, rows = _frame_rows({**results, "models": hashed}, subset, ("map_hamming",))
+            blocks.append(f"{label}: MAP by Hamming distance of the binary codes (%)\n" + render_text(header, rows))
     return "\n\n".join(blocks) + _error_notes(results)
 
 
+def _recall_ks(results: Mapping[str, Any]) -> list[int]:
+    """Every ``R@k`` cut-off found in the models' summaries (R@1/5/10, plus R@20 of the
+    attention model), ascending."""
+    ks = {int(k[2:]) for rec in results["models"].values()
+          for dirs in ((rec.get("summary") or {}).get("metrics", {}).get("test", {}).values())
+          for k in dirs if k.startswith("R@") and k[2:].isdigit()}
+    return sorted(ks or {1, 5, 10})
+
+
 def format_paired_table(results: Mapping[str, Any]) -> str:
-    """Rows = (model, direction); columns R@1, R@5, R@10 (%), MRR, median rank, fit s."""
-    header = ["Model", "Direction", "R@1", "R@5", "R@10", "MRR", "MedR", "fit s"]
+    """Rows = (model, direction); columns R@1, R@5, R@10 (and R@20 when a model reports it; %),
+    MRR, median rank, fit s. A direction a model has no score for (a sequence model and a view
+    without a sequence) is left out of its rows."""
+    ks = _recall_ks(results)
+    header = ["Model", "Direction", *(f"R@{k}" for k in ks), "MRR", "MedR", "fit s"]
     rows = []
     for rec in results["models"].values():
         summ = rec.get("summary")
         if not summ:
-            rows.append([rec["display"], "-", "-", "-", "-", "-", "-", "failed" if rec.get("error") else "-"])
+            rows.append([rec["display"], "-", *("-" for _ in ks), "-", "-", "failed" if rec.get("error") else "-"])
             continue
         for d in results["directions"]:
-            m = summ["metrics"]["test"][d]
-            rows.append([rec["display"], d.replace("->", "→"), cell(m["R@1"], 100), cell(m["R@5"], 100),
-                         cell(m["R@10"], 100), cell(m["MRR"], 1, 3), cell(m["median_rank"], 1, 1),
-                         cell(summ["fit_seconds"], 1, 1)])
+            m = summ["metrics"]["test"].get(d)
+            if m is None:
+                continue
+            rows.append([rec["display"], d.replace("->", "→"), *(cell(m.get(f"R@{k}"), 100) for k in ks),
+                         cell(m["MRR"], 1, 3), cell(m["median_rank"], 1, 1), cell(summ["fit_seconds"], 1, 1)])
     title = f"{results['dataset']}: instance-level retrieval, {results['protocol']['partition']} (R@K in %)"
     return title + "\n" + render_text(header, rows) + _error_notes(results)
 
 
 def paired_frame(results: Mapping[str, Any]):
     """Long numeric table of a paired document: index (``Model``, ``Direction``), columns
-    ``R@1``, ``R@5``, ``R@10`` (fold means, in %), ``MRR`` and ``MedR`` (fold means)."""
+    ``R@1``, ``R@5``, ``R@10`` (and ``R@20`` when a model reports it; fold means, in %), ``MRR``
+    and ``MedR`` (fold means)."""
     import pandas as pd
 
+    recall_cols = [f"R@{k}" for k in _recall_ks(results)]
     out = []
     for rec in results["models"].values():
         for direction, vals in (rec.get("summary") or {}).get("metrics", {}).get("test", {}).items():
             out.append({"Model": rec["display"], "Direction": direction.replace("->", "→"),
-                        "R@1": 100 * vals["R@1"]["mean"], "R@5": 100 * vals["R@5"]["mean"],
-                        "R@10": 100 * vals["R@10"]["mean"], "MRR": vals["MRR"]["mean"],
-                        "MedR": vals["median_rank"]["mean"]})
+                        **{c: 100 * vals[c]["mean"] if c in vals else float("nan") for c in recall_cols},
+                        "MRR": vals["MRR"]["mean"], "MedR": vals["median_rank"]["mean"]})
     if not out:
-        return pd.DataFrame(columns=["Model", "Direction", "R@1", "R@5", "R@10", "MRR", "MedR"]).set_index(
+        return pd.DataFrame(columns=["Model", "Direction", *recall_cols, "MRR", "MedR"]).set_index(
             ["Model", "Direction"])
     return pd.DataFrame(out).set_index(["Model", "Direction"]).round(3)
 
@@ -351,6 +388,16 @@ def load_documents(folders: Mapping[str, str | Path] | None = None) -> list[dict
     folders = _default_folders() if folders is None else dict(folders)
     return [{"origin": origin, "source": path.stem, "path": str(path), "document": data}
             for origin, path, data in _iter_json(folders) if is_class_document(data)]
+
+
+def load_paired_documents(folders: Mapping[str, str | Path] | None = None) -> list[dict[str, Any]]:
+    """The instance-level (``--paired``) results documents of the same folders, in the shape
+    of :func:`load_documents` (``{"origin", "source", "path", "document"}``)."""
+    folders = _default_folders() if folders is None else dict(folders)
+    return [{"origin": origin, "source": path.stem, "path": str(path), "document": data}
+            for origin, path, data in _iter_json(folders)
+            if isinstance(data, dict) and isinstance(data.get("protocol"), dict)
+            and isinstance(data.get("models"), dict) and data["protocol"].get("kind") == "paired"]
 
 
 def load_results(folders: Mapping[str, str | Path] | None = None) -> list[dict[str, Any]]:

@@ -106,6 +106,22 @@ def _shared_sentence(documents: Sequence[Mapping[str, Any]]) -> tuple[str, bool]
     return f"Relevant = {relevance}; {metric} similarity.", True
 
 
+def _row_cap(limit: Any) -> str:
+    """The caption's words for a training-row cap (a compute budget): ``"at most 1,500
+    training rows per fold (LSTM-C-CCA: 800)"``; ``""`` when there is none."""
+    if isinstance(limit, dict):
+        rest = _number(limit.get("*"))
+        own = []
+        for key, value in limit.items():
+            n = _number(value)
+            if key != "*" and n:
+                own.append(f"{_display(str(key), {})}: {int(n):,}")
+        head = f"at most {int(rest):,} training rows per fold" if rest else "training rows capped per fold"
+        return head + (f" ({'; '.join(own)})" if own else "")
+    n = _number(limit)
+    return f"at most {int(n):,} training rows per fold" if n else ""
+
+
 def _protocol_sentence(title: str, document: Mapping[str, Any], shared: bool) -> str:
     """One caption sentence: how the column group was measured, from the document's protocol."""
     p = _protocol(document)
@@ -129,6 +145,9 @@ def _protocol_sentence(title: str, document: Mapping[str, Any], shared: bool) ->
         share = f"{len(unseen)} of {int(n_classes)} classes ({100 * len(unseen) / n_classes:.0f} %)" \
             if n_classes else f"{len(unseen)} classes"
         parts.append(f"{share} unseen in training, scored among their test items")
+    cap = _row_cap(p.get("limit_train"))
+    if cap:
+        parts.append(cap)
     info = document.get("dataset_info") if isinstance(document.get("dataset_info"), dict) else {}
     synthetic = " (SYNTHETIC data)" if info.get("synthetic") is True else ""
     return f"{title}{synthetic}: {', '.join(parts)}."

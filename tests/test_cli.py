@@ -114,6 +114,15 @@ def test_build_music_delegates(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
+def _tiny_synthetic_fallback(monkeypatch):
+    """prepare falls back to the small synthetic set; these tests check the fallback, not the
+    set, so it is generated tiny (the real one carries 230 MB of sequence views since issue 11)."""
+    from crossmodal_core.data import catalog
+
+    small = dict(catalog.SYNTHETIC_SIZES["synthetic-vegas-small"], n_train=200, n_test=50, dims=(8, 12))
+    monkeypatch.setitem(catalog.SYNTHETIC_SIZES, "synthetic-vegas-small", small)
+
+
 def test_prepare_survives_a_failing_piece_and_skips_what_exists(monkeypatch, tmp_path, capsys):
     """The music build fails: prepare says so, trains on the synthetic set, and a second run
     skips the trained model."""
@@ -126,6 +135,7 @@ def test_prepare_survives_a_failing_piece_and_skips_what_exists(monkeypatch, tmp
         raise OSError("soundfont missing")
 
     monkeypatch.setattr(music, "build_music_dataset", failing_build)
+    _tiny_synthetic_fallback(monkeypatch)
     assert cli.main(["prepare", "--models", "cca,nope-model", "--no-projections"]) == 0
     err = capsys.readouterr().err
     assert "build failed (OSError: soundfont missing)" in err
@@ -155,6 +165,7 @@ def test_prepare_skips_a_built_dataset_and_falls_back_when_it_cannot_open(monkey
     (built / "fragments.json").write_text("[]")
     (built / "build_info.json").write_text("{}")
     monkeypatch.setattr(music, "build_music_dataset", lambda *a, **k: pytest.fail("must not rebuild"))
+    _tiny_synthetic_fallback(monkeypatch)
     assert cli.main(["prepare", "--models", "cca", "--no-projections"]) == 0
     err = capsys.readouterr().err
     assert "present, skipped" in err and "cannot open music" in err
@@ -321,3 +332,41 @@ def test_the_cli_cleans_stale_temporaries_when_it_starts(data_file, monkeypatch)
     monkeypatch.setattr(store, "clean_stale_temporaries", lambda *roots: calls.append(roots) or [])
     assert cli.main(["train", "--data", str(data_file), "--model", "cca"]) == 0
     assert calls == [()]
+
+
+def test_models_all_is_every_registry_model_and_skips_what_the_views_do_not_allow(data_file, tmp_path,
+                                                                                  monkeypatch, capsys):
+    from crossmodal_core import evaluate as ev
+    from crossmodal_core.models import registry
+
+    assert [s.name for s in cli._resolve_models(["all"])] == list(registry.MODEL_NAMES)
+    assert [s.name for s in cli._resolve_models(["cca", "ALL"])] == list(registry.MODEL_NAMES)
+    for name in ("acmr", "ugach", "agah", "ucal", "lstm-ccca", "sdcca", "vae", "attention", "transformer"):
+        assert name in registry.MODEL_NAMES
+    calls = {}
+
+    def fake(ds, models, **kw):
+        calls["models"], calls["limit"], calls["params"] = list(models), kw["limit_train"], kw["model_params"]
+        return {"models": {m: {"error": None} for m in models}, "rows": []}
+
+    monkeypatch.setattr(ev, "evaluate", fake)
+    monkeypatch.setattr(ev, "write_results", lambda res, out: (out, out.with_suffix(".csv")))
+    monkeypatch.setattr(ev, "format_table", lambda res: "table")
+    rc = cli.main(["evaluate", "--data", str(data_file), "--models", "all", "--out", str(tmp_path / "a.json"),
+                   "--limit-train", "200,lstm-c-cca=50", "--no-progress",
+                   "--param", "lstm-ccca.epochs=2", "--param", "dcca.epochs=3"])  # the same budget line for every file
+    err = capsys.readouterr().err
+    assert rc == 0
+    # a flat file without sequence views: the sequence models and UGAAR are named and skipped
+    skipped = {"ugaar", "lstm-ccca", "attention", "transformer"}
+    assert calls["models"] == [m for m in registry.MODEL_NAMES if m not in skipped]
+    assert all(f"skipping {m}" in err for m in skipped)
+    assert calls["limit"] == {"*": 200, "lstm-ccca": 50} and calls["params"]["dcca"] == {"epochs": 3}
+    seq_file = save_dataset(make_synthetic_av(n_train=60, n_test=20, n_classes=3, dims=(4, 6), sequences=True),
+                            tmp_path / "seq.npz")
+    assert cli.main(["evaluate", "--data", str(seq_file), "--models", "all", "--out", str(tmp_path / "b.json"),
+                     "--no-progress"]) == 0
+    assert calls["models"] == [m for m in registry.MODEL_NAMES if m != "ugaar"]
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["evaluate", "--data", str(data_file), "--models", "all", "--limit-train", "5,5"])
+    assert exc.value.code == 2 and "names '*' twice" in capsys.readouterr().err

@@ -369,3 +369,84 @@ def test_sequence_models_are_scored_through_the_sequence_views():
     flat = make_synthetic_av(n_train=200, n_test=60, n_classes=3, dims=(4, 6))
     res = ev.evaluate(flat, ["attention"], mode="split", model_params=params, progress=False)
     assert "is a sequence model: it needs the views ['audio_seq', 'visual_seq']" in res["models"]["attention"]["error"]
+
+
+def test_paired_evaluation_scores_sequence_models_on_their_sequence_views():
+    """evaluate_paired maps a sequence model to the ``*_seq`` views of the chosen views, scores
+    it under the flat direction names, and gives the attention model the poster's R@20; the
+    numbers equal a direct fit on the sequence views ranked by an independent cosine rank."""
+    from crossmodal_core.data.synthetic import make_synthetic_av
+    from crossmodal_core.models.registry import make_model
+
+    params = dict(n_components=2, hidden=8, attention_dim=4, out_features=4, epochs=1, batch_size=100,
+                  progress=False)
+    ds = make_synthetic_av(n_train=200, n_test=60, n_classes=3, dims=(4, 6), sequences=True)
+    res = ev.evaluate_paired(ds, ["attention"], mode="split", model_params={"attention": params},
+                             progress=False, on_error="raise")
+    rec = res["models"]["attention"]
+    assert rec["views"] == ["audio_seq", "visual_seq"] and res["directions"] == ["audio->visual", "visual->audio"]
+    train, test = np.nonzero(ds.split == "train")[0], np.nonzero(ds.split == "test")[0]
+    direct = make_model("attention", **params).fit([ds.views["audio_seq"][train], ds.views["visual_seq"][train]])
+    za, zv = direct.transform([ds.views["audio_seq"][test], ds.views["visual_seq"][test]])
+    sim = (za / np.linalg.norm(za, axis=1, keepdims=True)) @ (zv / np.linalg.norm(zv, axis=1, keepdims=True)).T
+    ranks = 1 + (sim > np.diag(sim)[:, None]).sum(axis=1)
+    got = rec["folds"][0]["metrics"]["test"]["audio->visual"]
+    assert got["R@1"] == pytest.approx(np.mean(ranks <= 1)) and got["R@20"] == pytest.approx(np.mean(ranks <= 20))
+    assert "R@20" in rec["summary"]["metrics"]["test"]["visual->audio"]
+    assert "R@20" in ev.format_paired_table(res)
+    # three chosen views, one without a sequence: only the pair with sequences is scored
+    ds.views["text"] = ds.views["audio"][:, :3].copy()
+    res3 = ev.evaluate_paired(ds, ["attention"], views=["audio", "visual", "text"], mode="split",
+                              model_params={"attention": params}, progress=False, on_error="raise")
+    assert set(res3["models"]["attention"]["summary"]["metrics"]["test"]) == {"audio->visual", "visual->audio"}
+    assert "text" not in ev.format_paired_table(res3).split("Direction")[1]
+    flat = make_synthetic_av(n_train=200, n_test=60, n_classes=3, dims=(4, 6))
+    res_flat = ev.evaluate_paired(flat, ["attention"], mode="split", progress=False)
+    assert "is a sequence model" in res_flat["models"]["attention"]["error"]
+
+
+def test_per_model_training_row_caps_and_results_after_each_model(small):
+    seen = []
+    res = ev.evaluate(small, ["cca", "ccca"], n_folds=2, limit_train={"ccca": 50, "*": 120}, progress=False,
+                      on_model_done=lambda r: seen.append([k for k, v in r["models"].items() if v["folds"]]))
+    assert res["models"]["ccca"]["limit_train"] == 50 and res["models"]["cca"]["limit_train"] == 120
+    assert {f["n_train"] for f in res["models"]["ccca"]["folds"]} == {50}
+    assert {f["n_train"] for f in res["models"]["cca"]["folds"]} == {120}
+    assert res["protocol"]["limit_train"] == {"ccca": 50, "*": 120}
+    assert res["protocol"]["budget"] == {"cca": {"limit_train": 120}, "ccca": {"limit_train": 50}}
+    assert seen == [["cca"], ["cca", "ccca"]]
+    assert ev.evaluate(small, ["cca"], n_folds=2, limit_train=80, progress=False)["models"]["cca"]["folds"][0][
+        "n_train"] == 80
+
+
+def test_printed_table_in_poster_order_with_the_hashing_models_hamming_map_in_csv_and_text():
+    """format_table prints the poster's row order whatever the document's order; a model's
+    extra metrics (``map_hamming``) become CSV columns after ``n_test`` (the leading columns
+    keep their places) and a Hamming block in the text table, for that model only."""
+    doc = _tiny_document()
+    doc["models"] = {"ccca": doc["models"]["ccca"], "cca": doc["models"]["cca"]}  # not the poster's order
+    for f in doc["models"]["ccca"]["folds"]:
+        for d, vals in f["metrics"]["test"].items():
+            vals["map_hamming"] = vals["map"] - 0.2
+    rec = doc["models"]["ccca"]
+    rec["summary"] = ev._summarise(rec["folds"], report.CLASS_METRICS + ("map_hamming",))
+    text = ev.format_table(doc)
+    main, hamming = text.split("MAP by Hamming distance")
+    assert main.index("\nCCA ") < main.index("\nC-CCA ")
+    assert "C-CCA" in hamming and "\nCCA " not in hamming and "65.00 ± 7.07" in hamming  # (0.6, 0.7) in %
+    lines = report.csv_text(doc).splitlines()
+    header = lines[0].split(",")
+    assert header[:11] == ["dataset", "model", "display", "subset", "direction", "fold", "map", "mrr1",
+                           "fit_seconds", "n_train", "n_test"] and header[11] == "map_hamming"
+    ccca0 = next(l.split(",") for l in lines if l.startswith("tiny,ccca,C-CCA,test,audio->visual,0,"))
+    cca0 = next(l.split(",") for l in lines if l.startswith("tiny,cca,CCA,test,audio->visual,0,"))
+    assert float(ccca0[11]) == pytest.approx(0.6) and cca0[11] == ""
+
+
+def test_the_table_caption_states_the_training_row_cap():
+    doc = _tiny_document()
+    assert "training rows" not in tables.paper_table([doc]).caption
+    doc["protocol"]["limit_train"] = {"*": 1500, "lstm-ccca": 800}
+    assert "at most 1,500 training rows per fold (LSTM-C-CCA: 800)" in tables.paper_table([doc]).caption
+    doc["protocol"]["limit_train"] = 3000
+    assert "at most 3,000 training rows per fold." in tables.paper_table([doc]).caption

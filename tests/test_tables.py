@@ -17,6 +17,7 @@ import pytest
 
 from crossmodal_core import cli, report, store, tables
 from crossmodal_core import evaluate as ev
+from crossmodal_core.models import registry
 
 REFERENCE = Path(store.REPO_ROOT) / "assets" / "results"
 
@@ -97,8 +98,12 @@ def test_reference_table_layout_titles_and_caption():
     for part in ("5 class-balanced folds", "same label", "3 of 10 classes (30 %)", "'work'", "cosine",
                  "SYNTHETIC", "ddof=1"):
         assert part in caption, part
+    assert "training rows per fold" in caption  # the regeneration's compute budget is stated
     frame = table.to_frame()
-    assert frame.loc["KCCA", ("Synthetic VEGAS-like, zero-shot (unseen classes)", "audio→visual")] == "–"
+    # every registry model but UGAAR (sheet, lyrics, audio: paired only) ran on every file
+    assert list(frame.index) == [registry.display_name(m) for m in report.model_order(registry.MODEL_NAMES)
+                                 if m != "ugaar"]
+    assert "–" not in frame.to_string()
     assert "None" not in frame.to_string() and "nan" not in frame.to_string()
 
 
@@ -162,7 +167,8 @@ def test_latex_numbers_equal_the_json():
             m, s = (float(x) for x in text.split(r" $\pm$ "))
             assert m == round(mean, 2) and s == round(std, 2)
             seen += 1
-    assert seen == len(expected) == 8 * 2 + 4 * 2 + 8 * 2
+    n_models = len(registry.MODEL_NAMES) - 1  # every model but UGAAR, in each of the three files
+    assert seen == len(expected) == 3 * 2 * n_models
 
 
 def test_csv_numbers_equal_the_json():
@@ -264,3 +270,23 @@ def test_cli_report_refuses_bad_inputs_and_committed_files(tmp_path, monkeypatch
         assert bad in err and "Traceback" not in err
     assert cli.main(["report", "--format", "png"]) == 2  # an image needs --out
     assert cli.main(["report", "--out", str(tmp_path / "t.docx")]) == 2
+
+
+def test_app_shows_the_hashing_models_hamming_map_and_the_paired_recall_at_k(tmp_path, monkeypatch):
+    """The home page's expander: Hamming MAP rows for the hashing models of the reference files,
+    equal to the JSON's summaries, and the paired file's R@1/5/10/20 (R@20: deep attention)."""
+    from crossmodal_core import appdata
+
+    monkeypatch.setenv("CROSSMODAL_HOME", str(tmp_path))  # no user results
+    frame = appdata.hamming_table()
+    assert set(frame["Model"]) == {"UGACH", "AGAH"}
+    doc = json.loads((REFERENCE / "synthetic-vegas.json").read_text(encoding="utf-8"))
+    ham = doc["models"]["agah"]["summary"]["metrics"]["test"]["audio->visual"]["map_hamming"]
+    row = frame[(frame["Results"] == "Synthetic VEGAS-like") & (frame["Model"] == "AGAH")].iloc[0]
+    assert row["audio→visual Hamming"] == report.cell(ham, 100)
+    paired = dict(appdata.paired_tables())
+    (title, table), = [(t, f) for t, f in paired.items() if "synthetic-vegas-paired.json" in t]
+    pdoc = json.loads((REFERENCE / "synthetic-vegas-paired.json").read_text(encoding="utf-8"))
+    r20 = pdoc["models"]["attention"]["summary"]["metrics"]["test"]["audio->visual"]["R@20"]["mean"]
+    assert table.loc[("Deep attention", "audio→visual"), "R@20"] == pytest.approx(100 * r20, abs=1e-3)
+    assert np.isnan(table.loc[("CCA", "audio→visual"), "R@20"])  # CCA reports R@1/5/10 only

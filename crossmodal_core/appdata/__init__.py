@@ -29,8 +29,8 @@ from crossmodal_core.appdata.panels import (PanelData, RetrievalView, all_query_
                                             error_analysis, has_panel_projection, panel_matrices, panel_projection,
                                             pr_curve, query_results, retrieval_view, segment_similarity_matrix,
                                             worst_query_examples)
-from crossmodal_core.appdata.results import (TABLE_DOWNLOADS, PaperTable, load_documents, load_results, paper_table,
-                                             results_signature, results_table)
+from crossmodal_core.appdata.results import (TABLE_DOWNLOADS, PaperTable, hamming_table, load_documents, load_results,
+                                             paired_tables, paper_table, results_signature, results_table)
 from crossmodal_core.appdata.panels import (PanelDrawing, drawing_notice, highlight_positions, plan_drawing,
                                             selection_rows)
 
@@ -43,6 +43,6 @@ __all__ = [
     "model_title", "model_views", "train_missing", "train_model", "PanelData", "RetrievalView", "all_query_ap",
     "compute_panel_projection", "error_analysis", "has_panel_projection", "panel_matrices", "panel_projection",
     "pr_curve", "query_results", "retrieval_view", "segment_similarity_matrix", "load_results", "load_documents",
-    "paper_table", "PaperTable", "results_table", "results_signature", "TABLE_DOWNLOADS", "worst_query_examples",
+    "paper_table", "PaperTable", "results_table", "hamming_table", "paired_tables", "results_signature", "TABLE_DOWNLOADS", "worst_query_examples",
     "PanelDrawing", "drawing_notice", "highlight_positions", "plan_drawing", "selection_rows",
 ]

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from crossmodal_core import store
-from crossmodal_core.report import load_documents, load_results
-from crossmodal_core.tables import PaperTable, paper_table
+from crossmodal_core.report import load_documents, load_paired_documents, load_results, model_order, paired_frame
+from crossmodal_core.tables import PaperTable, dataset_title, paper_table
 
 __all__ = ["load_results", "load_documents", "paper_table", "PaperTable", "results_table", "results_signature",
-           "TABLE_DOWNLOADS"]
+           "TABLE_DOWNLOADS", "hamming_table", "paired_tables"]
 
 #: the downloads the home page offers: (format, file suffix, MIME type)
 TABLE_DOWNLOADS: tuple[tuple[str, str, str], ...] = (
@@ -43,3 +43,42 @@ def results_signature() -> tuple[tuple[str, int, int], ...]:
                     continue
                 out.append((str(path), st.st_mtime_ns, st.st_size))
     return tuple(out)
+
+
+def hamming_table():
+    """The hashing models' MAP by Hamming distance of their ±1 codes (``map_hamming``), beside
+    their cosine MAP on the relaxed codes: one row per results file and model, mean ± std over
+    folds in %, ``{"Results", "Model", "<direction> cosine", "<direction> Hamming" ...}``
+    (a pandas DataFrame; empty when no file has a hashing model)."""
+    import pandas as pd
+
+    from crossmodal_core.report import cell
+
+    rows = []
+    for doc in load_documents():
+        d = doc["document"]
+        subset = "unseen" if d["protocol"].get("kind") == "zero-shot" else "test"
+        for key in model_order(d["models"]):
+            rec = d["models"][key]
+            metrics = ((rec.get("summary") or {}).get("metrics") or {}).get(subset, {}) if isinstance(rec, dict) else {}
+            if not any("map_hamming" in v for v in metrics.values()):
+                continue
+            row = {"Results": dataset_title(d) + (" [yours]" if doc["origin"] == "yours" else ""),
+                   "Model": rec.get("display", key)}
+            for direction, vals in metrics.items():
+                arrow = direction.replace("->", "→")
+                row[f"{arrow} cosine"] = cell(vals.get("map"), 100)
+                row[f"{arrow} Hamming"] = cell(vals.get("map_hamming"), 100)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paired_tables() -> list[tuple[str, "object"]]:
+    """``(title, DataFrame)`` of every instance-level (paired) results file of the results
+    folders: R@1/5/10 (and R@20 where a model reports it, the deep-attention model) in %, MRR,
+    median rank per model and direction (:func:`crossmodal_core.report.paired_frame`)."""
+    out = []
+    for doc in load_paired_documents():
+        title = f"{dataset_title(doc['document'])}: instance-level ({Path(doc['path']).name})"
+        out.append((title + (" [yours]" if doc["origin"] == "yours" else ""), paired_frame(doc["document"])))
+    return out

@@ -47,6 +47,7 @@ from typing import Callable
 
 from crossmodal_core import store
 from crossmodal_core.data.dataset import CrossModalDataset, DatasetError
+from crossmodal_core.data.synthetic import DEFAULT_DIFFICULTY
 
 __all__ = [
     "DatasetEntry", "LoadedDataset", "UnknownDatasetError", "MUSIC_ID", "SCORES_KIND", "SYNTHETIC_SMALL_ID",
@@ -68,10 +69,17 @@ ZARR_SUFFIX = ".zarr"
 #: files of a built music dataset; the builder writes ``build_info.json`` last, so without it
 #: a build is running or was cut
 BUILT_FILES = ("dataset.npz", "fragments.json", "build_info.json")
-#: shapes of the two synthetic sets (``make_synthetic_av`` arguments besides the seed)
+#: the two synthetic sets (``make_synthetic_av`` arguments besides the seed; they are also the
+#: stored file's cache key, so the difficulty is spelled out: a new default makes a new file).
+#: Both carry the sequence views, so the app lists and trains the sequence models on them:
+#: small 5,000 x 10 x (128 + 1024) float32 = 230 MB; full size in float16 = 648 MB (float32
+#: would be 1.3 GB per open copy; float16 keeps about 3 significant digits, far below the
+#: generator's noise, and the sequence models compute in float32).
 SYNTHETIC_SIZES = {
-    SYNTHETIC_SMALL_ID: {"n_train": 4000, "n_test": 1000, "n_classes": 10, "dims": (128, 1024)},
-    SYNTHETIC_FULL_ID: {"n_train": 22483, "n_test": 5620, "n_classes": 10, "dims": (128, 1024)},
+    SYNTHETIC_SMALL_ID: {"n_train": 4000, "n_test": 1000, "n_classes": 10, "dims": (128, 1024),
+                         "difficulty": DEFAULT_DIFFICULTY, "sequences": True, "sequence_dtype": "float32"},
+    SYNTHETIC_FULL_ID: {"n_train": 22483, "n_test": 5620, "n_classes": 10, "dims": (128, 1024),
+                        "difficulty": DEFAULT_DIFFICULTY, "sequences": True, "sequence_dtype": "float16"},
 }
 ALIASES = {
     "music": MUSIC_ID, "music21_lyrics": MUSIC_ID,

@@ -51,10 +51,29 @@ are bit-identical with and without ``sequences``. Cost: ``n * T * (dims[0] + dim
 values; at the VEGAS size (28,103 items, 10 x (128 + 1024)) that is 1.3 GB in float32, so
 sequences are off by default (``sequence_dtype="float16"`` halves it).
 
-Difficulty knob: ``difficulty`` scales the noise, within-class jitter and the shared
-nuisance against the class signal (``1.0``, the default, is today's generator, bit for bit).
-Larger values make every model's job harder; the default is kept until the committed results
-are regenerated (issue 11, point 2).
+Difficulty knob: ``difficulty`` multiplies the isotropic noise, the within-class jitter and
+the shared-latent measurement noise (``noise``, ``within_class``, ``shared_noise``) against the
+class signal; ``1.0`` is the generator as first written, bit for bit. At ``1.0`` the benchmark
+saturated (committed 5-fold results: C-KCCA 97.5, Contrastive 98.7 % MAP), so models could not
+be told apart. The default is :data:`DEFAULT_DIFFICULTY` ``= 1.5``, chosen once on a
+**validation split of training rows only** (seed 0; 4,000 random training rows to fit, 2,000
+other training rows to score; the test split untouched), mean MAP of the two directions, %,
+with C-CCA, C-KCCA, TNN-C-CCA (5 epochs) and the contrastive model (8 epochs)
+(``benchmarks/choose_difficulty.py``)::
+
+    difficulty   C-CCA  C-KCCA  TNN-C-CCA  Contrastive
+    1.00          77.4    96.8       90.1         85.1
+    1.25          60.0    90.0       77.6         75.4
+    1.50          45.9    78.8       63.8         65.6
+    1.75          36.0    66.0       51.5         56.1
+    2.00          29.2    53.8       41.8         47.5
+
+The rule: the smallest value of that grid at which the best model stays clearly below 90 %
+and the linear C-CCA lies at least 10 points below the best deep model. 1.25 fails (C-KCCA at
+90.0); 1.5 passes (best 78.8; C-CCA 45.9 against 65.6). No paper number entered the choice.
+The kernel C-KCCA stays the strongest model on this generator (its RBF features suit the
+low-dimensional latent classes), unlike the paper's VEGAS table; that is a property of the
+synthetic data, not something tuned away.
 
 Nothing here is tuned toward particular MAP values. ``info["synthetic"]`` is ``True`` and
 ``info["description"]`` says the data are synthetic.
@@ -66,9 +85,12 @@ import numpy as np
 
 from crossmodal_core.data.dataset import CrossModalDataset
 
-__all__ = ["make_synthetic_av", "SYNTHETIC_VEGAS_NAME"]
+__all__ = ["make_synthetic_av", "SYNTHETIC_VEGAS_NAME", "DEFAULT_DIFFICULTY"]
 
 SYNTHETIC_VEGAS_NAME = "synthetic-vegas"
+#: the default of ``make_synthetic_av(difficulty=...)``: chosen on validation rows so the
+#: benchmark does not saturate (module docstring, "Difficulty knob")
+DEFAULT_DIFFICULTY = 1.5
 _HIDDEN = 64  # width of the random one-hidden-layer maps
 
 
@@ -97,7 +119,7 @@ def make_synthetic_av(
     class_strength: float = 1.0,
     private_strength: float = 1.0,
     nonlinearity_gain: float = 2.0,
-    difficulty: float = 1.0,
+    difficulty: float = DEFAULT_DIFFICULTY,
     sequences: bool = False,
     n_segments: int = 10,
     uninformative_segments: float = 0.3,
@@ -125,7 +147,8 @@ def make_synthetic_av(
     shared_strength, class_strength, private_strength : scale of each part
     nonlinearity_gain : input gain of the ``tanh`` maps (larger = more nonlinear)
     difficulty : multiplies ``noise``, ``within_class`` and ``shared_noise`` (> 0; 1.0 = the
-        generator as it was, bit for bit; larger = harder)
+        generator as first written, bit for bit; larger = harder; default
+        :data:`DEFAULT_DIFFICULTY`, see the module docstring)
     sequences : also return ``audio_seq`` / ``visual_seq`` (see the module docstring)
     n_segments : segments ``T`` per item (VEGAS: 10 one-second segments)
     uninformative_segments : fraction of each item's segments without class signal, in [0, 1)

@@ -72,6 +72,9 @@ class ChunkAttentionCCA(SequenceCCAEstimator):
     n_features_in_, n_segments_, input_means_, input_scales_, history_, best_epoch_, stopped_early_
     """
 
+    #: instance-level retrieval reports these cut-offs for this model (``evaluate_paired``)
+    recall_ks = POSTER_RECALL_KS
+
     requires_labels = False
 
     def __init__(self, n_components: int = 10, chunk_size: int = 2, hidden: int = 128, attention_dim: int = 64,

@@ -28,7 +28,11 @@ NAMES = tuple(FAST)
 
 @pytest.fixture(scope="module")
 def data():
-    ds = make_synthetic_av(n_train=400, n_test=200, n_classes=4, dims=(12, 20), seed=3)
+    # difficulty 1.0: the generator these small fits' margins were set on. The default became
+    # harder (1.5, issue 11: the benchmark must not saturate); these tests check that a model
+    # learns, not how hard the benchmark is (UGACH, 3 epochs, unsupervised, fell to 0.036
+    # above chance at 1.5 against the 0.05 margin).
+    ds = make_synthetic_av(n_train=400, n_test=200, n_classes=4, dims=(12, 20), seed=3, difficulty=1.0)
     split = np.asarray(ds.split)
     a, v, y = ds.view("audio"), ds.view("visual"), ds.label(ds.default_label)
     tr = split == "train"
