@@ -9,7 +9,9 @@ the same class, negative = a visual item of another class, mined inside each min
 ``max(||a − p||² − ||a − n||² + margin, 0)``.
 
 ``order="network-first"`` (one reference script): the branches run on the standardised raw
-features, and Cluster-CCA is fitted afterwards on the branches' training outputs.
+features, and Cluster-CCA is fitted afterwards on the branches' training outputs. This is the
+order for image / spectrogram views ``(n, C, H, W)``: their branch is a CNN tower
+(:mod:`.towers`); ``"ccca-first"`` refuses them (Cluster-CCA has no raw features to fit).
 
 Cluster-CCA has at most ``classes − 1`` useful components, so ``n_components`` is clipped to
 that (``n_components_`` holds the value used).
@@ -179,6 +181,10 @@ class TNNClusterCCA(TorchCrossModalEstimator):
         """
         self._check_params()
         inputs = self._prepare_fit(views, y, validation)
+        if self.order == "ccca-first" and any(v.ndim == 4 for v in inputs.views):
+            raise ValueError("TNN-C-CCA with order='ccca-first' fits Cluster-CCA on the raw features, and an image "
+                             "view (n, C, H, W) has none to fit it on; use order='network-first' (CNN branches on "
+                             "the images, Cluster-CCA on their outputs) or a flat image feature view")
         self._begin_fit(inputs, forget=("module_", "ccca_weights_", "ccca_means_", "input_means_", "input_scales_"))
         if self.order == "ccca-first":
             ccca = _fit_cluster_cca(inputs.views, inputs.y, self.n_components, self.ccca_variant,
