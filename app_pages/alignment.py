@@ -89,7 +89,7 @@ def score_png(dataset_key: str, view: str, row: int) -> bytes:
 
 def show_score_image(row: int) -> None:
     if IMAGE_VIEW is not None:
-        st.image(score_png(app.key, IMAGE_VIEW, int(row)), width="stretch",
+        st.image(score_png(app.key, IMAGE_VIEW, int(row)), width="stretch", output_format="PNG",
                  caption=f"{IMAGE_VIEW}: the stored engraving raster the image models read")
 
 

@@ -239,7 +239,8 @@ if image_view is not None:
                         + (f" (the first {THUMBNAILS} of {len(selection):,})" if len(selection) > THUMBNAILS else ""))
             thumb_cols = st.columns(3)
             for n, (r, text) in enumerate(zip(shown, appdata.item_text(app, shown, color_label or label))):
-                thumb_cols[n % 3].image(score_png(app.key, image_view, int(r)), caption=text, width="stretch")
+                thumb_cols[n % 3].image(score_png(app.key, image_view, int(r)), caption=text, width="stretch",
+                                        output_format="PNG")
         else:
             st.caption(f"Click a point (or draw a lasso / box) in a panel to see the items' {image_view} here: "
                        "the engraving raster the models read.")

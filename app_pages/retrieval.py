@@ -121,7 +121,8 @@ def score_png(dataset_key: str, view: str, row: int) -> bytes:
 def show_item(view: str, row: int) -> None:
     """The item as its modality: score image, audio player, score snippet or lyrics."""
     if view in RASTERS:  # the engraving raster the model read, black ink on white
-        st.image(score_png(app.key, view, int(row)), width="stretch")
+        # PNG kept as is: "auto" would re-encode a grayscale image as JPEG (smeared staff lines)
+        st.image(score_png(app.key, view, int(row)), width="stretch", output_format="PNG")
         return
     if appdata.has_media(app):
         if view.startswith("audio"):

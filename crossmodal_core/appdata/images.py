@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from crossmodal_core.data.catalog import LoadedDataset
-from crossmodal_core.models.trained import IMAGE_NDIM
+from crossmodal_core.models.trained import IMAGE_NDIM, modality_of
 
 __all__ = ["SCORE_IMAGE_VIEW", "raster_views", "score_image_view", "raster", "raster_png", "decode_png",
            "item_png", "ink_width"]
@@ -25,11 +25,14 @@ SCORE_IMAGE_VIEW = "score_image"
 
 
 def raster_views(app: LoadedDataset) -> list[str]:
-    """Views that are pictures to show: image-like ``(n, 1, H, W)`` uint8 rasters (a log-mel
-    ``audio_mel`` is float: it is drawn as a spectrogram elsewhere, not here)."""
+    """Views that are pictures to show: image-like ``(n, 1, H, W)`` uint8 views that are a
+    modality of their own (``score_image``). A log-mel such as ``audio_mel`` is an input of
+    the audio modality (:func:`crossmodal_core.models.trained.modality_of`), even when stored
+    as uint8: the pages play the audio instead."""
     ds = app.dataset
     return [v for v in ds.view_names
-            if ds.views[v].ndim == IMAGE_NDIM and ds.views[v].dtype == np.uint8 and ds.views[v].shape[1] == 1]
+            if ds.views[v].ndim == IMAGE_NDIM and ds.views[v].dtype == np.uint8 and ds.views[v].shape[1] == 1
+            and modality_of(ds, v) == v]
 
 
 def score_image_view(app: LoadedDataset) -> str | None:

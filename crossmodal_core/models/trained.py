@@ -263,15 +263,25 @@ def embedding_names(ds: CrossModalDataset, views: Sequence[str]) -> tuple[str, .
     return tuple(m if m == v or (m not in views and mods.count(m) == 1) else v for v, m in zip(views, mods))
 
 
+#: parameters a model needs when an input is image-like, where its default refuses images
+#: (TNN-C-CCA's default fits Cluster-CCA on the raw inputs first; with a raster it runs the CNN
+#: branches first and fits Cluster-CCA on their outputs)
+IMAGE_PARAMS: dict[str, dict[str, Any]] = {"tnn-ccca": {"order": "network-first"}}
+
+
 def model_params(ds: CrossModalDataset, name: str, views: Sequence[str],
                  overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Parameters a stored model is trained with, beyond the registry defaults: the default
-    ``n_components`` capped by the smallest view width, then ``overrides``."""
-    defaults = registry.get_spec(name).defaults
+    ``n_components`` capped by the smallest view width, :data:`IMAGE_PARAMS` when an input
+    is image-like, then ``overrides``."""
+    spec = registry.get_spec(name)
+    defaults = spec.defaults
     widths = [ds.views[v].shape[-1] for v in views]
     params: dict[str, Any] = {}
     if defaults.get("n_components"):
         params["n_components"] = int(min(defaults["n_components"], *widths))
+    if any(ds.views[v].ndim == IMAGE_NDIM for v in views):
+        params.update(IMAGE_PARAMS.get(spec.name, {}))
     params.update(overrides or {})
     return params
 
