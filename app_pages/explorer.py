@@ -184,7 +184,10 @@ def _figure(dataset_key: str, points: str, title: str, method: str, joint: bool,
     kind = panel.method.upper() + ("" if panel.joint else " (each modality mapped separately)")
     fig.update_layout(
         title=dict(text=f"{panel.title}<br><sup>{kind}</sup>", x=0.5, xanchor="center"),
-        height=520, margin=dict(l=10, r=10, t=70, b=10), dragmode="lasso",
+        # pan, not lasso, by default: Streamlit's chart turns click-to-select off while the lasso or
+        # box tool is active (clickmode "event"), and a click is how one item's score image is shown;
+        # the lasso and box are one click away in the panel's toolbar
+        height=520, margin=dict(l=10, r=10, t=70, b=10), dragmode="pan",
         legend=dict(orientation="h", yanchor="top", y=-0.02, font=dict(size=10)),
         xaxis=dict(showticklabels=False, zeroline=False), yaxis=dict(showticklabels=False, zeroline=False),
         template="plotly_white")
@@ -242,8 +245,8 @@ if image_view is not None:
                 thumb_cols[n % 3].image(score_png(app.key, image_view, int(r)), caption=text, width="stretch",
                                         output_format="PNG")
         else:
-            st.caption(f"Click a point (or draw a lasso / box) in a panel to see the items' {image_view} here: "
-                       "the engraving raster the models read.")
+            st.caption(f"Click a point in a panel (or select several with the lasso / box tool of its toolbar) "
+                       f"to see the items' {image_view} here: the engraving raster the models read.")
 
 info = st.columns([3, 1, 1])
 if selection:
@@ -255,7 +258,8 @@ if selection:
         st.session_state[_shared.SELECTION] = []
         st.rerun()
 else:
-    info[0].caption("Click a point or draw a lasso/box in any panel to highlight the same items everywhere. "
+    info[0].caption("Click a point, or draw a lasso / box (tools in the panel's toolbar), in any panel to "
+                    "highlight the same items everywhere. "
                     "The camera icon saves a panel as SVG; the button on the right exports an HTML page "
                     "whose camera icon saves PNG.")
 
