@@ -56,6 +56,7 @@ class ContrastiveAligner(TorchCrossModalEstimator):
     history_, best_epoch_, stopped_early_
     """
 
+    accepts_images = True  # image views get CNN towers (towers.make_tower picks by rank)
     requires_labels = False
 
     def __init__(self, n_components: int = 64, hidden: tuple[int, ...] = (512,), activation: str = "relu",

@@ -73,6 +73,7 @@ class DCCA(TorchCrossModalEstimator):
     history_, best_epoch_, stopped_early_
     """
 
+    accepts_images = True  # image views get CNN towers (towers.make_tower picks by rank)
     requires_labels = False
     _uses_labels = False
 

@@ -95,6 +95,7 @@ class TNNClusterCCA(TorchCrossModalEstimator):
     history_, best_epoch_, stopped_early_ : training record
     """
 
+    accepts_images = True  # image views get CNN towers (towers.make_tower picks by rank)
     requires_labels = True
 
     def __init__(self, n_components: int = 10, embedding_dim: int = 10, hidden: tuple[int, ...] = (100, 100, 100),
