@@ -37,9 +37,9 @@ def test_cnn_tower_output_shape_for_several_sizes(shape):
 
 
 def test_stem_stride_keeps_the_first_feature_map_small():
-    # the smallest power of two bringing H x W to <= 2048 pixels
-    assert stem_stride(64, 512) == 4 and stem_stride(32, 256) == 2 and stem_stride(64, 128) == 2
-    assert stem_stride(16, 64) == 1 and stem_stride(1, 5) == 1
+    # the smallest power of two bringing H x W to <= 4096 pixels
+    assert stem_stride(64, 512) == 4 and stem_stride(64, 256) == 2 and stem_stride(64, 128) == 2
+    assert stem_stride(64, 64) == 1 and stem_stride(1, 5) == 1 and stem_stride(65, 64) == 2
     assert make_tower((1, 64, 512), (), 4).stride == 4
 
 
