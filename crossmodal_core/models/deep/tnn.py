@@ -83,6 +83,7 @@ class TNNClusterCCA(TorchCrossModalEstimator):
         Early stopping on validation MAP (needs ``validation`` in ``fit``).
     random_state : int or None
     device : {"cpu", "cuda", "auto"}
+        ``"auto"`` (default): a CUDA GPU when present, else the CPU.
     progress : bool
         Show a tqdm bar.
 
@@ -104,7 +105,7 @@ class TNNClusterCCA(TorchCrossModalEstimator):
                  reduction: str = "mean_nonzero", order: str = "ccca-first", ccca_variant: str = "paper",
                  ccca_reg: float | None = None, ccca_beta: float = 0.2, epochs: int = 10, batch_size: int = 128,
                  lr: float = 1e-3, weight_decay: float = 0.0, patience: int | None = None,
-                 random_state: int | None = 0, device: str = "cpu", progress: bool = True):
+                 random_state: int | None = 0, device: str = "auto", progress: bool = True):
         self.n_components = n_components
         self.embedding_dim = embedding_dim
         self.hidden = hidden

@@ -266,6 +266,7 @@ class UGAAR(TorchCrossModalEstimator):
     random_state : int or None
         Seed of initialisation, noise, mini-batch order and dropout.
     device : "cpu", "cuda", "cuda:N" or "auto"
+        ``"auto"`` (default): a CUDA GPU when present, else the CPU.
     progress : bool
         Show a tqdm progress bar.
 
@@ -292,7 +293,7 @@ class UGAAR(TorchCrossModalEstimator):
                  consistency_weight: float = 0.5, mismatch_weight: float = 1.0, gp_weight: float = 1.0,
                  label_smoothing: float = 0.1, d_steps: int = 1, epochs: int = 60, batch_size: int = 128,
                  lr: float = 1e-3, d_lr: float | None = None, weight_decay: float = 1e-5,
-                 patience: int | None = 10, random_state: int | None = 0, device: str = "cpu",
+                 patience: int | None = 10, random_state: int | None = 0, device: str = "auto",
                  progress: bool = True):
         self.n_components = n_components
         self.hidden_dims = hidden_dims
