@@ -120,7 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                "(the committed assets/results/ only when named here)")
     ev.add_argument("--views", default=None, help="comma-separated view names (default: the first two; "
                                                   "--paired: sheet,lyrics,audio when present)")
-    ev.add_argument("--label", default=None, help="label set defining relevance (default: the dataset's)")
+    ev.add_argument("--label", default=None, help="label set defining relevance (default: the dataset's); with "
+                                                  "--paired: supervised models train on it and MAP by it is added")
+    ev.add_argument("--validation", type=_fraction, default=None, metavar="FRACTION",
+                    help="--paired: hold out this share of each fold's training rows as the deep models' "
+                         "validation split (early stopping; default none)")
     ev.add_argument("--zero-shot", type=_fraction, default=None, metavar="FRACTION",
                     help="hold out this fraction of the classes: train on seen, report unseen MAP")
     ev.add_argument("--unseen-classes", default=None,
@@ -305,7 +309,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if paired:
             results = ev.evaluate_paired(ds, models, views=views, mode=mode, n_folds=args.folds, seed=args.seed,
                                          limit_train=args.limit_train, metric=args.metric, model_params=params,
-                                         progress=not args.no_progress)
+                                         progress=not args.no_progress, label=args.label,
+                                         validation_fraction=args.validation)
         else:
             results = ev.evaluate(ds, models, views=views, label=args.label, mode=mode, n_folds=args.folds,
                                   seed=args.seed, unseen_fraction=args.zero_shot, unseen_classes=unseen,

@@ -99,7 +99,16 @@ def cell(summary: Mapping[str, float] | None, scale: float = 1.0, digits: int = 
 
 # ====================================================================== files
 def _metric_names(results: Mapping[str, Any]) -> list[str]:
-    return list(PAIRED_METRICS if results["protocol"].get("kind") == "paired" else CLASS_METRICS)
+    if results["protocol"].get("kind") == "paired":
+        # a paired run with a label set also scores class-level MAP by that label
+        return list(PAIRED_METRICS) + (["map"] if _has_map(results) else [])
+    return list(CLASS_METRICS)
+
+
+def _has_map(results: Mapping[str, Any]) -> bool:
+    """Whether a paired document carries class-level ``map`` beside the instance metrics."""
+    return any("map" in vals for rec in results["models"].values()
+               for vals in ((rec.get("summary") or {}).get("metrics", {}).get("test", {}) or {}).values())
 
 
 def _fmt(v: Any) -> str:
@@ -225,20 +234,24 @@ def format_table(results: Mapping[str, Any]) -> str:
 
 
 def format_paired_table(results: Mapping[str, Any]) -> str:
-    """Rows = (model, direction); columns R@1, R@5, R@10 (%), MRR, median rank, fit s."""
-    header = ["Model", "Direction", "R@1", "R@5", "R@10", "MRR", "MedR", "fit s"]
+    """Rows = (model, direction); columns R@1, R@5, R@10 (%), MRR, median rank, [MAP (%) by the
+    run's label set, when scored], fit s."""
+    with_map = _has_map(results)
+    header = ["Model", "Direction", "R@1", "R@5", "R@10", "MRR", "MedR"] + (["MAP"] if with_map else []) + ["fit s"]
     rows = []
     for rec in results["models"].values():
         summ = rec.get("summary")
         if not summ:
-            rows.append([rec["display"], "-", "-", "-", "-", "-", "-", "failed" if rec.get("error") else "-"])
+            rows.append([rec["display"], *["-"] * (len(header) - 2), "failed" if rec.get("error") else "-"])
             continue
         for d in results["directions"]:
             m = summ["metrics"]["test"][d]
             rows.append([rec["display"], d.replace("->", "→"), cell(m["R@1"], 100), cell(m["R@5"], 100),
-                         cell(m["R@10"], 100), cell(m["MRR"], 1, 3), cell(m["median_rank"], 1, 1),
-                         cell(summ["fit_seconds"], 1, 1)])
+                         cell(m["R@10"], 100), cell(m["MRR"], 1, 3), cell(m["median_rank"], 1, 1)]
+                        + ([cell(m.get("map"), 100)] if with_map else []) + [cell(summ["fit_seconds"], 1, 1)])
     title = f"{results['dataset']}: instance-level retrieval, {results['protocol']['partition']} (R@K in %)"
+    if with_map:
+        title += f"; MAP (%) with relevance = same {results['protocol'].get('label')}"
     return title + "\n" + render_text(header, rows) + _error_notes(results)
 
 
@@ -253,7 +266,8 @@ def paired_frame(results: Mapping[str, Any]):
             out.append({"Model": rec["display"], "Direction": direction.replace("->", "→"),
                         "R@1": 100 * vals["R@1"]["mean"], "R@5": 100 * vals["R@5"]["mean"],
                         "R@10": 100 * vals["R@10"]["mean"], "MRR": vals["MRR"]["mean"],
-                        "MedR": vals["median_rank"]["mean"]})
+                        "MedR": vals["median_rank"]["mean"],
+                        **({"MAP": 100 * vals["map"]["mean"]} if "map" in vals else {})})
     if not out:
         return pd.DataFrame(columns=["Model", "Direction", "R@1", "R@5", "R@10", "MRR", "MedR"]).set_index(
             ["Model", "Direction"])

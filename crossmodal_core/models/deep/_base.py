@@ -90,6 +90,9 @@ class TorchCrossModalEstimator(CrossModalEstimator):
     """
 
     _registry: ClassVar[dict[str, type["TorchCrossModalEstimator"]]] = {}
+    #: whether the model builds its towers with :meth:`_towers` / :func:`~.towers.make_towers`
+    #: from ``n_features_in_`` and so takes image views (a CNN tower per rank-4 view)
+    accepts_images: ClassVar[bool] = False
     #: inference chunk size (rows per forward pass in ``transform``)
     _transform_chunk: ClassVar[int] = 8192
 
@@ -124,6 +127,10 @@ class TorchCrossModalEstimator(CrossModalEstimator):
         requires_labels = self.requires_labels if requires_labels is None else requires_labels
         # views on disk stay there (shape / dtype checked; NaN / inf as blocks are read)
         views = check_deep_views(views, n_views=self.n_views, min_rows=2, what="views")
+        if not self.accepts_images and any(v.ndim == 4 for v in views):
+            raise ValueError(f"{type(self).__name__} takes flat (n, d) views; image views (n, C, H, W) work with "
+                             "DCCA, C-DCCA, TNN-C-CCA (network-first), the contrastive model and UGAAR, or pass "
+                             "the image's flat descriptor view (<view>_pix)")
         y = check_labels(y, views[0].shape[0], required=requires_labels)
         val_views = val_y = None
         if validation is not None:

@@ -83,6 +83,7 @@ class TNNClusterCCA(TorchCrossModalEstimator):
         Early stopping on validation MAP (needs ``validation`` in ``fit``).
     random_state : int or None
     device : {"cpu", "cuda", "auto"}
+        ``"auto"`` (default): a CUDA GPU when present, else the CPU.
     progress : bool
         Show a tqdm bar.
 
@@ -95,6 +96,7 @@ class TNNClusterCCA(TorchCrossModalEstimator):
     history_, best_epoch_, stopped_early_ : training record
     """
 
+    accepts_images = True  # image views get CNN towers (towers.make_tower picks by rank)
     requires_labels = True
 
     def __init__(self, n_components: int = 10, embedding_dim: int = 10, hidden: tuple[int, ...] = (100, 100, 100),
@@ -103,7 +105,7 @@ class TNNClusterCCA(TorchCrossModalEstimator):
                  reduction: str = "mean_nonzero", order: str = "ccca-first", ccca_variant: str = "paper",
                  ccca_reg: float | None = None, ccca_beta: float = 0.2, epochs: int = 10, batch_size: int = 128,
                  lr: float = 1e-3, weight_decay: float = 0.0, patience: int | None = None,
-                 random_state: int | None = 0, device: str = "cpu", progress: bool = True):
+                 random_state: int | None = 0, device: str = "auto", progress: bool = True):
         self.n_components = n_components
         self.embedding_dim = embedding_dim
         self.hidden = hidden

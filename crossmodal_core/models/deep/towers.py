@@ -32,10 +32,13 @@ FeatureSpec = Union[int, tuple[int, int, int]]
 
 #: channels of the CNN tower's conv-bn-relu blocks (each followed by a 2 x 2 max-pool)
 CNN_CHANNELS: tuple[int, ...] = (8, 16, 32, 64)
+#: columns kept by the final average pooling: 1 is global average pooling; more keep a coarse
+#: left-to-right (time) order in the features handed to the head
+CNN_POOL_COLUMNS = 1
 #: the stem's stride is the smallest power of two that brings H x W down to at most this many
-#: pixels (64 x 512 -> stride 4 -> 16 x 128; 64 x 128 -> stride 2 -> 32 x 64): CPU cost per item
+#: pixels (64 x 512 -> stride 4 -> 16 x 128; 64 x 256 -> stride 2 -> 32 x 128): CPU cost per item
 #: stays about constant whatever raster size the dataset chose
-STEM_PIXELS = 2048
+STEM_PIXELS = 4096
 
 
 def stem_stride(height: int, width: int, max_pixels: int = STEM_PIXELS) -> int:
@@ -106,7 +109,8 @@ class ConvTower(nn.Module):
 
     Layers: an input ``BatchNorm2d(C, affine=False)``, then per entry of ``channels`` a block
     ``Conv2d -> BatchNorm2d -> ReLU -> MaxPool2d 2x2`` (pooling stops halving a side once it is
-    1), then global average pooling to ``(batch, channels[-1])`` and the MLP ``head``
+    1), then average pooling to ``(batch, channels[-1] * pool_columns)`` (``pool_columns`` 1:
+    global average pooling) and the MLP ``head``
     (:func:`make_tower`). The convs are 3 x 3 (padding 1) except the first, the stem, whose
     stride is ``stride`` (default :func:`stem_stride` of the input size) and whose kernel is
     ``stride + 1`` when ``stride > 1`` (odd, larger than the stride, so no pixel column is
@@ -120,13 +124,14 @@ class ConvTower(nn.Module):
     callers can keep a whole training set in its compact dtype. The running statistics are
     buffers, so they travel in the ``state_dict`` (checkpoints with ``weights_only=True``).
 
-    Cost (measured, one thread, batch 128 of ``1 x 64 x 512``, forward + backward + Adam):
-    channels 16/32/64/64 with a stride-2 stem 1.40 s CPU per step, 8/16/32/64 stride 2 0.66 s,
-    8/16/32/64 stride 4 (the default for that size) 0.22 s.
+    Cost (measured, one thread, a batch of 128, forward + backward + Adam, CPU seconds per
+    step): ``1 x 64 x 512`` with channels 16/32/64/64 and a stride-2 stem 1.40, 8/16/32/64
+    stride 2 0.66, 8/16/32/64 stride 4 (the default for that size) 0.22; ``1 x 64 x 256``
+    stride 2 (its default) 0.23, stride 4 0.12.
     """
 
     def __init__(self, in_shape: Sequence[int], head: nn.Module, channels: Sequence[int] = CNN_CHANNELS,
-                 stride: int | None = None):
+                 stride: int | None = None, pool_columns: int = 1):
         super().__init__()
         spec = feature_spec(tuple(in_shape), "ConvTower input")
         if not isinstance(spec, tuple):
@@ -155,8 +160,10 @@ class ConvTower(nn.Module):
                 h, w = h // kernel[0], w // kernel[1]
             width = c
         self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.out_channels = width
+        if int(pool_columns) < 1:
+            raise ValueError(f"pool_columns must be >= 1, got {pool_columns}")
+        self.pool = nn.AdaptiveAvgPool2d((1, int(pool_columns)))
+        self.out_features = width * int(pool_columns)
         self.head = head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -206,9 +213,9 @@ def make_tower(
     """
     spec = feature_spec(in_features, "in_features")
     if isinstance(spec, tuple):
-        head = make_tower(CNN_CHANNELS[-1], hidden, out_features, activation, dropout, batch_norm,
-                          output_activation, normalize)
-        return ConvTower(spec, head, CNN_CHANNELS)
+        head = make_tower(CNN_CHANNELS[-1] * CNN_POOL_COLUMNS, hidden, out_features, activation, dropout,
+                          batch_norm, output_activation, normalize)
+        return ConvTower(spec, head, CNN_CHANNELS, pool_columns=CNN_POOL_COLUMNS)
     in_features = spec
     for name, value in (("in_features", in_features), ("out_features", out_features)):
         if int(value) != value or value < 1:
