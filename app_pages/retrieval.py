@@ -162,6 +162,17 @@ if not appdata.has_media(app) and direction[1] not in RASTERS:  # features only:
         "relevant": np.where(q["relevant"], "yes", "no"), "true pair": np.where(q["is_pair"], "yes", ""),
         "item": [texts[pos_of_row[int(r)]] for r in q["rows"]]}), hide_index=True)
     st.caption(f"{direction[1]} items are feature vectors in this dataset: nothing to play or show.")
+elif direction[1] in RASTERS:  # score images: a grid, each at about its own width (crisp, comparable)
+    GRID = 3
+    results = list(zip(q["rows"], q["scores"], q["relevant"], q["is_pair"]))
+    for start in range(0, len(results), GRID):
+        cells = st.columns(GRID)
+        for cell, (rank, (row, score, rel, is_pair)) in zip(cells, enumerate(results[start:start + GRID], start + 1)):
+            with cell.container(border=True):
+                st.markdown(f"**#{rank}** · score {score:.3f} · {RELEVANT if rel else IRRELEVANT}"
+                            + (f" · {PAIR}" if is_pair else ""))
+                show_item(direction[1], int(row))
+                st.caption(texts[pos_of_row[int(row)]])
 else:
     for rank, (row, score, rel, is_pair) in enumerate(zip(q["rows"], q["scores"], q["relevant"], q["is_pair"]), 1):
         with st.container(border=True):

@@ -145,8 +145,10 @@ def modality_of(ds: CrossModalDataset, view: str) -> str:
     - a sequence view ``x_seq`` -> ``x`` when the flat view ``x`` exists;
     - an image-like view whose family has a flat view of the family's name -> that view
       (``audio_mel`` -> ``audio``); any other image-like view is its own modality (``score_image``);
+    - a flat descriptor of an image-like view, named after it (``score_image_pix``,
+      ``audio_mel_pix``) -> that view's modality: it stands for the image in the linear models;
     - a flat view of a family whose modality is an image (``score_hog`` with ``score_image``)
-      -> that image view: the flat feature stands for the image in the linear models;
+      -> that image view, likewise;
     - any other view is its own modality.
     """
     family = _family(view)
@@ -158,6 +160,10 @@ def modality_of(ds: CrossModalDataset, view: str) -> str:
     if arr.ndim == IMAGE_NDIM:
         own = ds.views.get(family)
         return family if family != view and own is not None and own.ndim == 2 else view
+    if arr.ndim == 2:
+        sources = [w for w in ds.view_names if view.startswith(w + "_") and ds.views[w].ndim == IMAGE_NDIM]
+        if sources:
+            return modality_of(ds, max(sources, key=len))
     if arr.ndim == 2 and family != view and not (family in ds.views and ds.views[family].ndim == 2):
         images = [w for w in ds.view_names if w != view and _family(w) == family and ds.views[w].ndim == IMAGE_NDIM
                   and modality_of(ds, w) == w]

@@ -43,8 +43,9 @@ def make_score_image_set(n_per_class: int = 30, n_classes: int = 4, seed: int = 
     hog = np.stack([images[:, 0, r].mean(axis=1) for r in range(16)], axis=1).astype(np.float32) / 255
     hog += rng.normal(0, 0.05, hog.shape).astype(np.float32)
     split = np.where(np.arange(n) < int(0.7 * n), "train", "test")
+    mel_pix = mel[:, 0].reshape(n, 8, 4, 4).mean(axis=(2, 3)).astype(np.float32)  # a flat descriptor of audio_mel
     return CrossModalDataset(
-        views={"audio": audio, "audio_mel": mel, "score_image": images, "score_hog": hog},
+        views={"audio": audio, "audio_mel": mel, "score_image": images, "score_hog": hog, "audio_mel_pix": mel_pix},
         labels={"work": y}, class_names={"work": [f"work {c}" for c in range(n_classes)]},
         item_ids=np.array([f"item-{i}" for i in range(n)]), split=split, name="img-scores",
         info={"default_label": "work"})

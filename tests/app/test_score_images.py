@@ -62,7 +62,9 @@ def test_audio_pairs_with_the_score_image_and_each_model_reads_what_it_can():
 
     ds = make_score_image_set()
     assert {v: trained.modality_of(ds, v) for v in ds.view_names} == {
-        "audio": "audio", "audio_mel": "audio", "score_image": "score_image", "score_hog": "score_image"}
+        "audio": "audio", "audio_mel": "audio", "score_image": "score_image", "score_hog": "score_image",
+        "audio_mel_pix": "audio"}
+    assert trained.modality_inputs(ds, "audio") == {"flat": "audio", "image": "audio_mel"}
     assert trained.modalities(ds) == ["audio", "score_image"]
     assert appdata.view_pairs(ds)[0] == ("audio", "score_image")
     # linear models read the flat image feature, deep ones the raster and the log-mel (a CNN each)
