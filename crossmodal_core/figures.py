@@ -451,7 +451,7 @@ def retrieval_figure(app: "LoadedDataset", rv: "RetrievalView", query_pos: int, 
             scales[view] = _feature_scale(app, view, [r for v, r, _, _ in items if v == view])
     # a score snippet is a wide strip: its cells get more width so the notes stay readable
     rasters = images.raster_views(app)
-    widths = [2.4 if v in rasters else 1.8 if app.fragments is not None and v.startswith("sheet") else 1.0
+    widths = [1.8 if v in rasters or (app.fragments is not None and v.startswith("sheet")) else 1.0
               for v, _, _, _ in items]
     fig = Figure(figsize=(cell_size[0] * sum(widths), cell_size[1]), layout="constrained")
     axes = fig.subplots(1, len(items), squeeze=False, width_ratios=widths)[0]
