@@ -152,3 +152,12 @@ def test_bench_scale_map_rows_print_ours_beside_the_peer(tmp_path):
                                         "sampled MAP, 200 queries x 20,000 gallery"]
     assert all(r["max_ap_diff_vs_peer"] < 1e-4 and r["ours_s"] > 0 and r["peer_s"] > 0 for r in rows)
     assert "peer: stable argsort" in done.stdout
+
+
+def test_bench_score_raster_runs_and_resvg_is_deterministic(tmp_path):
+    pytest.importorskip("resvg_py")
+    out = tmp_path / "raster.json"
+    _run("bench_score_raster.py", "--n", "4", "--json", str(out))
+    numbers = json.loads(out.read_text())
+    assert numbers["n"] == 4 and numbers["resvg"]["deterministic"] is True
+    assert numbers["canvas_median"][0] == 128  # the view's 64 rows, 2x supersampled

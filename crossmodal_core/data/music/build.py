@@ -512,6 +512,34 @@ def _summary(ds: CrossModalDataset, fragments: Sequence[Fragment], skipped: dict
         "fold_sizes": None if ds.folds is None else np.bincount(ds.folds).tolist(),
         "skipped_scores": dict(sorted(skipped.items())),
         "dropped_fragments": sorted(dropped),
+        "score_views": score_views_summary(ds),
+    }
+
+
+def score_views_summary(ds: CrossModalDataset) -> dict[str, Any]:
+    """``build_info.json``'s account of the image views: sizes, the rasteriser, and how many
+    fragments had to be squeezed to fit (fewer than 12 columns per quarter note in
+    ``score_image``, frames longer than 0.1 s in ``audio_mel``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from crossmodal_core.features.audio import MEL_FPS, MEL_FRAMES
+    from crossmodal_core.features.score_image import PX_PER_QUARTER
+    from crossmodal_core.synth import RELEASE_S
+
+    if "score_image" not in ds.views:
+        return {}
+    try:
+        rasteriser = f"resvg-py {version('resvg-py')}"
+    except PackageNotFoundError:
+        rasteriser = "resvg-py"
+    px_per_ql = ds.metadata["score_image_cols_per_s"] * 60.0 / ds.metadata["tempo_bpm"]
+    clip_s = ds.metadata["duration_s"] + RELEASE_S  # the synthesised clip ends with the release tail
+    return {
+        "rasteriser": rasteriser,
+        "score_image": list(ds.views["score_image"].shape[1:]),
+        "audio_mel": list(ds.views["audio_mel"].shape[1:]),
+        "score_image_squeezed": int(np.sum(px_per_ql < PX_PER_QUARTER - 1e-9)),
+        "audio_mel_squeezed": int(np.sum(clip_s * MEL_FPS > MEL_FRAMES)),
     }
 
 
