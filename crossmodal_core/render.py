@@ -87,6 +87,13 @@ def _spelling(ks) -> dict[int, str]:
     return names
 
 
+@functools.lru_cache(maxsize=128)
+def _key_spelling(key_name: str) -> dict[int, str]:
+    """:func:`_spelling` of a key name, cached: realising a key's scale in music21 costs about
+    20 ms, a fifth of engraving a short fragment. Callers only read the dict."""
+    return _spelling(_key_signature(key_name))
+
+
 def _pitch(midi: int, names: dict[int, str]):
     from music21 import pitch
 
@@ -100,12 +107,13 @@ def _pitch(midi: int, names: dict[int, str]):
     return p
 
 
-def fragment_stream(fragment: Fragment):
+def fragment_stream(fragment: Fragment, lyrics: bool = True, tempo_mark: bool = True):
     """A music21 ``Score`` with one part holding the fragment's notes and lyrics.
 
     Gaps between notes become rests; syllables are attached with their ``syllabic`` so the
     engraver draws hyphens; time signature and key come from ``fragment.meter`` /
-    ``fragment.key`` when they parse.
+    ``fragment.key`` when they parse. ``lyrics=False`` / ``tempo_mark=False`` leave out the
+    syllables / the metronome mark (the staff-only engraving of :func:`fragment_staff_svg`).
     """
     from music21 import metadata, note, stream, tempo
 
@@ -124,20 +132,21 @@ def fragment_stream(fragment: Fragment):
     ks = _key_signature(fragment.key)
     if ks is not None:
         part.insert(0, ks)
-    part.insert(0, tempo.MetronomeMark(number=round(float(fragment.tempo_bpm), 2)))
+    if tempo_mark:
+        part.insert(0, tempo.MetronomeMark(number=round(float(fragment.tempo_bpm), 2)))
     lead = float(fragment.extra.get("measure_offset_ql", 0.0) or 0.0) if fragment.extra else 0.0
     position = 0.0
     if lead > 0:
         part.insert(0.0, note.Rest(quarterLength=lead))
         position = lead
-    names = _spelling(ks)
+    names = _key_spelling(fragment.key or "")
     first = notes[0].onset
     for n in sorted(notes, key=lambda n: n.onset):
         onset = lead + n.onset - first
         if onset > position + 1e-6:
             part.insert(position, note.Rest(quarterLength=onset - position))
         el = note.Note(_pitch(int(n.pitch), names), quarterLength=float(n.duration))
-        if n.syllable:
+        if n.syllable and lyrics:
             el.lyric = n.syllable
             if n.syllabic in ("single", "begin", "middle", "end"):
                 el.lyrics[0].syllabic = n.syllabic
@@ -291,6 +300,62 @@ def fragment_svg(fragment: Fragment, width: int = DEFAULT_WIDTH, scale: int = 45
     })
     svg = tk.renderToSVG(1)
     return svg, _timemap(tk, fragment.tempo_bpm)
+
+
+#: verovio's staff space in the SVG's inner coordinates at ``scale`` 100 (a staff is 4 spaces)
+STAFF_SPACE_UNITS = 180
+
+
+def fragment_staff_svg(fragment: Fragment) -> tuple[str, list[tuple[str, float]], float]:
+    """Engrave a fragment as one staff system, staff only: no lyrics, title or tempo mark.
+
+    This is the engraving the ``score_image`` view rasterises
+    (:mod:`crossmodal_core.features.score_image`): one system however long the fragment
+    (``breaks: none``), no page margins, verovio scale 100, so one staff space is
+    :data:`STAFF_SPACE_UNITS` units of the inner ``definition-scale`` coordinates (the root
+    ``viewBox`` is those units / 10). Lyrics, title and tempo mark are left out: at a raster
+    height of a few staff spaces they would be illegible blobs, they widen the note spacing,
+    and the tempo mark's note glyph is set in a web font that rasterisers without it draw as
+    a box.
+
+    Returns
+    -------
+    svg : str
+        One ``<svg>`` document.
+    events : list of (element id, qstamp)
+        Every note and rest that starts, with its onset in quarter notes on the audio's clock
+        (``Note.onset`` units: 0 = time 0 of :func:`crossmodal_core.synth.synthesize`; a
+        pickup rest comes out negative), from verovio's timemap; a tied continuation is
+        listed at its own onset.
+    end_qstamp : float
+        Where the last note or rest ends, same clock.
+    """
+    xml = _musicxml(fragment_stream(fragment, lyrics=False, tempo_mark=False))
+    tk = _toolkit()
+    _load(tk, xml, {
+        "breaks": "none", "header": "none", "footer": "none", "scale": 100, "svgViewBox": True,
+        "adjustPageWidth": True, "adjustPageHeight": True, "pageMarginLeft": 0, "pageMarginRight": 0,
+        "pageMarginTop": 0, "pageMarginBottom": 0,
+    })
+    svg = tk.renderToSVG(1)
+    raw = tk.renderToTimemap({"includeMeasures": False, "includeRests": True})
+    timemap = json.loads(raw) if isinstance(raw, str) else list(raw)
+    onsets: dict[str, float] = {}
+    end = 0.0
+    for ev in timemap:
+        q = float(ev.get("qstamp", 0.0))
+        for nid in ev.get("on", []):
+            onsets.setdefault(str(nid), q)
+        if ev.get("off"):
+            end = max(end, q)
+    if not onsets:
+        raise RenderError(f"fragment {fragment.fragment_id!r}: verovio engraved no note")
+    # quarter notes of the audio's clock: the engraving starts with the pickup rest (``lead``),
+    # the audio with the first note at its own onset (fragment_stream shifts notes by both)
+    lead = float(fragment.extra.get("measure_offset_ql", 0.0) or 0.0) if fragment.extra else 0.0
+    origin = lead - min(float(n.onset) for n in fragment.notes)
+    events = sorted(((nid, q - origin) for nid, q in onsets.items()), key=lambda e: (e[1], e[0]))
+    return svg, events, max(end - origin, events[-1][1])
 
 
 def work_svg(corpus_path: str, part_index: int | None = None, pages: int = 1, width: int = DEFAULT_WIDTH,

@@ -8,8 +8,10 @@ class-level retrieval.
 
 Shapes
 ------
-- ``views[name]``: ``(n_items, d)`` float32 feature matrix, or ``(n_items, T, d)`` for
-  sequence views (e.g. time-pooled audio segments for the sequence models). A view may stay
+- ``views[name]``: ``(n_items, d)`` float32 feature matrix, ``(n_items, T, d)`` for
+  sequence views (e.g. time-pooled audio segments for the sequence models), or
+  ``(n_items, C, H, W)`` for image views (score images, spectrograms for a 2-D CNN; the
+  music dataset keeps them as uint8). A view may stay
   on disk (:class:`crossmodal_core.data.lazy.LazyArray`, from a Zarr or chunked HDF5 file):
   it has the same ``shape`` / ``dtype`` / indexing, ``subset`` keeps it on disk, and its rows
   are checked for NaN / inf when read instead of at construction.
@@ -120,8 +122,9 @@ class CrossModalDataset:
         if not self.views:
             raise DatasetError(where + "no views")
         for vname, arr in self.views.items():
-            if arr.ndim not in (2, 3):
-                raise DatasetError(where + f"view {vname!r} must be 2-D (n, d) or 3-D (n, T, d), got shape {arr.shape}")
+            if arr.ndim not in (2, 3, 4):
+                raise DatasetError(where + f"view {vname!r} must be 2-D (n, d), 3-D (n, T, d) or 4-D (n, C, H, W), "
+                                   f"got shape {arr.shape}")
         n = self.n_items
         for vname, arr in self.views.items():
             if arr.shape[0] != n:

@@ -111,3 +111,33 @@ def test_silence_gives_finite_features():
     feats = A.audio_features(np.zeros(SR, dtype=np.float32), SR)
     assert np.all(np.isfinite(feats))
     np.testing.assert_allclose(feats[A.AUDIO_FEATURE_LAYOUT["logmel_mean"]], -100.0)
+
+
+# ---------------------------------------------------------------------- audio_mel (CNN input)
+def test_audio_mel_shape_padding_and_peak(clip):
+    mel = A.audio_mel(clip, SR)  # 2 s: 20 frames of 0.1 s, then padding
+    assert mel.shape == (A.N_MELS, A.MEL_FRAMES) == (64, 128) and mel.dtype == np.uint8
+    assert mel.max() == A.MEL_RANGE_DB and mel.min() == 0
+    assert mel[:, :20].any(axis=0).all() and not mel[:, 20:].any()
+    assert np.array_equal(mel, A.audio_mel(clip, SR))
+
+
+def test_audio_mel_tone_sits_in_its_mel_band_and_changes_with_time(clip):
+    import librosa
+
+    mel = A.audio_mel(clip, SR).astype(int)
+    centres = librosa.mel_frequencies(n_mels=A.N_MELS + 2, fmax=SR / 2)[1:-1]  # librosa's band centres
+    for frames, freq in ((slice(2, 8), 440.0), (slice(12, 18), 523.25)):
+        band = int(np.argmax(mel[:, frames].mean(axis=1)))
+        assert abs(band - int(np.argmin(np.abs(centres - freq)))) <= 1
+    # the frame edges are 0.1 s: the A4 band loses energy right after 1 s
+    a4 = int(np.argmin(np.abs(centres - 440.0)))
+    assert mel[a4, 8] > mel[a4, 12] + 10
+
+
+def test_audio_mel_fits_a_long_clip_in_128_frames():
+    long = _tone(440.0, seconds=25.6)
+    assert A.audio_mel_frame_rate(long.size, SR) == pytest.approx(5.0)
+    mel = A.audio_mel(long, SR)
+    assert mel[:, -1].any() and mel[:, 0].any()  # no padding: the clip fills the excerpt
+    assert A.audio_mel_frame_rate(SR * 3, SR) == A.MEL_FPS

@@ -118,12 +118,16 @@ def default_out_dir() -> Path:
 def _code_fingerprint() -> str:
     """Digest of the source of every step that shapes a shard (an edit invalidates caches)."""
     import crossmodal_core.features.audio as audio_mod
+    import crossmodal_core.features.resample as resample_mod
+    import crossmodal_core.features.score_image as score_image_mod
     import crossmodal_core.features.sheet as sheet_mod
     import crossmodal_core.notes as notes_mod
+    import crossmodal_core.render as render_mod
     import crossmodal_core.synth as synth_mod
 
     h = hashlib.sha256()
-    for mod in (corpus_mod, phrases_mod, notes_mod, synth_mod, audio_mod, sheet_mod, userscores_mod):
+    for mod in (corpus_mod, phrases_mod, notes_mod, synth_mod, audio_mod, sheet_mod, userscores_mod, render_mod,
+                score_image_mod, resample_mod):
         h.update(Path(mod.__file__).read_bytes())
     h.update(f"sr={SAMPLE_RATE};seg={N_SEGMENTS}".encode())
     return h.hexdigest()[:16]
@@ -148,6 +152,7 @@ def _fragment_features(fragments: list[Fragment]) -> tuple[dict[str, np.ndarray]
     from crossmodal_core.synth import synthesize
 
     keep, audio, seq, sheet, sheet_seq, rms, dropped = [], [], [], [], [], [], []
+    images, mels, t0, cols_per_s = [], [], [], []
     for i, fr in enumerate(fragments):
         try:
             y = synthesize(fr, sample_rate=SAMPLE_RATE)
@@ -158,8 +163,17 @@ def _fragment_features(fragments: list[Fragment]) -> tuple[dict[str, np.ndarray]
         if level < SILENCE_RMS:
             dropped.append(f"{fr.fragment_id}: silent audio (rms {level:.2g})")
             continue
+        try:
+            views = fragment_score_views(fr, y)
+        except ValueError as exc:  # RenderError / ScoreImageError: notes without a notation
+            dropped.append(f"{fr.fragment_id}: cannot engrave ({exc})")
+            continue
         a, s = audio_features_and_sequence(y, SAMPLE_RATE, n_segments=N_SEGMENTS)
         keep.append(i)
+        images.append(views["score_image"])
+        mels.append(views["audio_mel"])
+        t0.append(views["score_t0"])
+        cols_per_s.append(views["score_cols_per_s"])
         audio.append(a)
         seq.append(s)
         sheet.append(sheet_features(fr.notes))
@@ -172,8 +186,43 @@ def _fragment_features(fragments: list[Fragment]) -> tuple[dict[str, np.ndarray]
         "sheet": np.asarray(sheet, dtype=np.float32).reshape(len(keep), -1),
         "sheet_seq": np.asarray(sheet_seq, dtype=np.float32).reshape(len(keep), N_SEGMENTS, -1),
         "rms": np.asarray(rms, dtype=np.float32),
+        **_score_arrays(images, mels, t0, cols_per_s),
     }
     return arrays, dropped
+
+
+def _score_arrays(images: Sequence[np.ndarray], mels: Sequence[np.ndarray], t0: Sequence[float],
+                  cols_per_s: Sequence[float]) -> dict[str, np.ndarray]:
+    """Stack per-fragment :func:`fragment_score_views` results (any count, 0 included)."""
+    from crossmodal_core.features.audio import MEL_FRAMES, N_MELS
+    from crossmodal_core.features.score_image import IMAGE_HEIGHT, IMAGE_WIDTH
+
+    n = len(images)
+    return {
+        "score_image": np.asarray(images, dtype=np.uint8).reshape(n, 1, IMAGE_HEIGHT, IMAGE_WIDTH),
+        "audio_mel": np.asarray(mels, dtype=np.uint8).reshape(n, 1, N_MELS, MEL_FRAMES),
+        "score_t0": np.asarray(t0, dtype=np.float64).reshape(n),
+        "score_cols_per_s": np.asarray(cols_per_s, dtype=np.float64).reshape(n),
+    }
+
+
+def fragment_score_views(fragment: Fragment, y: np.ndarray) -> dict[str, Any]:
+    """The CNN inputs of one fragment whose synthesised audio is ``y``.
+
+    Returns
+    -------
+    dict with ``score_image`` (1, 64, 256) uint8 ink and its time axis ``score_t0`` (column of
+    time 0) and ``score_cols_per_s`` (:func:`crossmodal_core.features.score_image.score_image`),
+    and ``audio_mel`` (1, 64, 128) uint8 (:func:`crossmodal_core.features.audio.audio_mel`).
+
+    Raises ``ValueError`` (``RenderError`` / ``ScoreImageError``) when the notes cannot be engraved.
+    """
+    from crossmodal_core.features.audio import audio_mel
+    from crossmodal_core.features.score_image import score_image
+
+    image, t0, cols_per_s = score_image(fragment)
+    return {"score_image": image[None], "score_t0": float(t0), "score_cols_per_s": float(cols_per_s),
+            "audio_mel": audio_mel(y, SAMPLE_RATE)[None]}
 
 
 def fragment_sheet_sequence(fragment: Fragment, n_samples: int) -> np.ndarray:
@@ -188,7 +237,10 @@ def fragment_sheet_sequence(fragment: Fragment, n_samples: int) -> np.ndarray:
 
 
 #: per-work arrays of a shard (one row per kept fragment)
-_SHARD_ARRAYS = ("audio", "audio_seq", "sheet", "sheet_seq", "rms")
+_SHARD_ARRAYS = ("audio", "audio_seq", "sheet", "sheet_seq", "rms", "score_image", "audio_mel", "score_t0",
+                 "score_cols_per_s")
+#: views kept in their stored integer dtype (images and quantised spectrograms, rank 4)
+IMAGE_VIEWS = ("score_image", "audio_mel")
 
 
 def process_work(ref: ScoreRef, cache: Path | None = None, fingerprint: str = "") -> dict[str, Any]:
@@ -227,7 +279,7 @@ def process_work(ref: ScoreRef, cache: Path | None = None, fingerprint: str = ""
     if not fragments:
         arrays = {"audio": np.zeros((0, 0), np.float32), "audio_seq": np.zeros((0, N_SEGMENTS, 0), np.float32),
                   "sheet": np.zeros((0, 0), np.float32), "sheet_seq": np.zeros((0, N_SEGMENTS, 0), np.float32),
-                  "rms": np.zeros(0, np.float32)}
+                  "rms": np.zeros(0, np.float32), **_score_arrays([], [], [], [])}
         skipped = skipped or f"{ref.corpus_path}: no fragment with audible audio"
     for reason in dropped:
         log.info("dropping fragment %s", reason)
@@ -396,6 +448,9 @@ def assemble(results: Sequence[dict[str, Any]], lyrics_featurizer=None, n_folds:
         "n_notes": np.array([len(f.notes) for f in fragments], dtype=np.int64),
         "n_syllables": np.array([int(f.extra.get("n_syllables", 0)) for f in fragments], dtype=np.int64),
         "audio_rms": stacked["rms"].astype(np.float64).round(6),
+        # the time axis of score_image (score_image_seq is cut from it at load time)
+        "score_image_t0": stacked["score_t0"],
+        "score_image_cols_per_s": stacked["score_cols_per_s"],
     }
     meta = {k: (np.asarray(v) if isinstance(v, np.ndarray) else np.array(v, dtype=str)) for k, v in meta.items()}
     info = {
@@ -409,11 +464,13 @@ def assemble(results: Sequence[dict[str, Any]], lyrics_featurizer=None, n_folds:
         "sample_rate": SAMPLE_RATE,
         "feature_dims": {"audio": int(stacked["audio"].shape[1]), "audio_seq": list(stacked["audio_seq"].shape[1:]),
                          "sheet": int(stacked["sheet"].shape[1]), "sheet_seq": list(stacked["sheet_seq"].shape[1:]),
-                         "lyrics": int(lyrics.shape[1])},
+                         "lyrics": int(lyrics.shape[1]), "score_image": list(stacked["score_image"].shape[1:]),
+                         "audio_mel": list(stacked["audio_mel"].shape[1:])},
     }
     ds = CrossModalDataset(
         views={"audio": stacked["audio"], "sheet": stacked["sheet"], "lyrics": lyrics.astype(np.float32),
-               "audio_seq": stacked["audio_seq"], "sheet_seq": stacked["sheet_seq"]},
+               "audio_seq": stacked["audio_seq"], "sheet_seq": stacked["sheet_seq"],
+               "score_image": stacked["score_image"], "audio_mel": stacked["audio_mel"]},
         labels=labels, class_names=class_names,
         item_ids=np.array([f.fragment_id for f in fragments]),
         metadata=meta, folds=folds, name=DATASET_NAME, info=info,
@@ -423,7 +480,8 @@ def assemble(results: Sequence[dict[str, Any]], lyrics_featurizer=None, n_folds:
 
 def _as_storage(ds: CrossModalDataset) -> CrossModalDataset:
     out = ds.subset(np.arange(ds.n_items))
-    out.views = {k: v.astype(STORAGE_DTYPE) for k, v in ds.views.items()}
+    # float features as float16; the uint8 images / spectrograms as they are
+    out.views = {k: v if v.dtype == np.uint8 else v.astype(STORAGE_DTYPE) for k, v in ds.views.items()}
     return out.validate()
 
 
@@ -768,16 +826,22 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def load_music_dataset(path: str | Path | None = None) -> tuple[CrossModalDataset, list[Fragment]]:
+def load_music_dataset(path: str | Path | None = None, derived: bool = True) -> tuple[CrossModalDataset, list[Fragment]]:
     """Read a built dataset folder (or its ``dataset.npz``).
+
+    ``derived``: add the views computed at load time from the stored ones
+    (``score_image_seq``, see :func:`score_image_sequence`), when the folder has
+    ``score_image``.
 
     Returns
     -------
-    (dataset with float32 views, fragments in row order)
+    (dataset, fragments in row order): float views as float32; ``score_image`` (n, 1, 64, 256)
+    and ``audio_mel`` (n, 1, 64, 128) stay uint8 (4x less memory; a model converts a batch)
 
     Raises
     ------
-    DatasetError : missing files, or fragments that do not match the dataset rows
+    DatasetError : missing files, fragments that do not match the dataset rows, an image view
+        of the wrong rank, dtype or size
     """
     from crossmodal_core.data.io import load_dataset
 
@@ -788,7 +852,8 @@ def load_music_dataset(path: str | Path | None = None) -> tuple[CrossModalDatase
         if not p.exists():
             raise DatasetError(f"{p}: missing; build it with `python -m crossmodal_core build-music --out {folder}`")
     ds = load_dataset(ds_path)
-    ds.views = {k: v.astype(np.float32) for k, v in ds.views.items()}
+    _check_image_views(ds, ds_path)
+    ds.views = {k: v if k in IMAGE_VIEWS else v.astype(np.float32) for k, v in ds.views.items()}
     try:
         fragments = [Fragment.from_dict(d) for d in json.loads(fr_path.read_text(encoding="utf-8"))]
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -796,7 +861,54 @@ def load_music_dataset(path: str | Path | None = None) -> tuple[CrossModalDatase
     ids = [f.fragment_id for f in fragments]
     if len(ids) != ds.n_items or list(ds.item_ids) != ids:
         raise DatasetError(f"{fr_path}: fragments do not match the rows of {ds_path}")
+    if derived and "score_image" in ds.views:
+        ds.views["score_image_seq"] = score_image_sequence(ds, fragments, ds_path)
     return ds, fragments
+
+
+def _image_shapes() -> dict[str, tuple[int, int, int]]:
+    from crossmodal_core.features.audio import MEL_FRAMES, N_MELS
+    from crossmodal_core.features.score_image import IMAGE_HEIGHT, IMAGE_WIDTH
+
+    return {"score_image": (1, IMAGE_HEIGHT, IMAGE_WIDTH), "audio_mel": (1, N_MELS, MEL_FRAMES)}
+
+
+def _check_image_views(ds: CrossModalDataset, source: Path) -> None:
+    """The image views are (n, 1, H, W) uint8 of this code's sizes, and score_image has its
+    time axis (the metadata columns score_image_t0 / score_image_cols_per_s, finite)."""
+    for name, shape in _image_shapes().items():
+        if name not in ds.views:
+            continue
+        arr = ds.views[name]
+        if arr.ndim != 4 or arr.dtype != np.uint8 or tuple(arr.shape[1:]) != shape:
+            raise DatasetError(f"{source}: view {name!r} must be (n, {', '.join(map(str, shape))}) uint8, got shape "
+                               f"{tuple(arr.shape)} {arr.dtype}; rebuild the dataset with this version "
+                               "(python -m crossmodal_core build-music)")
+    if "score_image" in ds.views:
+        for col in ("score_image_t0", "score_image_cols_per_s"):
+            values = ds.metadata.get(col)
+            if values is None or values.dtype.kind not in "fiu" or not np.all(np.isfinite(values)):
+                raise DatasetError(f"{source}: score_image needs the numeric metadata column {col!r} (its time axis)")
+        if np.any(ds.metadata["score_image_cols_per_s"] <= 0):
+            raise DatasetError(f"{source}: metadata 'score_image_cols_per_s' must be positive")
+
+
+def score_image_sequence(ds: CrossModalDataset, fragments: Sequence[Fragment], source: str | Path = "") -> np.ndarray:
+    """``score_image_seq`` (n, 10, 64 * 4) float32 in [0, 1]: ``score_image`` cut into the
+    ``N_SEGMENTS`` time stretches of ``audio_seq`` (:func:`~crossmodal_core.features.audio.segment_times`
+    of each fragment's audio length, :func:`crossmodal_core.synth.audio_length`), each
+    area-resampled to 4 columns (:func:`~crossmodal_core.features.score_image.score_image_segments`).
+    Derived at load time (about 1 s for the corpus), never stored."""
+    from crossmodal_core.features.audio import segment_times
+    from crossmodal_core.features.score_image import score_image_segments
+    from crossmodal_core.synth import audio_length
+
+    try:
+        edges = np.stack([segment_times(audio_length(fr, SAMPLE_RATE), SAMPLE_RATE, N_SEGMENTS) for fr in fragments])
+    except ValueError as exc:
+        raise DatasetError(f"{source}: cannot time the fragments' audio for score_image_seq ({exc})") from None
+    return score_image_segments(ds.views["score_image"], ds.metadata["score_image_t0"],
+                                ds.metadata["score_image_cols_per_s"], edges)
 
 
 # ---------------------------------------------------------------------- command line

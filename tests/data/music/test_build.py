@@ -117,9 +117,15 @@ def test_small_build_files_labels_and_folds(small_build):
     loaded, fragments = load_music_dataset(out)
     assert loaded.n_items == ds.n_items == len(fragments)
     assert list(loaded.item_ids) == [f.fragment_id for f in fragments]
-    assert set(loaded.view_names) == {"audio", "sheet", "lyrics", "audio_seq", "sheet_seq"}
+    assert set(loaded.view_names) == {"audio", "sheet", "lyrics", "audio_seq", "sheet_seq", "score_image", "audio_mel",
+                                      "score_image_seq"}
+    assert "score_image_seq" not in ds.views  # derived at load time, never stored
     assert loaded.views["audio_seq"].ndim == 3 and loaded.views["audio"].dtype == np.float32
     assert loaded.views["sheet_seq"].shape == (ds.n_items, 10, 32)
+    assert loaded.views["score_image"].shape == (ds.n_items, 1, 64, 256) and loaded.views["score_image"].dtype == np.uint8
+    assert loaded.views["audio_mel"].shape == (ds.n_items, 1, 64, 128) and loaded.views["audio_mel"].dtype == np.uint8
+    assert loaded.views["score_image_seq"].shape == (ds.n_items, 10, 256)
+    np.testing.assert_array_equal(loaded.views["score_image"], ds.views["score_image"])
     np.testing.assert_allclose(loaded.views["sheet"], ds.views["sheet"], rtol=1e-3, atol=1e-3)
     assert set(loaded.label_names) == {"work", "collection", "language", "mode"}
     assert sorted(loaded.class_names["work"]) == sorted(WORKS)
@@ -187,8 +193,10 @@ def test_subset_rebuild_matches_committed_dataset(tmp_path):
     loaded, fragments = load_music_dataset(tmp_path)
     for f in fragments:
         assert f.to_dict() == by_id[f.fragment_id].to_dict(), f.fragment_id + hint
-    for view in ("audio", "audio_seq", "sheet", "sheet_seq", "lyrics"):
+    for view in ("audio", "audio_seq", "sheet", "sheet_seq", "lyrics", "score_image_seq"):
         np.testing.assert_allclose(loaded.views[view], committed.views[view][idx], rtol=2e-3, atol=2e-3,
                                    err_msg=view + hint)
-    for col in ("lyrics", "language", "duration_s", "tempo_bpm"):
+    for view in ("score_image", "audio_mel"):  # uint8 as computed: the same bytes
+        np.testing.assert_array_equal(loaded.views[view], committed.views[view][idx], err_msg=view + hint)
+    for col in ("lyrics", "language", "duration_s", "tempo_bpm", "score_image_t0", "score_image_cols_per_s"):
         np.testing.assert_array_equal(loaded.metadata[col], committed.metadata[col][idx])
