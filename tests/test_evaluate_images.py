@@ -13,6 +13,7 @@ from crossmodal_core.evaluate import evaluate_paired, format_table
 from crossmodal_core.features.image_descriptors import pixel_blocks
 from crossmodal_core.models.linear import CCA
 from crossmodal_core.report import csv_text
+from crossmodal_core.tables import paper_table
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +63,17 @@ def test_paired_image_evaluation_protocol_and_baseline_reference(image_dataset):
     assert "map" in cca["summary"]["metrics"]["test"]["score_image->audio"]
     assert csv_text(res).splitlines()[0].split(",")[6:12] == ["R@1", "R@5", "R@10", "MRR", "median_rank", "map"]
     assert "MAP" in format_table(res)
+    # the app's results table (paper layout) shows the MAP-by-work columns of this document
+    table = paper_table([res])
+    assert [g.directions for g in table.groups] == [("score_image->audio", "audio->score_image")]
+    assert "by work" in table.groups[0].title and "same label" in table.caption
+    row = table.models.index("cca")
+    assert table.mean[row, 1] == pytest.approx(100 * cca["summary"]["metrics"]["test"]["audio->score_image"]["map"]["mean"])
 
 
 def test_without_a_label_the_paired_document_is_unchanged(image_dataset):
     res = evaluate_paired(image_dataset, ["cca"], views=["score_image", "audio"], progress=False, on_error="raise")
     summary = res["models"]["cca"]["summary"]["metrics"]["test"]["audio->score_image"]
     assert "map" not in summary and "MAP" not in format_table(res)
+    assert paper_table([res]).empty  # no MAP: not a column of the paper-layout table
     assert csv_text(res).splitlines()[0].split(",")[6:12] == ["R@1", "R@5", "R@10", "MRR", "median_rank", "fit_seconds"]
