@@ -352,9 +352,18 @@ def _iter_json(folders: Mapping[str, str | Path]) -> Iterable[tuple[str, Path, A
 
 def is_class_document(doc: Any) -> bool:
     """Whether ``doc`` is a class-level (MAP) results document of :func:`crossmodal_core.evaluate.evaluate`
-    (protocol kind ``"class"`` or ``"zero-shot"``), the documents the paper-layout table reads."""
-    return (isinstance(doc, dict) and isinstance(doc.get("protocol"), dict) and isinstance(doc.get("models"), dict)
-            and doc["protocol"].get("kind") in ("class", "zero-shot"))
+    (protocol kind ``"class"`` or ``"zero-shot"``), or a paired document of
+    :func:`~crossmodal_core.evaluate.evaluate_paired` that also scored MAP by a label set (the
+    score-image task): the documents the paper-layout table reads."""
+    if not (isinstance(doc, dict) and isinstance(doc.get("protocol"), dict) and isinstance(doc.get("models"), dict)):
+        return False
+    kind = doc["protocol"].get("kind")
+    if kind == "paired":
+        try:
+            return _has_map(doc)
+        except (AttributeError, TypeError):
+            return False
+    return kind in ("class", "zero-shot")
 
 
 def load_documents(folders: Mapping[str, str | Path] | None = None) -> list[dict[str, Any]]:
