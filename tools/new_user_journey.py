@@ -123,7 +123,7 @@ def score_image_step(page, base: str, out: Path) -> None:
     """6. Score images: in the explorer (audio <-> score_image), a click on a point of the
     TNN-C-CCA panel shows its score image, a lasso around it those of its neighbours; the
     retrieval page shows the top 5 score images of an audio query whose true pair TNN-C-CCA
-    ranks high."""
+    ranks high; the alignment page shows the selected phrase's score image."""
     from crossmodal_core import appdata
     from crossmodal_core.data import catalog
 
@@ -165,6 +165,11 @@ def score_image_step(page, base: str, out: Path) -> None:
     n = page.locator('[data-testid="stMain"] [data-testid="stImage"] img').count()
     print(f"  retrieval: query {item} (true pair at rank {ranks[pos]}), {n} score images", flush=True)
     tall_shot(page, out, "score_images_retrieval")
+    page.goto(f"{base}/alignment?{query}&phrase=2")
+    settle(page)
+    n = page.locator('[data-testid="stMain"] [data-testid="stImage"] img').count()
+    print(f"  alignment: {n} score image(s) of the selected phrase", flush=True)
+    tall_shot(page, out, "score_images_alignment")
 
 
 def main(argv: list[str] | None = None) -> int:

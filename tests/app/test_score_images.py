@@ -204,3 +204,22 @@ def test_retrieval_figure_draws_the_stored_rasters(app_assets):
                                       255 - app.dataset.views["score_image"][int(row), 0])
         assert "score_image (16 x 64 raster)" in " ".join(ax.get_xlabel().split())
     assert "feature vector" in fig.axes[0].get_xlabel()  # the audio query of a feature file: no media
+
+
+def test_alignment_shows_the_score_image_of_the_selected_phrase(app_assets, sent_media):
+    from crossmodal_core import appdata
+    from tests.app.test_pages import music_or_skip, run_page
+
+    music = music_or_skip()
+    app = appdata.load_dataset(music)
+    if appdata.score_image_view(app) is None:
+        pytest.skip("this music dataset has no score_image view")
+    at = run_page("app_pages/alignment.py", music)
+    work = at.selectbox(key="alignment_work").value
+    rows = appdata.works(app)[work]
+    pick = 1
+    at.radio(key=f"alignment_phrase_{work}").set_value(pick).run()
+    assert not at.exception
+    shown = shown_images(at, sent_media)
+    assert len(shown) == 1 and "score_image" in shown[0][0]
+    np.testing.assert_array_equal(shown[0][1], app.dataset.views["score_image"][rows[pick], 0])
