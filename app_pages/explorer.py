@@ -91,6 +91,8 @@ _shared.share("explorer", {urlstate.MAP_KEY: method, urlstate.COLOUR_KEY: color_
                            **{key: url_model(o) for key, o in zip(urlstate.PANEL_KEYS, panel_choice)},
                            urlstate.SELECTION_KEY: shared_selection or None})
 SYMBOLS = ["circle", "diamond", "x", "triangle-up"]
+# a hover label cannot show the image itself (see the score images under the panels): it says where it is
+HOVER_HINT = "<br><i>click: its score image under the panels</i>" if appdata.raster_views(app) else ""
 palette = qualitative.Dark24 + qualitative.Light24
 
 
@@ -151,7 +153,7 @@ def _figure(dataset_key: str, points: str, title: str, method: str, joint: bool,
             fig.add_trace(Trace(
                 x=xy[:, 0], y=xy[:, 1], mode="markers", name=view, showlegend=False,
                 marker=dict(symbol=SYMBOLS[m], size=size, color=lab, colorscale="Turbo", opacity=opacity),
-                customdata=rows, text=texts, hovertemplate=f"<b>{view}</b> %{{text}}<extra></extra>"))
+                customdata=rows, text=texts, hovertemplate=f"<b>{view}</b> %{{text}}{HOVER_HINT}<extra></extra>"))
             continue
         for c in classes:
             keep = lab == c
@@ -160,7 +162,8 @@ def _figure(dataset_key: str, points: str, title: str, method: str, joint: bool,
                 legendgroup=f"class-{c}", showlegend=False,
                 marker=dict(symbol=SYMBOLS[m], size=size, color=palette[int(c) % len(palette)], opacity=opacity,
                             line=dict(width=0)),
-                customdata=rows[keep], text=texts[keep], hovertemplate=f"<b>{view}</b> %{{text}}<extra></extra>"))
+                customdata=rows[keep], text=texts[keep],
+                hovertemplate=f"<b>{view}</b> %{{text}}{HOVER_HINT}<extra></extra>"))
     if not many:  # legend: one entry per class (colour; click hides it) and one per modality (marker)
         for c in classes:
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=class_names[c],
@@ -180,7 +183,7 @@ def _figure(dataset_key: str, points: str, title: str, method: str, joint: bool,
                 marker=dict(symbol=SYMBOLS[m], size=11 if len(hl) <= 50 else 8, color="rgba(0,0,0,0)",
                             line=dict(width=2 if len(hl) <= 50 else 1, color="black")),
                 customdata=hl_rows, text=hl_texts,
-                hovertemplate=f"<b>selected {view}</b> %{{text}}<extra></extra>"))
+                hovertemplate=f"<b>selected {view}</b> %{{text}}{HOVER_HINT}<extra></extra>"))
     kind = panel.method.upper() + ("" if panel.joint else " (each modality mapped separately)")
     fig.update_layout(
         title=dict(text=f"{panel.title}<br><sup>{kind}</sup>", x=0.5, xanchor="center"),

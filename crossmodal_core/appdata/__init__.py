@@ -27,7 +27,8 @@ from crossmodal_core.appdata.models import (DEFAULT_MODELS, ORIGINAL, ORIGINAL_T
                                             default_models, find_trained, list_trained, load_embeddings,
                                             load_model_object, missing_models, model_names, model_params,
                                             model_title, model_views, train_missing, train_model)
-from crossmodal_core.appdata.panels import (PanelData, RetrievalView, all_query_ap, original_view, compute_panel_projection,
+from crossmodal_core.appdata.panels import (PanelData, RetrievalView, all_query_ap, original_view,
+                                            compute_panel_projection,
                                             error_analysis, has_panel_projection, panel_matrices, panel_projection,
                                             pr_curve, query_results, retrieval_view, segment_similarity_matrix,
                                             worst_query_examples)

@@ -31,7 +31,8 @@ from crossmodal_core.data.catalog import LoadedDataset as AppDataset, ProgressCa
 from crossmodal_core.models.trained import TrainedModel, labels_for, load_embeddings, modality_inputs, split_indices
 from crossmodal_core.appdata.models import ORIGINAL, ORIGINAL_TITLE
 
-__all__ = ["PanelData", "original_view", "panel_matrices", "panel_projection", "compute_panel_projection", "has_panel_projection",
+__all__ = ["PanelData", "original_view", "panel_matrices", "panel_projection", "compute_panel_projection",
+           "has_panel_projection",
            "PANEL_PARAMS", "PCA_ON_LOAD_MAX", "SVG_MAX_POINTS", "DRAW_MAX_ITEMS", "HIGHLIGHT_MAX", "DENSITY_BINS",
            "Density", "PanelDrawing", "draw_sample", "density_grid", "plan_drawing", "drawing_notice",
            "region_positions", "selection_rows", "highlight_positions", "RetrievalView", "retrieval_view",

@@ -146,9 +146,10 @@ def test_explorer_shows_audio_and_score_image_panels_and_the_selected_rasters(ap
     assert at.selectbox(key="pair").value == ("audio", "score_image")
     titles = [spec["layout"]["title"]["text"].split("<br>")[0] for spec in plotly_specs(at)]
     assert titles == ["Original features", "C-CCA", "TNN-C-CCA"]
-    for spec in plotly_specs(at):  # both modalities in every panel
+    for spec in plotly_specs(at):  # both modalities in every panel; the hover says where the image is
         names = {t.get("name", "") for t in spec["data"]}
         assert {"audio (marker)", "score_image (marker)"} <= names
+        assert all("click: its score image" in t["hovertemplate"] for t in spec["data"] if "customdata" in t)
     app = appdata.load_dataset(dataset_id)
     shown = shown_images(at, sent_media)
     texts = appdata.item_text(app, [2, 7, 40], "work")
@@ -182,10 +183,11 @@ def test_retrieval_shows_the_score_images_of_the_top_k(app_assets, sent_media):
 
 
 def test_the_pages_without_a_score_image_view_show_none(app_assets, sent_media):
-    from tests.app.test_pages import run_page, tiny_ids
+    from tests.app.test_pages import plotly_specs, run_page, tiny_ids
 
     at = run_page("app_pages/explorer.py", tiny_ids()[0], selection=[1, 2])
     assert not at.get("image")
+    assert not any("score image" in t.get("hovertemplate", "") for spec in plotly_specs(at) for t in spec["data"])
     at = run_page("app_pages/retrieval.py", tiny_ids()[0])
     assert not at.get("image")
 
