@@ -750,8 +750,9 @@ def _prepare_pair(app, pair: tuple[str, str], label: str, wanted: list[str], arg
             problems.append(f"model {spec.name} on {pair[0]}/{pair[1]}: {exc}")
             _log(f"[prepare] model {spec.name}: cannot train on {pair[0]}/{pair[1]} ({exc})")
             continue
-        if not set(pair) <= set(trained.embedding_names(app.dataset, views)):
-            continue  # e.g. UGAAR (sheet, lyrics, audio): trained with the pair it covers
+        if not set(pair) <= set(trained.embedding_names(app.dataset, views)):  # e.g. UGAAR: sheet, lyrics, audio
+            _log(f"[prepare] model {spec.name}: reads {'/'.join(views)}, not {pair[0]}/{pair[1]}; left to its own pair")
+            continue
         if not appdata.missing_models(app, pair, label, [spec.name]):
             _log(f"[prepare] model {spec.name}: already trained, skipped")
             continue
