@@ -225,3 +225,14 @@ def test_alignment_shows_the_score_image_of_the_selected_phrase(app_assets, sent
     shown = shown_images(at, sent_media)
     assert len(shown) == 1 and "score_image" in shown[0][0]
     np.testing.assert_array_equal(shown[0][1], app.dataset.views["score_image"][rows[pick], 0])
+
+
+def test_prepare_trains_the_score_image_pair_and_the_first_flat_pair():
+    from crossmodal_core.cli import prepare_pairs
+    from crossmodal_core.data.synthetic import make_synthetic_av
+    from tests.app.conftest import make_score_image_set
+
+    ds = make_score_image_set()
+    ds.views["lyrics"] = ds.views["audio"][:, :5].copy()  # a second flat modality
+    assert prepare_pairs(ds) == [("audio", "score_image"), ("lyrics", "audio")]
+    assert prepare_pairs(make_synthetic_av(n_train=40, n_test=20, n_classes=3, dims=(6, 8))) == [("audio", "visual")]
