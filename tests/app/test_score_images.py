@@ -208,6 +208,7 @@ def test_retrieval_figure_draws_the_stored_rasters(app_assets):
     assert "feature vector" in fig.axes[0].get_xlabel()  # the audio query of a feature file: no media
 
 
+@pytest.mark.slow  # engraves and synthesises a phrase of the real dataset: ~65 s on loaded cores
 def test_alignment_shows_the_score_image_of_the_selected_phrase(app_assets, sent_media):
     from crossmodal_core import appdata
     from tests.app.test_pages import music_or_skip, run_page
