@@ -156,7 +156,7 @@ def loaded(model: appdata.TrainedModel) -> appdata.TrainedModel:
 def train_button(app: appdata.AppDataset, label: str, pair: tuple[str, str], wanted=None,
                  key: str = "train_missing") -> bool:
     """A button that trains the missing models of ``wanted`` with a progress bar."""
-    wanted = appdata.default_models(app) if wanted is None else wanted
+    wanted = appdata.default_models(app, pair) if wanted is None else wanted
     missing = appdata.missing_models(app, pair, label, wanted)
     if not missing:
         return False

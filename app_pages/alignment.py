@@ -78,6 +78,21 @@ def player(dataset_key: str, row: int):
         return f"<p>score not rendered: {exc}</p>"
 
 
+IMAGE_VIEW = appdata.score_image_view(app)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def score_png(dataset_key: str, view: str, row: int) -> bytes:
+    """The phrase's stored score raster as PNG (the pixels the image models read)."""
+    return appdata.item_png(app, row, view)
+
+
+def show_score_image(row: int) -> None:
+    if IMAGE_VIEW is not None:
+        st.image(score_png(app.key, IMAGE_VIEW, int(row)), width="stretch", output_format="PNG",
+                 caption=f"{IMAGE_VIEW}: the stored engraving raster the image models read")
+
+
 # ---------------------------------------------------------------- similarity matrices
 clicked = st.session_state.get("alignment_cell")
 if clicked is None and urlstate.CELL_KEY in url:  # a link's cell: "sheet~lyrics.2.1" (1-based phrases)
@@ -140,6 +155,7 @@ if clicked and clicked.get("work") == work:
                 html = player(app.key, rows[idx])
                 if html:
                     st.iframe(html, height=260)
+                show_score_image(rows[idx])
 
 # ---------------------------------------------------------------- the whole song
 st.subheader("The song, phrase by phrase")
@@ -164,3 +180,4 @@ with right:
         st.iframe(html, height=280)
     else:
         st.audio(wav(app.key, rows[pick]), format="audio/wav")
+    show_score_image(rows[pick])

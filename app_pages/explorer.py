@@ -91,6 +91,8 @@ _shared.share("explorer", {urlstate.MAP_KEY: method, urlstate.COLOUR_KEY: color_
                            **{key: url_model(o) for key, o in zip(urlstate.PANEL_KEYS, panel_choice)},
                            urlstate.SELECTION_KEY: shared_selection or None})
 SYMBOLS = ["circle", "diamond", "x", "triangle-up"]
+# a hover label cannot show the image itself (see the score images under the panels): it says where it is
+HOVER_HINT = "<br><i>click: its score image under the panels</i>" if appdata.raster_views(app) else ""
 palette = qualitative.Dark24 + qualitative.Light24
 
 
@@ -151,7 +153,7 @@ def _figure(dataset_key: str, points: str, title: str, method: str, joint: bool,
             fig.add_trace(Trace(
                 x=xy[:, 0], y=xy[:, 1], mode="markers", name=view, showlegend=False,
                 marker=dict(symbol=SYMBOLS[m], size=size, color=lab, colorscale="Turbo", opacity=opacity),
-                customdata=rows, text=texts, hovertemplate=f"<b>{view}</b> %{{text}}<extra></extra>"))
+                customdata=rows, text=texts, hovertemplate=f"<b>{view}</b> %{{text}}{HOVER_HINT}<extra></extra>"))
             continue
         for c in classes:
             keep = lab == c
@@ -160,7 +162,8 @@ def _figure(dataset_key: str, points: str, title: str, method: str, joint: bool,
                 legendgroup=f"class-{c}", showlegend=False,
                 marker=dict(symbol=SYMBOLS[m], size=size, color=palette[int(c) % len(palette)], opacity=opacity,
                             line=dict(width=0)),
-                customdata=rows[keep], text=texts[keep], hovertemplate=f"<b>{view}</b> %{{text}}<extra></extra>"))
+                customdata=rows[keep], text=texts[keep],
+                hovertemplate=f"<b>{view}</b> %{{text}}{HOVER_HINT}<extra></extra>"))
     if not many:  # legend: one entry per class (colour; click hides it) and one per modality (marker)
         for c in classes:
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=class_names[c],
@@ -180,11 +183,14 @@ def _figure(dataset_key: str, points: str, title: str, method: str, joint: bool,
                 marker=dict(symbol=SYMBOLS[m], size=11 if len(hl) <= 50 else 8, color="rgba(0,0,0,0)",
                             line=dict(width=2 if len(hl) <= 50 else 1, color="black")),
                 customdata=hl_rows, text=hl_texts,
-                hovertemplate=f"<b>selected {view}</b> %{{text}}<extra></extra>"))
+                hovertemplate=f"<b>selected {view}</b> %{{text}}{HOVER_HINT}<extra></extra>"))
     kind = panel.method.upper() + ("" if panel.joint else " (each modality mapped separately)")
     fig.update_layout(
         title=dict(text=f"{panel.title}<br><sup>{kind}</sup>", x=0.5, xanchor="center"),
-        height=520, margin=dict(l=10, r=10, t=70, b=10), dragmode="lasso",
+        # pan, not lasso, by default: Streamlit's chart turns click-to-select off while the lasso or
+        # box tool is active (clickmode "event"), and a click is how one item's score image is shown;
+        # the lasso and box are one click away in the panel's toolbar
+        height=520, margin=dict(l=10, r=10, t=70, b=10), dragmode="pan",
         legend=dict(orientation="h", yanchor="top", y=-0.02, font=dict(size=10)),
         xaxis=dict(showticklabels=False, zeroline=False), yaxis=dict(showticklabels=False, zeroline=False),
         template="plotly_white")
@@ -217,6 +223,34 @@ for i, (col, (model, panel)) in enumerate(zip(cols, panels)):
         st.caption(f"{appdata.drawing_notice(drawing(app.key, digest, _panel=panel), len(pair))} "
                    f"Map: {panel.description}.")
 
+# Score images of the clicked / selected items. Plotly's hover text cannot hold an image (its
+# hovertemplate allows a few text tags, no <img>) and st.plotly_chart sends Python clicks and
+# selections, not hovers; so a click (or lasso) shows the items' rasters here, under the panels.
+RASTERS = appdata.raster_views(app)
+image_view = next((v for v in pair if v in RASTERS), None) or (RASTERS[0] if RASTERS else None)
+THUMBNAILS = 9
+
+
+@st.cache_data(max_entries=1024, show_spinner=False)
+def score_png(dataset_key: str, view: str, row: int) -> bytes:
+    """The item's raster as PNG, from the view array (about 3 ms; never re-engraved)."""
+    return appdata.item_png(app, row, view)
+
+
+if image_view is not None:
+    shown = sorted(selection)[:THUMBNAILS]
+    with st.container(border=True):
+        if shown:
+            st.markdown(f"**{image_view} of the selected items**"
+                        + (f" (the first {THUMBNAILS} of {len(selection):,})" if len(selection) > THUMBNAILS else ""))
+            thumb_cols = st.columns(3)
+            for n, (r, text) in enumerate(zip(shown, appdata.item_text(app, shown, color_label or label))):
+                thumb_cols[n % 3].image(score_png(app.key, image_view, int(r)), caption=text, width="stretch",
+                                        output_format="PNG")
+        else:
+            st.caption(f"Click a point in a panel (or select several with the lasso / box tool of its toolbar) "
+                       f"to see the items' {image_view} here: the engraving raster the models read.")
+
 info = st.columns([3, 1, 1])
 if selection:
     info[0].markdown(f"**{len(selection)} item(s) selected** (highlighted in every panel"
@@ -227,7 +261,8 @@ if selection:
         st.session_state[_shared.SELECTION] = []
         st.rerun()
 else:
-    info[0].caption("Click a point or draw a lasso/box in any panel to highlight the same items everywhere. "
+    info[0].caption("Click a point, or draw a lasso / box (tools in the panel's toolbar), in any panel to "
+                    "highlight the same items everywhere. "
                     "The camera icon saves a panel as SVG; the button on the right exports an HTML page "
                     "whose camera icon saves PNG.")
 

@@ -84,7 +84,8 @@ if trained:
     rows = []
     for m in trained:
         mp = m.info.get("test_map") or [None, None]
-        rows.append({"model": m.title, "views": " / ".join(m.views),
+        # what the model read: C-CCA the flat score_image_pix, TNN-C-CCA the raster itself (CNN)
+        rows.append({"model": m.title, "views": " / ".join(m.info.get("input_views") or m.views),
                      f"MAP {pair[0]}→{pair[1]}": None if mp[0] is None else round(100 * mp[0], 2),
                      f"MAP {pair[1]}→{pair[0]}": None if mp[1] is None else round(100 * mp[1], 2),
                      "train items": m.info.get("n_train"), "fit (s)": m.info.get("fit_seconds")})

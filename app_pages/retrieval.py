@@ -109,8 +109,21 @@ def svg(dataset_key: str, row: int):
         return f"error: {exc}"
 
 
+RASTERS = appdata.raster_views(app)
+
+
+@st.cache_data(max_entries=1024, show_spinner=False)
+def score_png(dataset_key: str, view: str, row: int) -> bytes:
+    """The item's score raster as PNG, from the view array (about 3 ms; never re-engraved)."""
+    return appdata.item_png(app, row, view)
+
+
 def show_item(view: str, row: int) -> None:
-    """The item as its modality: audio player, score snippet or lyrics."""
+    """The item as its modality: score image, audio player, score snippet or lyrics."""
+    if view in RASTERS:  # the engraving raster the model read, black ink on white
+        # PNG kept as is: "auto" would re-encode a grayscale image as JPEG (smeared staff lines)
+        st.image(score_png(app.key, view, int(row)), width="stretch", output_format="PNG")
+        return
     if appdata.has_media(app):
         if view.startswith("audio"):
             data, mime = audio(app.key, row)
@@ -134,18 +147,32 @@ qc = st.columns([3, 1, 1])
 with qc[0]:
     st.markdown(f"**{direction[0]} query:** {texts[query_pos]}")
     show_item(direction[0], query_row)
+    if direction[1] in RASTERS and direction[0] not in RASTERS:  # what a perfect model would put first
+        with st.expander(f"Its own {direction[1]} (the true pair, rank {q['pair_rank']})"):
+            show_item(direction[1], query_row)
 qc[1].metric("AP of this query", f"{100 * q['ap']:.1f} %", help=f"{q['n_relevant']} relevant item(s) in the gallery")
 qc[2].metric("Rank of its true pair", q["pair_rank"], help="1 = the paired item is the top result")
 
 st.subheader(f"Top {len(q['rows'])} {direction[1]} results ({model.title})")
 RELEVANT, IRRELEVANT, PAIR = ":green[:material/check_circle: relevant]", ":red[:material/cancel: not relevant]", \
     ":orange[:material/star: true pair]"
-if not appdata.has_media(app):  # features only: a compact table
+if not appdata.has_media(app) and direction[1] not in RASTERS:  # features only: a compact table
     st.dataframe(pd.DataFrame({
         "rank": np.arange(1, len(q["rows"]) + 1), "score": np.round(q["scores"], 3),
         "relevant": np.where(q["relevant"], "yes", "no"), "true pair": np.where(q["is_pair"], "yes", ""),
         "item": [texts[pos_of_row[int(r)]] for r in q["rows"]]}), hide_index=True)
     st.caption(f"{direction[1]} items are feature vectors in this dataset: nothing to play or show.")
+elif direction[1] in RASTERS:  # score images: a grid, each at about its own width (crisp, comparable)
+    GRID = 3
+    results = list(zip(q["rows"], q["scores"], q["relevant"], q["is_pair"]))
+    for start in range(0, len(results), GRID):
+        cells = st.columns(GRID)
+        for cell, (rank, (row, score, rel, is_pair)) in zip(cells, enumerate(results[start:start + GRID], start + 1)):
+            with cell.container(border=True):
+                st.markdown(f"**#{rank}** · score {score:.3f} · {RELEVANT if rel else IRRELEVANT}"
+                            + (f" · {PAIR}" if is_pair else ""))
+                show_item(direction[1], int(row))
+                st.caption(texts[pos_of_row[int(row)]])
 else:
     for rank, (row, score, rel, is_pair) in enumerate(zip(q["rows"], q["scores"], q["relevant"], q["is_pair"]), 1):
         with st.container(border=True):
@@ -162,6 +189,7 @@ from crossmodal_core import figures as poster_figures  # noqa: E402 -- kept with
 fig_k = min(int(k), 8)
 fig_cols = st.columns([3, 1, 1, 1])
 fig_cols[0].caption(f"This query and its top {fig_k} as one figure (relevance marks, "
+                    + ("score images, " if set(direction) & set(RASTERS) else "")
                     + ("score snippets and log-mel thumbnails)" if appdata.has_media(app) else "feature strips)")
                     + f"; or `python -m crossmodal_core figure retrieval --model {model.name} --query ID`.")
 for col, fmt in zip(fig_cols[1:], poster_figures.FORMATS):

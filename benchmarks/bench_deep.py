@@ -7,6 +7,8 @@ Usage::
     python benchmarks/bench_deep.py --n-train 5000 --epochs 3   # quick look
     python benchmarks/bench_deep.py --models dcca,acmr,ugach,agah,ucal,sdcca,vae --epochs 2 --threads 1
     python benchmarks/bench_deep.py --models dcca,lstm-ccca,attention,transformer --epochs 1 --threads 1
+    python benchmarks/bench_deep.py --score-image --epochs 2 --threads 1           # real score images
+    python benchmarks/bench_deep.py --score-image --audio audio_mel --epochs 2 --threads 1
 
 The sequence models (``lstm-ccca``, ``attention``, ``transformer``) train on the set's
 ``audio_seq`` / ``visual_seq`` views (10 segments; the data then hold 1.3 GB of float32
@@ -23,6 +25,14 @@ final MAP, never for choosing anything. C-CCA is fitted on the same 90 %.
 Target: TNN-C-CCA, 10 epochs, under 2 minutes on 2 cores. On a machine whose cores are shared
 with other work, use ``--threads 1``: two OpenMP threads on oversubscribed cores spin-wait and
 ran several times slower here than one.
+
+Score images (``--score-image``, issue 12): the embedded music dataset's ``score_image``
+raster ``(n, 1, H, W)`` against audio (``--audio audio``: the flat 192-d features through an
+MLP; ``audio_mel``: the log-mel excerpt through a second CNN tower), fold 0 of its
+work-grouped folds (10 % of the training rows as validation), instance-level R@1 / MRR on the
+test fold (the pool: every test-fold item). Seconds per epoch wall and CPU for the image
+models (``*-img``: DCCA, TNN-C-CCA network-first, the contrastive model, UGAAR with the image
+as its sheet view) beside CCA on the fixed ``score_image_pix`` descriptor.
 
 Issue-11 models (``--models dcca,acmr,acmr-simple,ucal,ugach,agah,sdcca,vae --epochs 2``): the
 second table gives each one's seconds per epoch (wall and CPU) as a multiple of DCCA's, our
@@ -86,6 +96,14 @@ MODELS = {
     "transformer": ("crossmodal_core.models.deep:CrossModalTransformer", {}),
 }
 SEQUENCE_MODELS = ("lstm-ccca", "attention", "transformer")
+#: score-image models (issue 12): name -> (class path, params); "cca-pix" is the linear baseline
+SCORE_IMAGE_MODELS = {
+    "cca-pix": ("crossmodal_core.models.linear:CCA", {"n_components": 10, "reg": 1e-3}),
+    "dcca-img": ("crossmodal_core.models.deep:DCCA", {"n_components": 10, "batch_size": 500}),
+    "tnn-ccca-img": ("crossmodal_core.models.deep:TNNClusterCCA", {"order": "network-first"}),
+    "contrastive-img": ("crossmodal_core.models.deep:ContrastiveAligner", {}),
+    "ugaar-img": ("crossmodal_core.models.deep:UGAAR", {"patience": None}),
+}
 #: the reference code's / paper's published training budget (REFERENCE-MODELS.md), beside our
 #: default: (epochs or None, what the reference states)
 REFERENCE_BUDGET = {
@@ -198,6 +216,86 @@ def run_one(name: str, n_train: int, n_test: int, epochs: int | None, patience: 
     }
 
 
+def run_score_image(name: str, audio_view: str, epochs: int | None, seed: int) -> dict:
+    """One score-image model on fold 0 of the music dataset, in this process."""
+    import importlib
+
+    import numpy as np
+
+    from crossmodal_core.data.catalog import open_dataset
+    from crossmodal_core.evaluate import paired_metrics
+    from crossmodal_core.features.image_descriptors import pixel_blocks
+
+    ds = open_dataset("music21").dataset
+    if "score_image" not in ds.views:
+        raise SystemExit(f"the music dataset has no score_image view (views: {ds.view_names}); rebuild it")
+    folds = np.asarray(ds.folds)
+    train, test = np.flatnonzero(folds != 0), np.flatnonzero(folds == 0)
+    rng = np.random.default_rng(seed)
+    val = np.sort(rng.choice(train, size=len(train) // 10, replace=False))
+    fit_rows = np.setdiff1d(train, val)
+    y = ds.label(ds.default_label)
+    image = ds.view("score_image") if name != "cca-pix" else pixel_blocks(ds.view("score_image"))
+    names = ["score_image", audio_view]
+    arrays = [image, ds.view(audio_view)]
+    if name == "ugaar-img":
+        names.insert(1, "lyrics")
+        arrays.insert(1, ds.view("lyrics"))
+    path, params = SCORE_IMAGE_MODELS[name]
+    module, cls_name = path.split(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    params = dict(params)
+    deep = "deep" in module
+    if deep:
+        params.update(progress=False, random_state=seed, device="cpu")
+        if epochs is not None:
+            params["epochs"] = epochs
+    model = cls(**params)
+    epoch_cpu: list[float] = []
+    last = [time.process_time()]
+
+    def on_epoch(record: dict) -> None:
+        now = time.process_time()
+        epoch_cpu.append(now - last[0])
+        last[0] = now
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    last[0] = c0
+    fit_views = [a[fit_rows] for a in arrays]
+    if deep:
+        model.fit(fit_views, y[fit_rows], validation=([a[val] for a in arrays], None), callback=on_epoch)
+    else:
+        model.fit(fit_views)
+    fit_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    z = model.transform([a[test] for a in arrays])
+    zi, za = z[0], z[-1]
+    history = getattr(model, "history_", [])
+    return {
+        "model": name, "audio": audio_view, "n_fit": int(len(fit_rows)), "n_test": int(len(test)),
+        "image_shape": list(ds.view("score_image").shape[1:]), "epochs_run": len(history),
+        "fit_s": fit_s, "fit_cpu_s": cpu_s,
+        "s_per_epoch": float(np.mean([h["seconds"] for h in history])) if history else None,
+        "cpu_s_per_epoch": float(np.mean(epoch_cpu)) if epoch_cpu else None,
+        "image_to_audio": paired_metrics(zi, za), "audio_to_image": paired_metrics(za, zi),
+    }
+
+
+def print_score_image_table(rows: list[dict], threads: int) -> None:
+    if not rows:
+        return
+    r0 = rows[0]
+    print(f"\nScore images {tuple(r0['image_shape'])} vs {r0['audio']}: fold 0, {r0['n_fit']} fit rows, "
+          f"pool {r0['n_test']} (the test fold), {threads} thread(s), CPU")
+    print(f"{'model':<16} {'epochs':>6} {'s/epoch':>8} {'CPU s/ep':>8} {'fit s':>7} {'CPU s':>7} "
+          f"{'i->a R@1':>8} {'i->a MRR':>8} {'a->i R@1':>8} {'a->i MRR':>8}")
+    for r in rows:
+        spe = f"{r['s_per_epoch']:.2f}" if r.get("s_per_epoch") is not None else "-"
+        cpe = f"{r['cpu_s_per_epoch']:.2f}" if r.get("cpu_s_per_epoch") is not None else "-"
+        ia, ai = r["image_to_audio"], r["audio_to_image"]
+        print(f"{r['model']:<16} {r['epochs_run']:>6} {spe:>8} {cpe:>8} {r['fit_s']:>7.1f} {r['fit_cpu_s']:>7.1f} "
+              f"{ia['R@1']:>8.3f} {ia['MRR']:>8.3f} {ai['R@1']:>8.3f} {ai['MRR']:>8.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=DEFAULT_MODELS, help=f"comma list from {sorted(MODELS)}")
@@ -209,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the rows to this file")
     parser.add_argument("--from-json", type=Path, default=None, help="only print the table of a saved --json run")
+    parser.add_argument("--score-image", action="store_true",
+                        help=f"issue 12: score images of the music dataset; models from {sorted(SCORE_IMAGE_MODELS)}")
+    parser.add_argument("--audio", default="audio", choices=("audio", "audio_mel"),
+                        help="--score-image: the audio view (flat features or the log-mel excerpt)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child mode
     args = parser.parse_args(argv)
 
@@ -216,16 +318,27 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-        print("RESULT " + json.dumps(run_one(args.one, args.n_train, args.n_test, args.epochs, args.patience, args.seed)))
+        if args.score_image:
+            print("RESULT " + json.dumps(run_score_image(args.one, args.audio, args.epochs, args.seed)))
+        else:
+            print("RESULT " + json.dumps(run_one(args.one, args.n_train, args.n_test, args.epochs, args.patience,
+                                                 args.seed)))
         return 0
 
     if args.from_json:
-        print_table(json.loads(args.from_json.read_text()), args)
+        rows = json.loads(args.from_json.read_text())
+        if rows and "image_to_audio" in rows[0]:
+            print_score_image_table(rows, args.threads)
+        else:
+            print_table(rows, args)
         return 0
+    catalog = SCORE_IMAGE_MODELS if args.score_image else MODELS
+    if args.score_image and args.models == DEFAULT_MODELS:
+        args.models = ",".join(SCORE_IMAGE_MODELS)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in names if m not in MODELS]
+    unknown = [m for m in names if m not in catalog]
     if unknown:
-        parser.error(f"unknown models {unknown}; choose from {sorted(MODELS)}")
+        parser.error(f"unknown models {unknown}; choose from {sorted(catalog)}")
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
                OPENBLAS_NUM_THREADS=str(args.threads))
     rows = []
@@ -236,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd += ["--epochs", str(args.epochs)]
         if args.patience is not None:
             cmd += ["--patience", str(args.patience)]
+        if args.score_image:
+            cmd += ["--score-image", "--audio", args.audio]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if proc.returncode != 0 or line is None:
@@ -246,7 +361,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  done {name}: fit {row['fit_s']:.1f} s", file=sys.stderr, flush=True)
         if args.json:  # keep partial results of a long run
             args.json.write_text(json.dumps(rows, indent=2))
-    print_table(rows, args)
+    if args.score_image:
+        print_score_image_table(rows, args.threads)
+    else:
+        print_table(rows, args)
     return 0
 
 

@@ -135,7 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                "(the committed assets/results/ only when named here)")
     ev.add_argument("--views", default=None, help="comma-separated view names (default: the first two; "
                                                   "--paired: sheet,lyrics,audio when present)")
-    ev.add_argument("--label", default=None, help="label set defining relevance (default: the dataset's)")
+    ev.add_argument("--label", default=None, help="label set defining relevance (default: the dataset's); with "
+                                                  "--paired: supervised models train on it and MAP by it is added")
+    ev.add_argument("--validation", type=_fraction, default=None, metavar="FRACTION",
+                    help="--paired: hold out this share of each fold's training rows as the deep models' "
+                         "validation split (early stopping; default none)")
     ev.add_argument("--zero-shot", type=_fraction, default=None, metavar="FRACTION",
                     help="hold out this fraction of the classes: train on seen, report unseen MAP")
     ev.add_argument("--unseen-classes", default=None,
@@ -395,7 +399,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if paired:
             results = ev.evaluate_paired(ds, models, views=views, mode=mode, n_folds=args.folds, seed=args.seed,
                                          limit_train=args.limit_train, metric=args.metric, model_params=params,
-                                         progress=not args.no_progress, on_model_done=keep_so_far)
+                                         progress=not args.no_progress, on_model_done=keep_so_far,
+                                         label=args.label, validation_fraction=args.validation)
         else:
             results = ev.evaluate(ds, models, views=views, label=args.label, mode=mode, n_folds=args.folds,
                                   seed=args.seed, unseen_fraction=args.zero_shot, unseen_classes=unseen,
@@ -793,11 +798,76 @@ def cmd_project(args: argparse.Namespace) -> int:
     return 0
 
 
+def prepare_pairs(ds) -> list[tuple[str, str]]:
+    """The modality pairs ``prepare`` trains the default models on: the app's first pair
+    (:func:`crossmodal_core.appdata.view_pairs`) and, when that one has an image modality
+    (audio <-> score_image), also the first pair without one (sheet <-> audio on the music
+    dataset: the alignment page's models and the view the app opened on before)."""
+    from crossmodal_core import appdata
+    from crossmodal_core.models import trained
+
+    pairs = appdata.view_pairs(ds)
+    if not pairs:
+        return []
+    out = [pairs[0]]
+    if any(trained.is_image_view(ds, v) for v in pairs[0]):
+        flat = [p for p in pairs if not any(trained.is_image_view(ds, v) for v in p)]
+        out += flat[:1]
+    return out
+
+
+def _prepare_pair(app, pair: tuple[str, str], label: str, wanted: list[str], args: argparse.Namespace,
+                  problems: list[str]) -> None:
+    """Train the missing ``wanted`` models that cover ``pair`` (a model whose registry views do
+    not, e.g. UGAAR's sheet/lyrics/audio for audio <-> score_image, is left to its own pair),
+    then its UMAP panels; every failure is logged in ``problems`` and the rest goes on."""
+    from crossmodal_core import appdata
+    from crossmodal_core.models import registry, trained
+
+    start = time.perf_counter()
+    _log(f"[prepare] models on {app.entry.id} ({pair[0]}/{pair[1]}, label {label!r})")
+    for name in wanted:
+        try:
+            spec = registry.get_spec(name)
+            registry.model_class(spec)
+        except (KeyError, ImportError) as exc:
+            problems.append(f"model {name}: {exc}")
+            _log(f"[prepare] model {name}: unavailable ({exc}); skipped")
+            continue
+        try:
+            views = trained.model_views(app.dataset, spec, pair)
+        except ValueError as exc:
+            problems.append(f"model {spec.name} on {pair[0]}/{pair[1]}: {exc}")
+            _log(f"[prepare] model {spec.name}: cannot train on {pair[0]}/{pair[1]} ({exc})")
+            continue
+        if not set(pair) <= set(trained.embedding_names(app.dataset, views)):  # e.g. UGAAR: sheet, lyrics, audio
+            _log(f"[prepare] model {spec.name}: reads {'/'.join(views)}, not {pair[0]}/{pair[1]}; left to its own pair")
+            continue
+        if not appdata.missing_models(app, pair, label, [spec.name]):
+            _log(f"[prepare] model {spec.name}: already trained, skipped")
+            continue
+        bar = _progress_printer(f"train {spec.name} ({'/'.join(views)})")
+        try:
+            appdata.train_model(app, spec.name, pair, label, progress=bar)
+        except Exception as exc:  # noqa: BLE001 -- log and go on with the next model
+            problems.append(f"model {spec.name} on {pair[0]}/{pair[1]}: {type(exc).__name__}: {exc}")
+            _log(f"[prepare] model {spec.name}: training failed ({type(exc).__name__}: {exc})")
+        finally:
+            bar.close()
+    if not args.no_projections:
+        try:
+            computed, present = _project_missing(app, pair, label, "umap")
+            _log(f"[prepare] projections of {pair[0]}/{pair[1]}: {computed} computed, {present} already present")
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"projections of {pair[0]}/{pair[1]}: {type(exc).__name__}: {exc}")
+            _log(f"[prepare] projections failed ({type(exc).__name__}: {exc}); the app falls back to PCA")
+    _log(f"[prepare] {pair[0]}/{pair[1]} done in {time.perf_counter() - start:.0f} s")
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Each step is skipped when its output exists and never stops the next step."""
     from crossmodal_core import appdata
     from crossmodal_core.data import catalog
-    from crossmodal_core.models import registry
 
     problems: list[str] = []
     music_dir = catalog.music_dir()
@@ -818,43 +888,20 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     # 2. default models, 3. projections -- into the one model store, so the app finds them
     wanted = _csv_list(args.models) or []
     datasets = [e.id for e in catalog.list_entries() if e.kind == "music" or e.id == catalog.SYNTHETIC_SMALL_ID]
-    # the first dataset that opens (music, else the small synthetic set) gets the default models
+    # the first dataset that opens (music, else the small synthetic set) gets the default models,
+    # for each of its default pairs (audio <-> score_image when it has the rasters, and the pair
+    # the app opened on before them), so the explorer's first view has its three panels
     for dataset_id in datasets:
         try:
             app = appdata.load_dataset(dataset_id)
-            pair = appdata.view_pairs(app.dataset)[0]
+            pairs = prepare_pairs(app.dataset)
             label = appdata.label_choices(app.dataset)[0]
         except Exception as exc:  # noqa: BLE001
             problems.append(f"dataset {dataset_id}: {type(exc).__name__}: {exc}")
             _log(f"[prepare] cannot open {dataset_id}: {type(exc).__name__}: {exc}; trying the next one")
             continue
-        _log(f"[prepare] models on {dataset_id} ({pair[0]}/{pair[1]}, label {label!r})")
-        for name in wanted:
-            try:
-                spec = registry.get_spec(name)
-                registry.model_class(spec)
-            except (KeyError, ImportError) as exc:
-                problems.append(f"model {name}: {exc}")
-                _log(f"[prepare] model {name}: unavailable ({exc}); skipped")
-                continue
-            if not appdata.missing_models(app, pair, label, [spec.name]):
-                _log(f"[prepare] model {spec.name}: already trained, skipped")
-                continue
-            bar = _progress_printer(f"train {spec.name}")
-            try:
-                appdata.train_model(app, spec.name, pair, label, progress=bar)
-            except Exception as exc:  # noqa: BLE001 -- log and go on with the next model
-                problems.append(f"model {spec.name}: {type(exc).__name__}: {exc}")
-                _log(f"[prepare] model {spec.name}: training failed ({type(exc).__name__}: {exc})")
-            finally:
-                bar.close()
-        if not args.no_projections:
-            try:
-                computed, present = _project_missing(app, pair, label, "umap")
-                _log(f"[prepare] projections: {computed} computed, {present} already present")
-            except Exception as exc:  # noqa: BLE001
-                problems.append(f"projections: {type(exc).__name__}: {exc}")
-                _log(f"[prepare] projections failed ({type(exc).__name__}: {exc}); the app falls back to PCA")
+        for pair in pairs:
+            _prepare_pair(app, pair, label, wanted, args, problems)
         break
     if problems:
         _log("[prepare] finished with problems:\n  - " + "\n  - ".join(problems))

@@ -20,7 +20,15 @@ Protocols
     Instance-level retrieval (sheet / lyrics / audio): the only relevant item of a query is
     its own pair. Recall@1/5/10, MRR and median rank for every ordered pair of the chosen
     views. Three-view models (UGAAR) are fitted once on all views; two-view models (the CCA
-    baselines) are fitted once per pair of views.
+    baselines) are fitted once per pair of views. The candidate pool of a query is the other
+    view of every test-fold item. With ``label`` (e.g. the work), supervised models are fitted
+    with those training labels and every direction also gets the class-level ``map`` (relevant
+    = same label) of the same embeddings. With ``validation_fraction``, deep models get that
+    share of the *training* rows as an instance-level validation split (early stopping). An
+    image view ``(n, C, H, W)`` goes to the models that take images (CNN towers); every other
+    model sees its flat descriptor ``<view>_pix`` instead
+    (:mod:`crossmodal_core.features.image_descriptors`; the dataset's own when it has one), and
+    the model's record says so under ``views``.
 
 Metrics per direction (``a->v`` = audio queries, visual gallery), one spelling each:
 
@@ -619,13 +627,19 @@ def evaluate_paired(
     on_error: str = "record",
     progress: bool = True,
     on_model_done: Callable[[dict[str, Any]], None] | None = None,
+    label: str | None = None,
+    validation_fraction: float | None = None,
 ) -> dict[str, Any]:
     """Instance-level retrieval (true pair only) in every direction between ``views``.
 
     ``views`` defaults to ``("sheet", "lyrics", "audio")`` when the dataset has them, else
-    the first two 2-D views. Models are fitted without labels. A model whose estimator takes
+    the first two 2-D views. Models are fitted without labels unless ``label`` names a label
+    set: then supervised models get the training rows' labels and each direction also reports
+    class-level ``map`` by that label. ``validation_fraction``: share of each fold's training
+    rows held out as validation for deep models (``None``: none). A model whose estimator takes
     as many views as given is fitted once; a two-view model is fitted once per view pair.
-    Folds: as :func:`make_partition` (class labels, when present, balance the folds).
+    Image views reach only models that take images; the others get ``<view>_pix`` (module
+    docstring). Folds: as :func:`make_partition` (class labels, when present, balance the folds).
 
     Sequence models (registry views ``*_seq``) are fitted and scored on the same items
     through the ``<view>_seq`` views of the chosen views that have one (music: ``audio_seq``,
@@ -644,9 +658,10 @@ def evaluate_paired(
         raise ValueError("paired evaluation needs at least two views")
     for v in views:
         ds.view(v)
-    label = ds.default_label
-    strat = ds.label(label) if label is not None else np.zeros(ds.n_items, dtype=np.int64)
-    if label is None and mode != "split" and ds.folds is None:
+    relevance = ds.label(label) if label is not None else None
+    label_set = ds.default_label if label is None else label
+    strat = ds.label(label_set) if label_set is not None else np.zeros(ds.n_items, dtype=np.int64)
+    if label_set is None and mode != "split" and ds.folds is None:
         # no classes to balance: plain seeded k-fold
         from sklearn.model_selection import KFold
 
@@ -662,6 +677,8 @@ def evaluate_paired(
     model_params = {k: dict(v) for k, v in (model_params or {}).items()}
     directions = _direction_names(views)
     xs = {v: ds.views[v] for v in views}
+    flat_stand_ins: dict[str, np.ndarray] = {}
+    metric_names = PAIRED_METRICS + (("map",) if relevance is not None else ())
     results: dict[str, Any] = {
         "dataset": ds.name,
         "dataset_info": {"n_items": ds.n_items, "synthetic": ds.is_synthetic,
@@ -669,7 +686,9 @@ def evaluate_paired(
         "protocol": {"kind": "paired", "mode": partition.mode, "partition": partition.description,
                      **partition.params, "views": views, "metric": metric, "seed": int(seed),
                      "limit_train": limit_train if not isinstance(limit_train, Mapping) else dict(limit_train),
-                     "relevance": "true pair only", "recall_ks": list(RECALL_KS)},
+                     "relevance": "true pair only", "recall_ks": list(RECALL_KS),
+                     "pool": "every test-fold item of the gallery view (n_test per fold)",
+                     "label": label, "validation_fraction": validation_fraction},
         "directions": [d for _, _, d in directions],
         "models": {},
         "rows": [],
@@ -703,16 +722,25 @@ def evaluate_paired(
                 model_xs = {sv: ds.views[sv] for sv in model_views}
                 rename = dict(zip(model_views, base))
                 record["views"] = model_views
+            elif any(np.ndim(x) == 4 for x in xs.values()):
+                try:
+                    takes_images = bool(getattr(_build(model, model_params.get(key)), "accepts_images", False))
+                except Exception:  # noqa: BLE001 -- the fold run reports the real error
+                    takes_images = True
+                if not takes_images:
+                    model_xs = {v: _flat_stand_in(ds, v, flat_stand_ins) if np.ndim(x) == 4 else x
+                                for v, x in xs.items()}
+                    record["views"] = [f"{v}_pix" if np.ndim(xs[v]) == 4 else v for v in views]
             _run_folds(
                 lambda fold, train, test, model_xs=model_xs, model_views=model_views, rename=rename: _run_paired_fold(
                     model, model_params.get(key), model_xs, model_views, train, test, fold, model_limit, seed,
-                    metric, rename,
+                    metric, rename, relevance, info["supervised"], validation_fraction,
                 ),
                 partition.folds, record, info, results, ds.name, bar, on_error,
             )
             if record["folds"]:
-                record["summary"] = _summarise(record["folds"], PAIRED_METRICS + _extra_metric_names(
-                    record["folds"], PAIRED_METRICS))
+                record["summary"] = _summarise(record["folds"], metric_names + _extra_metric_names(
+                    record["folds"], metric_names))
             results["protocol"]["budget"] = training_budget(results)
             if on_model_done is not None:
                 on_model_done(results)
@@ -732,11 +760,27 @@ def _is_sequence_spec(model: Any) -> bool:
     return bool(needs) and all(v.endswith("_seq") for v in needs)
 
 
+def _flat_stand_in(ds: CrossModalDataset, view: str, cache: dict[str, np.ndarray]) -> np.ndarray:
+    """The flat descriptor ``<view>_pix`` of an image view: the dataset's own, else computed once."""
+    from crossmodal_core.features.image_descriptors import DERIVED_SUFFIX, pixel_blocks
+
+    name = f"{view}{DERIVED_SUFFIX}"
+    if name in ds.views:
+        return ds.views[name]
+    if name not in cache:
+        cache[name] = pixel_blocks(ds.views[view])
+    return cache[name]
+
+
 def _run_paired_fold(model, params, xs, views, train, test, fold, limit_train, seed, metric,
-                     rename: Mapping[str, str] | None = None) -> dict[str, Any]:
+                     rename: Mapping[str, str] | None = None, labels=None, supervised=False,
+                     validation_fraction=None) -> dict[str, Any]:
     train = _limit_rows(train, limit_train, seed, fold)
     rec = paired_split_metrics(model, {v: xs[v][train] for v in views}, {v: xs[v][test] for v in views},
-                               views=views, params=params, metric=metric)
+                               views=views, params=params, metric=metric,
+                               y_train=None if labels is None else labels[train],
+                               y_test=None if labels is None else labels[test],
+                               supervised=supervised, validation_fraction=validation_fraction, seed=seed + fold)
     if rename:  # sequence views scored under their flat names (audio_seq->sheet_seq = audio->sheet)
         def flat(direction: str) -> str:
             q, g = direction.split("->")
@@ -748,7 +792,9 @@ def _run_paired_fold(model, params, xs, views, train, test, fold, limit_train, s
 
 def paired_split_metrics(model: Any, train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray],
                          views: Sequence[str] | None = None, params: Mapping[str, Any] | None = None,
-                         metric: str = "cosine") -> dict[str, Any]:
+                         metric: str = "cosine", y_train: np.ndarray | None = None,
+                         y_test: np.ndarray | None = None, supervised: bool = False,
+                         validation_fraction: float | None = None, seed: int = 0) -> dict[str, Any]:
     """Fit ``model`` on the ``train`` views and score every direction between ``views`` on
     ``test``: one fold of :func:`evaluate_paired`.
 
@@ -759,11 +805,15 @@ def paired_split_metrics(model: Any, train: Mapping[str, np.ndarray], test: Mapp
         pair's two directions scored in that pair's own space.
     train, test : view name -> ``(n, d)`` array, rows paired
     views : the views, in order (default: ``train``'s keys)
+    y_train, y_test : labels of the rows (``y_train`` reaches ``fit`` when ``supervised``;
+        ``y_test`` adds the class-level ``map`` of every direction)
+    validation_fraction : share of the training rows given to a model that takes
+        ``validation=`` (instance-level: labels are not passed), seeded by ``seed``
 
     Returns
     -------
-    ``{"n_train", "n_test", "fit_seconds", "metrics": {"test": {"q->g": paired_metrics}}}``; an
-    estimator with a ``recall_ks`` attribute also gets those ``R@k`` (the attention model's R@20).
+    ``{"n_train", "n_validation", "n_test", "fit_seconds", "metrics": {"test": {"q->g": metrics}}}``;
+    an estimator with a ``recall_ks`` attribute also gets those ``R@k`` (the attention model's R@20).
     """
     views = list(views or train)
     n_train, n_test = len(train[views[0]]), len(test[views[0]])
@@ -771,15 +821,29 @@ def paired_split_metrics(model: Any, train: Mapping[str, np.ndarray], test: Mapp
     n_views = _n_views_of(probe)
     embeddings: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     fit_seconds = 0.0
+    y_fit = y_train if supervised else None
+    held_out: dict[str, np.ndarray] | None = None
+    if validation_fraction and _accepts(probe.fit, "validation"):
+        fit_rows, val_rows = _validation_split(np.arange(n_train), y_train, seed, validation_fraction)
+        if val_rows is not None:  # held-out rows come from this fold's training rows only
+            held_out = {v: x[val_rows] for v, x in train.items()}
+            train = {v: x[fit_rows] for v, x in train.items()}
+            y_fit = None if y_fit is None else y_fit[fit_rows]
+            n_train = len(fit_rows)
+
+    def validation(names: Sequence[str]) -> tuple[list[np.ndarray], None] | None:
+        return None if held_out is None else ([held_out[v] for v in names], None)
+
     if n_views is None or n_views == len(views):
-        fit_seconds += _fit(probe, [train[v] for v in views], None, False, None, None)
+        fit_seconds += _fit(probe, [train[v] for v in views], y_fit, supervised, None, validation(views))
         z = [np.asarray(e, dtype=np.float32) for e in probe.transform([test[v] for v in views])]
         for i, j, _ in _direction_names(views):
             embeddings[(i, j)] = (z[i], z[j])
     elif n_views == 2:
         for i, j in itertools.combinations(range(len(views)), 2):
             est = _build(model, params)
-            fit_seconds += _fit(est, [train[views[i]], train[views[j]]], None, False, None, None)
+            fit_seconds += _fit(est, [train[views[i]], train[views[j]]], y_fit, supervised, None,
+                                validation([views[i], views[j]]))
             zi, zj = (np.asarray(e, dtype=np.float32) for e in est.transform([test[views[i]], test[views[j]]]))
             embeddings[(i, j)] = (zi, zj)
             embeddings[(j, i)] = (zj, zi)
@@ -788,4 +852,8 @@ def paired_split_metrics(model: Any, train: Mapping[str, np.ndarray], test: Mapp
     # a model may ask for more cut-offs (the attention model: the poster's R@1/5/10/20)
     ks = getattr(probe, "recall_ks", None)
     out = {name: paired_metrics(*embeddings[(i, j)], metric=metric, ks=ks) for i, j, name in _direction_names(views)}
-    return {"n_train": int(n_train), "n_test": int(n_test), "fit_seconds": float(fit_seconds), "metrics": {"test": out}}
+    if y_test is not None:  # class-level MAP (relevant = same label) of the same embeddings
+        for i, j, name in _direction_names(views):
+            out[name]["map"] = class_metrics(*embeddings[(i, j)], y_test, y_test, metric, None)["map"]
+    return {"n_train": int(n_train), "n_validation": 0 if held_out is None else len(next(iter(held_out.values()))),
+            "n_test": int(n_test), "fit_seconds": float(fit_seconds), "metrics": {"test": out}}

@@ -10,7 +10,8 @@
   the legend says so.
 - :func:`retrieval_figure`: the "visualised retrieval results": a query and its top-K in a
   row, each framed green (relevant) or red (not relevant) with a tick or cross, its class and
-  a thumbnail of the item as its modality: a score snippet (verovio via
+  a thumbnail of the item as its modality: the stored score raster for an image view such as
+  ``score_image`` (:mod:`crossmodal_core.appdata.images`, the pixels the model read), a score snippet (verovio via
   :func:`crossmodal_core.render.fragment_svg`, rasterised with resvg and cached on disk), a
   log-mel spectrogram of the synthesised audio (:func:`crossmodal_core.synth.audio_for`,
   librosa), the lyrics, or, for feature files without media, a heat strip of the item's
@@ -362,6 +363,12 @@ def _feature_grid(vector: np.ndarray, width: int = 64) -> np.ndarray:
 
 def _draw_item(ax, app: "LoadedDataset", view: str, row: int, scale: tuple[float, float]) -> str:
     """Draw item ``row`` of ``view`` into ``ax``; returns what the thumbnail is (a caption)."""
+    from crossmodal_core.appdata import images
+
+    if view in images.raster_views(app):  # the stored raster the model read: nothing re-engraved
+        image = images.raster(app, view, row)
+        ax.imshow(255 - image, cmap="gray", vmin=0, vmax=255, aspect="equal", interpolation="antialiased")
+        return f"{view} ({image.shape[0]} x {image.shape[1]} raster)"
     fragment = app.fragments[row] if app.fragments is not None else None
     if fragment is not None and view.startswith("sheet"):
         try:
@@ -422,6 +429,7 @@ def retrieval_figure(app: "LoadedDataset", rv: "RetrievalView", query_pos: int, 
     from matplotlib.figure import Figure
 
     from crossmodal_core import appdata
+    from crossmodal_core.appdata import images
 
     if not 1 <= int(k) <= 20:
         raise ValueError(f"k must be between 1 and 20, got {k}")
@@ -442,7 +450,9 @@ def retrieval_figure(app: "LoadedDataset", rv: "RetrievalView", query_pos: int, 
         if app.fragments is None and app.dataset.views[view].ndim >= 2:
             scales[view] = _feature_scale(app, view, [r for v, r, _, _ in items if v == view])
     # a score snippet is a wide strip: its cells get more width so the notes stay readable
-    widths = [1.8 if app.fragments is not None and v.startswith("sheet") else 1.0 for v, _, _, _ in items]
+    rasters = images.raster_views(app)
+    widths = [1.8 if v in rasters or (app.fragments is not None and v.startswith("sheet")) else 1.0
+              for v, _, _, _ in items]
     fig = Figure(figsize=(cell_size[0] * sum(widths), cell_size[1]), layout="constrained")
     axes = fig.subplots(1, len(items), squeeze=False, width_ratios=widths)[0]
     texts = appdata.item_text(app, [r for _, r, _, _ in items], None)

@@ -100,7 +100,16 @@ def cell(summary: Mapping[str, float] | None, scale: float = 1.0, digits: int = 
 
 # ====================================================================== files
 def _metric_names(results: Mapping[str, Any]) -> list[str]:
-    return list(PAIRED_METRICS if results["protocol"].get("kind") == "paired" else CLASS_METRICS)
+    if results["protocol"].get("kind") == "paired":
+        # a paired run with a label set also scores class-level MAP by that label
+        return list(PAIRED_METRICS) + (["map"] if _has_map(results) else [])
+    return list(CLASS_METRICS)
+
+
+def _has_map(results: Mapping[str, Any]) -> bool:
+    """Whether a paired document carries class-level ``map`` beside the instance metrics."""
+    return any("map" in vals for rec in results["models"].values()
+               for vals in ((rec.get("summary") or {}).get("metrics", {}).get("test", {}) or {}).values())
 
 
 def _fmt(v: Any) -> str:
@@ -258,23 +267,27 @@ def _recall_ks(results: Mapping[str, Any]) -> list[int]:
 
 def format_paired_table(results: Mapping[str, Any]) -> str:
     """Rows = (model, direction); columns R@1, R@5, R@10 (and R@20 when a model reports it; %),
-    MRR, median rank, fit s. A direction a model has no score for (a sequence model and a view
-    without a sequence) is left out of its rows."""
+    MRR, median rank, [MAP (%) by the run's label set, when scored], fit s. A direction a model
+    has no score for (a sequence model and a view without a sequence) is left out of its rows."""
     ks = _recall_ks(results)
-    header = ["Model", "Direction", *(f"R@{k}" for k in ks), "MRR", "MedR", "fit s"]
+    with_map = _has_map(results)
+    header = ["Model", "Direction", *(f"R@{k}" for k in ks), "MRR", "MedR"] + (["MAP"] if with_map else []) + ["fit s"]
     rows = []
     for rec in results["models"].values():
         summ = rec.get("summary")
         if not summ:
-            rows.append([rec["display"], "-", *("-" for _ in ks), "-", "-", "failed" if rec.get("error") else "-"])
+            rows.append([rec["display"], *["-"] * (len(header) - 2), "failed" if rec.get("error") else "-"])
             continue
         for d in results["directions"]:
             m = summ["metrics"]["test"].get(d)
             if m is None:
                 continue
             rows.append([rec["display"], d.replace("->", "→"), *(cell(m.get(f"R@{k}"), 100) for k in ks),
-                         cell(m["MRR"], 1, 3), cell(m["median_rank"], 1, 1), cell(summ["fit_seconds"], 1, 1)])
+                         cell(m["MRR"], 1, 3), cell(m["median_rank"], 1, 1)]
+                        + ([cell(m.get("map"), 100)] if with_map else []) + [cell(summ["fit_seconds"], 1, 1)])
     title = f"{results['dataset']}: instance-level retrieval, {results['protocol']['partition']} (R@K in %)"
+    if with_map:
+        title += f"; MAP (%) with relevance = same {results['protocol'].get('label')}"
     return title + "\n" + render_text(header, rows) + _error_notes(results)
 
 
@@ -290,7 +303,8 @@ def paired_frame(results: Mapping[str, Any]):
         for direction, vals in (rec.get("summary") or {}).get("metrics", {}).get("test", {}).items():
             out.append({"Model": rec["display"], "Direction": direction.replace("->", "→"),
                         **{c: 100 * vals[c]["mean"] if c in vals else float("nan") for c in recall_cols},
-                        "MRR": vals["MRR"]["mean"], "MedR": vals["median_rank"]["mean"]})
+                        "MRR": vals["MRR"]["mean"], "MedR": vals["median_rank"]["mean"],
+                        **({"MAP": 100 * vals["map"]["mean"]} if "map" in vals else {})})
     if not out:
         return pd.DataFrame(columns=["Model", "Direction", *recall_cols, "MRR", "MedR"]).set_index(
             ["Model", "Direction"])
@@ -375,9 +389,18 @@ def _iter_json(folders: Mapping[str, str | Path]) -> Iterable[tuple[str, Path, A
 
 def is_class_document(doc: Any) -> bool:
     """Whether ``doc`` is a class-level (MAP) results document of :func:`crossmodal_core.evaluate.evaluate`
-    (protocol kind ``"class"`` or ``"zero-shot"``), the documents the paper-layout table reads."""
-    return (isinstance(doc, dict) and isinstance(doc.get("protocol"), dict) and isinstance(doc.get("models"), dict)
-            and doc["protocol"].get("kind") in ("class", "zero-shot"))
+    (protocol kind ``"class"`` or ``"zero-shot"``), or a paired document of
+    :func:`~crossmodal_core.evaluate.evaluate_paired` that also scored MAP by a label set (the
+    score-image task): the documents the paper-layout table reads."""
+    if not (isinstance(doc, dict) and isinstance(doc.get("protocol"), dict) and isinstance(doc.get("models"), dict)):
+        return False
+    kind = doc["protocol"].get("kind")
+    if kind == "paired":
+        try:
+            return _has_map(doc)
+        except (AttributeError, TypeError):
+            return False
+    return kind in ("class", "zero-shot")
 
 
 def load_documents(folders: Mapping[str, str | Path] | None = None) -> list[dict[str, Any]]:

@@ -95,11 +95,18 @@ def _protocol(document: Mapping[str, Any]) -> dict[str, Any]:
     return document.get("protocol") if isinstance(document.get("protocol"), dict) else {}
 
 
+def _relevance(document: Mapping[str, Any]) -> str:
+    """Relevance of the document's MAP: a paired document's MAP is by its label set (its own
+    ``relevance``, "true pair only", is that of its Recall@K)."""
+    if _protocol(document).get("kind") == "paired":
+        return "same label"
+    return _text(_protocol(document).get("relevance"), "same label")
+
+
 def _shared_sentence(documents: Sequence[Mapping[str, Any]]) -> tuple[str, bool]:
     """The caption's protocol part common to every document (relevance and similarity), and
     whether it is common (else each group's sentence names its own)."""
-    found = {(_text(_protocol(d).get("relevance"), "same label"), _text(_protocol(d).get("metric"), "cosine"))
-             for d in documents}
+    found = {(_relevance(d), _text(_protocol(d).get("metric"), "cosine")) for d in documents}
     if len(found) != 1:
         return "", False
     relevance, metric = found.pop()
@@ -136,7 +143,7 @@ def _protocol_sentence(title: str, document: Mapping[str, Any], shared: bool) ->
     if shared:
         parts.append(f"relevance label {label!r}")
     else:
-        parts.append(f"relevant = {_text(p.get('relevance'), 'same label')} ({label!r}), "
+        parts.append(f"relevant = {_relevance(document)} ({label!r}), "
                      f"{_text(p.get('metric'), 'cosine')} similarity")
     zs = p.get("zero_shot") if isinstance(p.get("zero_shot"), dict) else None
     if zs is not None:

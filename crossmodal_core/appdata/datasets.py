@@ -15,7 +15,7 @@ from crossmodal_core import store
 from crossmodal_core.data import catalog
 from crossmodal_core.data.catalog import FILE_SUFFIXES, DatasetEntry, LoadedDataset, ProgressCallback
 from crossmodal_core.data.dataset import CrossModalDataset, DatasetError
-from crossmodal_core.models.trained import PAIR_LABEL, flat_views, labels_for, split_indices
+from crossmodal_core.models.trained import PAIR_LABEL, flat_views, labels_for, modalities, split_indices
 
 __all__ = [
     "AppDataset", "DatasetEntry", "FILE_SUFFIXES", "PAIR_LABEL", "list_datasets", "find_entry", "load_dataset",
@@ -97,14 +97,17 @@ def label_choices(ds: CrossModalDataset) -> list[str]:
 
 
 def view_pairs(ds: CrossModalDataset) -> list[tuple[str, str]]:
-    """Modality pairs to retrieve between, the most natural first.
+    """Modality pairs to retrieve between (:func:`crossmodal_core.models.trained.modalities`:
+    flat views and image views such as ``score_image``), the most natural first.
 
-    On the music dataset sheet/audio comes first: it is the pair the models align well
-    (R@1 about 0.84) and it has audio to play, so a new user's first view is not a
-    near-chance lyrics pairing.
+    On the music dataset audio/score_image comes first when the dataset has the engraved
+    rasters: it is the seeds' audio-visual task (the poster's three panels), with audio to
+    play and score images to show. Then sheet/audio: the pair the models align well (R@1
+    about 0.84), so a new user's first view is not a near-chance lyrics pairing.
     """
-    names = flat_views(ds)
-    preferred = [("audio", "visual"), ("sheet", "audio"), ("sheet", "lyrics"), ("lyrics", "audio")]
+    names = modalities(ds)
+    preferred = [("audio", "visual"), ("audio", "score_image"), ("sheet", "audio"), ("sheet", "lyrics"),
+                 ("lyrics", "audio")]
     pairs = []
     for a, b in combinations(names, 2):
         pairs.append((b, a) if (b, a) in preferred else (a, b))

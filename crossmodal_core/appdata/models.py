@@ -55,17 +55,19 @@ def train_model(app: LoadedDataset, name: str, pair: tuple[str, str], label_name
     return trained.train_and_store(app, name, pair, label_name, progress=progress)
 
 
-def default_models(app: LoadedDataset) -> tuple[str, ...]:
-    """What "train missing models" trains: the poster's trio, plus UGAAR where its views exist."""
+def default_models(app: LoadedDataset, pair: Sequence[str] | None = None) -> tuple[str, ...]:
+    """What "train missing models" trains: the poster's trio, plus UGAAR where its views exist
+    and (when ``pair`` is given) cover ``pair``: UGAAR's views are sheet, lyrics and audio,
+    so for audio <-> score_image it would train and still be missing."""
     ugaar = registry.get_spec("ugaar").views
-    if all(v in trained.flat_views(app.dataset) for v in ugaar):
+    if all(v in trained.flat_views(app.dataset) for v in ugaar) and (pair is None or set(pair) <= set(ugaar)):
         return DEFAULT_MODELS + ("ugaar",)
     return DEFAULT_MODELS
 
 
 def missing_models(app: LoadedDataset, pair: tuple[str, str], label_name: str,
                    wanted: Sequence[str] | None = None) -> list[str]:
-    wanted = default_models(app) if wanted is None else wanted
+    wanted = default_models(app, pair) if wanted is None else wanted
     return [m for m in wanted if find_trained(app, m, pair, label_name) is None]
 
 

@@ -28,10 +28,11 @@ import numpy as np
 
 from crossmodal_core import projection as proj
 from crossmodal_core.data.catalog import LoadedDataset as AppDataset, ProgressCallback
-from crossmodal_core.models.trained import TrainedModel, labels_for, load_embeddings, split_indices
+from crossmodal_core.models.trained import TrainedModel, labels_for, load_embeddings, modality_inputs, split_indices
 from crossmodal_core.appdata.models import ORIGINAL, ORIGINAL_TITLE
 
-__all__ = ["PanelData", "panel_matrices", "panel_projection", "compute_panel_projection", "has_panel_projection",
+__all__ = ["PanelData", "original_view", "panel_matrices", "panel_projection", "compute_panel_projection",
+           "has_panel_projection",
            "PANEL_PARAMS", "PCA_ON_LOAD_MAX", "SVG_MAX_POINTS", "DRAW_MAX_ITEMS", "HIGHLIGHT_MAX", "DENSITY_BINS",
            "Density", "PanelDrawing", "draw_sample", "density_grid", "plan_drawing", "drawing_notice",
            "region_positions", "selection_rows", "highlight_positions", "RetrievalView", "retrieval_view",
@@ -67,11 +68,23 @@ class PanelData:
     description: str = ""  # how the map was made (projection.describe_projection), for the screen
 
 
+def original_view(app: AppDataset, modality: str) -> str:
+    """The view the "original features" panel maps for ``modality``: the modality's flat
+    feature (for ``score_image`` its image feature, e.g. HOG: a raster has 32k pixels, too
+    many dimensions for a map of every item); the modality itself when it has none."""
+    return modality_inputs(app.dataset, modality).get("flat", modality)
+
+
 def panel_matrices(app: AppDataset, model: TrainedModel | None, pair: tuple[str, str]) -> list[np.ndarray]:
-    """Test-row matrices of the two modalities for a panel (raw features when ``model`` is None)."""
+    """Test-row matrices ``(n_test, d)`` of the two modalities for a panel (the original
+    features, :func:`original_view`, when ``model`` is None)."""
     _, test = split_indices(app.dataset)
     if model is None:
-        return [app.dataset.views[v][test] for v in pair]
+        out = []
+        for v in pair:
+            x = app.dataset.views[original_view(app, v)][test]
+            out.append(np.asarray(x, dtype=np.float32).reshape(len(test), -1) if np.ndim(x) > 2 else x)
+        return out
     emb = load_embeddings(model)
     return [emb[v][test] for v in pair]
 
@@ -100,8 +113,12 @@ def panel_projection(app: AppDataset, model: TrainedModel | None, pair: tuple[st
                                                 params=PANEL_PARAMS.get("pca"))
         fresh = True
     title = ORIGINAL_TITLE if model is None else model.title
-    return PanelData(title, stored.method, stored.coords, test[stored.index], stored.joint, not fresh,
-                     proj.describe_projection(stored))
+    description = proj.describe_projection(stored)
+    if model is None:
+        stand_ins = [f"{v} by its features {original_view(app, v)!r}" for v in pair if original_view(app, v) != v]
+        if stand_ins:
+            description += "; " + ", ".join(stand_ins)
+    return PanelData(title, stored.method, stored.coords, test[stored.index], stored.joint, not fresh, description)
 
 
 def has_panel_projection(app: AppDataset, model: TrainedModel | None, pair: tuple[str, str], method: str) -> bool:

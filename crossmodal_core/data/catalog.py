@@ -273,6 +273,10 @@ def open_dataset(spec: str | DatasetEntry, *, seed: int = 0, allow_path: bool = 
         from crossmodal_core.data.music import load_music_dataset
 
         ds, fragments = load_music_dataset(entry.path)
+        # derived flat views of image views (score_image -> score_image_pix) for the linear models
+        from crossmodal_core.features.image_descriptors import add_descriptor_views
+
+        ds.views = add_descriptor_views(ds.views)
         # the data files only (a README beside them must not orphan the trained models)
         kind, _, name = entry.id.partition(":")
         prefix = f"scores-{store.slug(name, 40)}-" if kind == SCORES_KIND else "music21-"

@@ -52,7 +52,8 @@ from crossmodal_core.models import registry
 
 __all__ = [
     "PAIR_LABEL", "TrainedModel", "store_root", "split_indices", "labels_for", "flat_views", "model_views",
-    "is_sequence_model", "embedding_names",
+    "is_sequence_model", "embedding_names", "IMAGE_NDIM", "is_image_view", "modality_of", "modalities",
+    "modality_inputs", "takes_image_views", "image_pair_views",
     "model_params", "model_dir", "list_trained", "find_trained", "load_embeddings", "load_model_object",
     "train_and_store", "fit_model",
 ]
@@ -117,15 +118,118 @@ def flat_views(ds: CrossModalDataset) -> list[str]:
     return [v for v in ds.view_names if ds.views[v].ndim == 2]
 
 
+# ---------------------------------------------------------------------- modalities
+# A modality can have several input views: the music dataset's engraved score is the raster
+# ``score_image`` (n, 1, H, W) for the CNN towers and a flat image feature of it (e.g. HOG,
+# (n, d)) for the linear models; its audio is the flat ``audio`` features and the log-mel
+# ``audio_mel`` (n, 1, n_mels, T). The app pairs *modalities*, and every model's embeddings
+# are stored under the modality's name, whichever input view it read, so "audio <->
+# score_image" lists the C-CCA fitted on the image feature beside the TNN-C-CCA fitted on the
+# raster. Views belong together by the name before their first "_" (``audio_mel`` -> audio).
+#: rank of an image-like view: (n, channels, height, width)
+IMAGE_NDIM = 4
+
+
+def is_image_view(ds: CrossModalDataset, view: str) -> bool:
+    """Whether ``view`` is image-like, ``(n, channels, height, width)`` (a raster, a log-mel)."""
+    return view in ds.views and ds.views[view].ndim == IMAGE_NDIM
+
+
+def _family(view: str) -> str:
+    return view.split("_", 1)[0]
+
+
+def modality_of(ds: CrossModalDataset, view: str) -> str:
+    """The modality whose embeddings ``view`` gives (the name they are stored and paired under):
+
+    - a sequence view ``x_seq`` -> ``x`` when the flat view ``x`` exists;
+    - an image-like view whose family has a flat view of the family's name -> that view
+      (``audio_mel`` -> ``audio``); any other image-like view is its own modality (``score_image``);
+    - a flat descriptor of an image-like view, named after it (``score_image_pix``,
+      ``audio_mel_pix``) -> that view's modality: it stands for the image in the linear models;
+    - a flat view of a family whose modality is an image (``score_hog`` with ``score_image``)
+      -> that image view, likewise;
+    - any other view is its own modality.
+    """
+    family = _family(view)
+    if view.endswith("_seq") and view[:-4] in ds.views and ds.views[view[:-4]].ndim == 2:
+        return view[:-4]
+    arr = ds.views.get(view)
+    if arr is None:
+        return view
+    if arr.ndim == IMAGE_NDIM:
+        own = ds.views.get(family)
+        return family if family != view and own is not None and own.ndim == 2 else view
+    if arr.ndim == 2:
+        sources = [w for w in ds.view_names if view.startswith(w + "_") and ds.views[w].ndim == IMAGE_NDIM]
+        if sources:
+            return modality_of(ds, max(sources, key=len))
+    if arr.ndim == 2 and family != view and not (family in ds.views and ds.views[family].ndim == 2):
+        images = [w for w in ds.view_names if w != view and _family(w) == family and ds.views[w].ndim == IMAGE_NDIM
+                  and modality_of(ds, w) == w]
+        if images:
+            return images[0]
+    return view
+
+
+def modalities(ds: CrossModalDataset) -> list[str]:
+    """The modalities the pair models can align, in the dataset's view order: every flat view
+    that is its own modality, and every image-like view that is (``score_image``)."""
+    out = []
+    for v in ds.view_names:
+        if ds.views[v].ndim in (2, IMAGE_NDIM) and modality_of(ds, v) == v:
+            out.append(v)
+    return out
+
+
+def modality_inputs(ds: CrossModalDataset, modality: str) -> dict[str, str]:
+    """Input views of ``modality``: ``{"flat": (n, d) view, "image": (n, c, h, w) view}``, each
+    present only when the dataset has one (the view named like the modality first)."""
+    out: dict[str, str] = {}
+    for v in sorted(ds.view_names, key=lambda v: v != modality):
+        if modality_of(ds, v) != modality:
+            continue
+        kind = {2: "flat", IMAGE_NDIM: "image"}.get(ds.views[v].ndim)
+        if kind and kind not in out:
+            out[kind] = v
+    return out
+
+
+def takes_image_views(name: str | registry.ModelSpec) -> bool:
+    """Whether the model reads image-like views itself (a deep model: its tower is a CNN,
+    picked from the view's rank); a linear model reads a modality's flat feature instead."""
+    return registry.get_spec(name).family == "deep"
+
+
+def image_pair_views(ds: CrossModalDataset, name: str | registry.ModelSpec, pair: Sequence[str]) -> tuple[str, ...]:
+    """Input views of a model for a pair of modalities of which one is an image: a deep model
+    reads each side's image-like view (the raster, the log-mel) where there is one, a linear
+    model each side's flat feature. A clear ``ValueError`` when a side lacks what it needs."""
+    spec = registry.get_spec(name)
+    out = []
+    for m in pair:
+        inputs = modality_inputs(ds, m)
+        view = (inputs.get("image") or inputs.get("flat")) if takes_image_views(spec) else inputs.get("flat")
+        if view is None:
+            raise ValueError(f"{spec.display} needs a flat (n, d) feature view of {m!r}, and the dataset "
+                             f"{ds.name!r} has none (views: {ds.view_names}); the deep models read the image itself")
+        out.append(view)
+    return tuple(out)
+
+
 def model_views(ds: CrossModalDataset, name: str | registry.ModelSpec, pair: Sequence[str] | None = None) -> tuple[str, ...]:
     """Views a model trains on: the registry's ``ModelSpec.views`` when the dataset has them
-    all (UGAAR: sheet, lyrics, audio), else ``pair`` (default: the first two flat views)."""
+    all (UGAAR: sheet, lyrics, audio), else ``pair`` (default: the first two flat views); a
+    pair with an image modality (``score_image``) gives each model the input views it can
+    read (:func:`image_pair_views`)."""
     spec = registry.get_spec(name)
     if is_sequence_model(spec):
         return _sequence_views(ds, spec, pair)
     flat = flat_views(ds)
     if spec.views and all(v in flat for v in spec.views):
         return tuple(spec.views)
+    if pair and any(is_image_view(ds, p) for p in pair):
+        return image_pair_views(ds, spec, pair)
     return tuple(pair) if pair else tuple(flat[:2])
 
 
@@ -157,24 +261,33 @@ def _sequence_views(ds: CrossModalDataset, spec: registry.ModelSpec, pair: Seque
 
 
 def embedding_names(ds: CrossModalDataset, views: Sequence[str]) -> tuple[str, ...]:
-    """What each input view's embeddings are stored as: a sequence view ``x_seq`` embeds the
-    modality ``x`` when the dataset has the flat view ``x`` (so pair lookups by flat names work)."""
-    out = []
-    for v in views:
-        flat = v[:-4] if v.endswith("_seq") else None
-        out.append(flat if flat and flat in ds.views and ds.views[flat].ndim == 2 and flat not in views else v)
-    return tuple(out)
+    """What each input view's embeddings are stored as: its modality (:func:`modality_of`: a
+    sequence view ``x_seq`` embeds ``x``, ``audio_mel`` embeds ``audio``, a flat image feature
+    embeds ``score_image``), so pair lookups by modality work; the view's own name when that
+    modality is itself an input of the model or two inputs share a modality."""
+    mods = [modality_of(ds, v) for v in views]
+    return tuple(m if m == v or (m not in views and mods.count(m) == 1) else v for v, m in zip(views, mods))
+
+
+#: parameters a model needs when an input is image-like, where its default refuses images
+#: (TNN-C-CCA's default fits Cluster-CCA on the raw inputs first; with a raster it runs the CNN
+#: branches first and fits Cluster-CCA on their outputs)
+IMAGE_PARAMS: dict[str, dict[str, Any]] = {"tnn-ccca": {"order": "network-first"}}
 
 
 def model_params(ds: CrossModalDataset, name: str, views: Sequence[str],
                  overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Parameters a stored model is trained with, beyond the registry defaults: the default
-    ``n_components`` capped by the smallest view width, then ``overrides``."""
-    defaults = registry.get_spec(name).defaults
+    ``n_components`` capped by the smallest view width, :data:`IMAGE_PARAMS` when an input
+    is image-like, then ``overrides``."""
+    spec = registry.get_spec(name)
+    defaults = spec.defaults
     widths = [ds.views[v].shape[-1] for v in views]
     params: dict[str, Any] = {}
     if defaults.get("n_components"):
         params["n_components"] = int(min(defaults["n_components"], *widths))
+    if any(ds.views[v].ndim == IMAGE_NDIM for v in views):
+        params.update(IMAGE_PARAMS.get(spec.name, {}))
     params.update(overrides or {})
     return params
 
@@ -246,9 +359,14 @@ def _accepts(fn: Callable, arg: str) -> bool:
 
 
 def _float32_view(arr: Any) -> Any:
-    """A float32 view for fitting; a view on disk stays there (the linear models stream it)."""
+    """A float32 view for fitting; a view on disk stays there (the linear models stream it).
+    An image-like view ``(n, c, h, w)`` keeps its compact dtype (uint8 rasters, float16
+    log-mels): the CNN towers cast each batch, and the music dataset's rasters would take
+    over 1 GB as float32."""
     if hasattr(arr, "iter_blocks") and hasattr(arr, "astype"):
         return arr.astype(np.float32)
+    if np.ndim(arr) == IMAGE_NDIM:
+        return np.asarray(arr)
     return np.asarray(arr, dtype=np.float32)
 
 

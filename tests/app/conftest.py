@@ -13,6 +13,44 @@ REPO = Path(__file__).resolve().parents[2]
 REAL_MUSIC = REPO / "assets" / "datasets" / "music21_lyrics"
 
 
+#: the tiny score-image set's file (not "tiny*": the pages' generic tests keep their two datasets)
+SCORE_IMAGE_FILE = "img_scores.npz"
+
+
+def make_score_image_set(n_per_class: int = 30, n_classes: int = 4, seed: int = 3):
+    """A small dataset shaped like the music dataset's audio <-> score-image views: ``audio``
+    (n, 12) float32, ``audio_mel`` (n, 1, 8, 16) uint8, ``score_image`` (n, 1, 16, 64) uint8 (ink
+    255 on paper 0: five "staff lines", class-dependent "notes", blank right padding) and its
+    flat image feature ``score_hog`` (n, 16), a class label and a train/test split."""
+    from crossmodal_core.data.dataset import CrossModalDataset
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = n_per_class * n_classes
+    y = np.repeat(np.arange(n_classes), n_per_class)
+    rng.shuffle(y)
+    means = rng.normal(0, 2, (n_classes, 12))
+    audio = (means[y] + rng.normal(0, 0.7, (n, 12))).astype(np.float32)
+    images = np.zeros((n, 1, 16, 64), dtype=np.uint8)
+    images[:, 0, 3:14:2, 2:44] = 160  # staff lines
+    mel = rng.integers(0, 40, (n, 1, 8, 16)).astype(np.uint8)
+    for i, c in enumerate(y):
+        for k in range(6):  # notes on class-dependent rows, jittered
+            x = 4 + 6 * k + int(rng.integers(0, 2))
+            row = (2 * c + k) % 12 + 2
+            images[i, 0, row:row + 2, x:x + 3] = 255
+        mel[i, 0, (2 * c) % 8, :] = 200
+    hog = np.stack([images[:, 0, r].mean(axis=1) for r in range(16)], axis=1).astype(np.float32) / 255
+    hog += rng.normal(0, 0.05, hog.shape).astype(np.float32)
+    split = np.where(np.arange(n) < int(0.7 * n), "train", "test")
+    mel_pix = mel[:, 0].reshape(n, 8, 4, 4).mean(axis=(2, 3)).astype(np.float32)  # a flat descriptor of audio_mel
+    return CrossModalDataset(
+        views={"audio": audio, "audio_mel": mel, "score_image": images, "score_hog": hog, "audio_mel_pix": mel_pix},
+        labels={"work": y}, class_names={"work": [f"work {c}" for c in range(n_classes)]},
+        item_ids=np.array([f"item-{i}" for i in range(n)]), split=split, name="img-scores",
+        info={"default_label": "work"})
+
+
 def build_app_assets(root: Path, train: bool = True, with_music: bool = True) -> Path:
     """Write tiny datasets and a results table under ``root`` (an assets folder)."""
     from crossmodal_core import appdata
@@ -25,6 +63,7 @@ def build_app_assets(root: Path, train: bool = True, with_music: bool = True) ->
     b = make_synthetic_av(n_train=240, n_test=120, n_classes=6, dims=(12, 24), seed=2, name="tiny-b")
     io.save_dataset(a, datasets / "tiny_a.npz")
     io.save_dataset(b, datasets / "tiny_b.npz")
+    io.save_dataset(make_score_image_set(), datasets / SCORE_IMAGE_FILE)
     music = datasets / REAL_MUSIC.name
     if (REAL_MUSIC / "build_info.json").exists() and not music.exists():
         music.symlink_to(REAL_MUSIC)
@@ -42,7 +81,14 @@ def build_app_assets(root: Path, train: bool = True, with_music: bool = True) ->
         os.environ["CROSSMODAL_ASSETS"] = str(root)
         try:
             for entry in appdata.list_datasets():
-                if entry.kind == "music" or (entry.kind == "file" and entry.path.name.startswith("tiny")):
+                if entry.kind == "file" and entry.path.name == SCORE_IMAGE_FILE:
+                    # audio <-> score_image: the poster's trio, TNN-C-CCA with its CNN towers (~5 s)
+                    app = appdata.load_dataset(entry.id)
+                    pair = appdata.view_pairs(app.dataset)[0]
+                    for name in ("cca", "ccca", "tnn-ccca"):
+                        if appdata.find_trained(app, name, pair, "work") is None:
+                            appdata.train_model(app, name, pair, "work")
+                elif entry.kind == "music" or (entry.kind == "file" and entry.path.name.startswith("tiny")):
                     app = appdata.load_dataset(entry.id)
                     label = appdata.label_choices(app.dataset)[0]
                     pairs = appdata.view_pairs(app.dataset)

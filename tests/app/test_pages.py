@@ -95,7 +95,8 @@ def test_explorer_draws_three_panels_with_both_modalities(app_assets):
         assert len(symbols) == 2, "one marker per modality"
         legend = {t["name"] for t in spec["data"] if "customdata" not in t}
         assert {"audio (marker)", "visual (marker)"} <= legend and len(legend) == 2 + 4  # 4 classes
-        assert spec["layout"]["dragmode"] == "lasso"
+        # pan: Streamlit keeps click-to-select on only outside the lasso / box tools
+        assert spec["layout"]["dragmode"] == "pan"
 
 
 def trained_ids(dataset_id: str) -> list[str]:

@@ -214,8 +214,11 @@ def test_explorer_lasso_selects_in_every_panel_then_umap(app_url, chromium_page)
     page = chromium_page
     open_page(page, app_url, "explorer")
     page.wait_for_selector(".js-plotly-plot .scatterlayer .point", timeout=60_000)
-    # draw a lasso around the middle of the second panel
-    area = page.locator(".js-plotly-plot").nth(1).locator(".nsewdrag").first.bounding_box()
+    # pick the lasso in the second panel's toolbar, then draw it around the panel's middle
+    plot = page.locator(".js-plotly-plot").nth(1)
+    plot.hover()
+    plot.locator('.modebar-btn[data-val="lasso"]').click()
+    area = plot.locator(".nsewdrag").first.bounding_box()
     cx, cy, r = area["x"] + area["width"] / 2, area["y"] + area["height"] / 2, area["width"] / 6
     page.mouse.move(cx - r, cy - r)
     page.mouse.down()

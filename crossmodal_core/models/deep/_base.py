@@ -14,6 +14,14 @@ A human-readable ``<name>.json`` (class, params, fitted metadata) is written bes
 reads only the checkpoint itself. Loading a checkpoint of another class, a file that is not a
 crossmodal checkpoint, or tensors whose shapes do not match the configured networks raises
 :class:`CheckpointError` (a ``ValueError``) naming the problem.
+
+Views and towers: a view is flat ``(n, d)`` (an MLP tower, inputs standardised per feature
+here) or an image / spectrogram ``(n, C, H, W)`` (a CNN tower, :class:`~.towers.ConvTower`,
+which scales its input itself with one global mean and deviation per channel: here it is
+passed through untouched, in its own compact dtype such as uint8). ``n_features_in_[i]`` is
+``d`` or ``(C, H, W)`` (:func:`~.towers.feature_spec`), so the rank of each view picks its
+tower and no model has code of its own for images. A sequence view ``(n, T, d)`` is refused
+with a message naming the sequence models.
 """
 
 from __future__ import annotations
@@ -31,8 +39,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from crossmodal_core.models.base import CrossModalEstimator, check_labels, check_views
-from crossmodal_core.models.deep.towers import make_towers
+from crossmodal_core.models.base import CrossModalEstimator, check_labels
+from crossmodal_core.models.deep.towers import FeatureSpec, feature_spec, make_towers
 from crossmodal_core.models.deep.training import (
     TrainingResult,
     fit_loop,
@@ -44,7 +52,7 @@ from crossmodal_core.models.preprocessing import fit_standardizer, standardize
 from crossmodal_core.store import atomic_path, atomic_write_json
 
 __all__ = ["TorchCrossModalEstimator", "CheckpointError", "FitInputs", "check_array_shape",
-           "check_positive_int", "cluster_components", "fit_standardizer", "linear_stage_state",
+           "check_deep_views", "check_positive_int", "cluster_components", "fit_standardizer", "linear_stage_state",
            "project", "set_linear_stage_state", "standardize", "standardize_views"]
 
 CHECKPOINT_FORMAT = "crossmodal.torch-estimator"
@@ -82,6 +90,9 @@ class TorchCrossModalEstimator(CrossModalEstimator):
     """
 
     _registry: ClassVar[dict[str, type["TorchCrossModalEstimator"]]] = {}
+    #: whether the model builds its towers with :meth:`_towers` / :func:`~.towers.make_towers`
+    #: from ``n_features_in_`` and so takes image views (a CNN tower per rank-4 view)
+    accepts_images: ClassVar[bool] = False
     #: inference chunk size (rows per forward pass in ``transform``)
     _transform_chunk: ClassVar[int] = 8192
 
@@ -115,18 +126,21 @@ class TorchCrossModalEstimator(CrossModalEstimator):
 
         requires_labels = self.requires_labels if requires_labels is None else requires_labels
         # views on disk stay there (shape / dtype checked; NaN / inf as blocks are read)
-        views = check_stream_views(views, n_views=self.n_views, min_rows=2, what="views")
-        views = [v.astype(np.float32, copy=False) for v in views]
+        views = check_deep_views(views, n_views=self.n_views, min_rows=2, what="views")
+        if not self.accepts_images and any(v.ndim == 4 for v in views):
+            raise ValueError(f"{type(self).__name__} takes flat (n, d) views; image views (n, C, H, W) work with "
+                             "DCCA, C-DCCA, TNN-C-CCA (network-first), the contrastive model and UGAAR, or pass "
+                             "the image's flat descriptor view (<view>_pix)")
         y = check_labels(y, views[0].shape[0], required=requires_labels)
         val_views = val_y = None
         if validation is not None:
             if not isinstance(validation, (tuple, list)) or len(validation) != 2:
                 raise ValueError("validation must be a (views_val, y_val) pair (y_val may be None)")
-            val_views = check_views(validation[0], n_views=len(views), min_rows=2, what="validation views")
+            val_views = check_deep_views(validation[0], n_views=len(views), min_rows=2, what="validation views")
             for i, (v, t) in enumerate(zip(val_views, views)):
-                if v.shape[1] != t.shape[1]:
-                    raise ValueError(f"validation views[{i}] has {v.shape[1]} features, training has {t.shape[1]}")
-            val_views = [v.astype(np.float32, copy=False) for v in val_views]
+                if v.shape[1:] != t.shape[1:]:
+                    raise ValueError(f"validation views[{i}] has item shape {tuple(v.shape[1:])}, training has "
+                                     f"{tuple(t.shape[1:])}")
             if validation[1] is None:
                 # unlabelled validation: instance-level retrieval (the paired item is relevant)
                 val_y = np.arange(val_views[0].shape[0])
@@ -147,13 +161,14 @@ class TorchCrossModalEstimator(CrossModalEstimator):
         for attr in forget:
             if hasattr(self, attr):
                 delattr(self, attr)
-        self.n_features_in_ = [v.shape[1] for v in inputs.views]
+        self.n_features_in_ = [feature_spec(v.shape[1:], f"views[{i}]") for i, v in enumerate(inputs.views)]
         self.device_ = inputs.device
 
     # ------------------------------------------------------------------ shared building blocks
-    def _towers(self, in_features: Mapping[str, int], out_features: int, **options: Any) -> nn.ModuleDict:
-        """One tower per named input width with this estimator's ``hidden``, ``activation``,
-        ``dropout`` and ``batch_norm`` (see :func:`~crossmodal_core.models.deep.towers.make_tower`)."""
+    def _towers(self, in_features: Mapping[str, FeatureSpec], out_features: int, **options: Any) -> nn.ModuleDict:
+        """One tower per named input (width: MLP; ``(C, H, W)``: CNN with an MLP head) with this
+        estimator's ``hidden``, ``activation``, ``dropout`` and ``batch_norm`` (see
+        :func:`~crossmodal_core.models.deep.towers.make_tower`)."""
         return make_towers(in_features, hidden=tuple(self.hidden), out_features=int(out_features),
                            activation=self.activation, dropout=float(self.dropout),
                            batch_norm=bool(self.batch_norm), **options)
@@ -163,8 +178,11 @@ class TorchCrossModalEstimator(CrossModalEstimator):
         return [self._run(net, x) for net, x in zip(towers.values(), inputs)]
 
     def _fit_input_scaling(self, views: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Fit ``input_means_`` / ``input_scales_`` on the training views; return them standardised."""
-        self.input_means_, self.input_scales_ = fit_standardizer(views)
+        """Fit ``input_means_`` / ``input_scales_`` on the training views; return them standardised.
+
+        Image views (rank 4) get ``None`` for both: their CNN tower scales them (see the module
+        docstring), and they are returned as they are."""
+        self.input_means_, self.input_scales_ = fit_input_standardizer(views)
         return self._scaled_inputs(views)
 
     def _fit_input_scaling_streamed(self, views: Sequence[Any]) -> None:
@@ -200,14 +218,17 @@ class TorchCrossModalEstimator(CrossModalEstimator):
         """Checkpoint arrays ``input.means.<i>`` / ``input.scales.<i>`` of the input standardisation."""
         state = {}
         for i, (m, s) in enumerate(zip(self.input_means_, self.input_scales_)):
-            state[f"input.means.{i}"], state[f"input.scales.{i}"] = m, s
+            if m is not None:  # image views: scaled inside their CNN tower (its buffers)
+                state[f"input.means.{i}"], state[f"input.scales.{i}"] = m, s
         return state
 
     def _set_input_scaling_state(self, arrays: dict[str, np.ndarray]) -> None:
         """Read back :meth:`_input_scaling_state`, checking the shapes against ``n_features_in_``."""
         dims = list(enumerate(self.n_features_in_))
-        self.input_means_ = [check_array_shape(arrays, f"input.means.{i}", (d,)) for i, d in dims]
-        self.input_scales_ = [check_array_shape(arrays, f"input.scales.{i}", (d,)) for i, d in dims]
+        self.input_means_ = [None if isinstance(d, tuple) else check_array_shape(arrays, f"input.means.{i}", (d,))
+                             for i, d in dims]
+        self.input_scales_ = [None if isinstance(d, tuple) else check_array_shape(arrays, f"input.scales.{i}", (d,))
+                              for i, d in dims]
 
     def _reject_unexpected_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """A checkpoint holding arrays this model does not write is not one of its checkpoints."""
@@ -257,10 +278,17 @@ class TorchCrossModalEstimator(CrossModalEstimator):
         was_training = net.training
         net.eval()
         out = []
+        # flat rows go as float32; images keep their dtype (the CNN tower casts per chunk), and
+        # a chunk holds at most ~32 MiB of float32 pixels, not 8,192 images
+        image = x.ndim == 4
+        rows = self._transform_chunk
+        if image:
+            rows = max(1, min(rows, (32 << 20) // (4 * int(np.prod(x.shape[1:])))))
         with torch.no_grad():
-            for start in range(0, x.shape[0], self._transform_chunk):
-                chunk = torch.as_tensor(np.ascontiguousarray(x[start:start + self._transform_chunk]),
-                                        dtype=torch.float32, device=device)
+            for start in range(0, x.shape[0], rows):
+                chunk = np.ascontiguousarray(x[start:start + rows])
+                chunk = torch.as_tensor(chunk, device=device) if image else torch.as_tensor(
+                    chunk, dtype=torch.float32, device=device)
                 out.append(net(chunk).cpu().numpy())
         net.train(was_training)
         return np.concatenate(out, axis=0) if out else np.zeros((0, 0), np.float32)
@@ -279,8 +307,33 @@ class TorchCrossModalEstimator(CrossModalEstimator):
         """
         self._check_fitted("module_")
         views = self._check_transform_views(views, self.n_features_in_)
-        return [np.asarray(z, dtype=np.float64) for z in
-                self._transform_arrays([v.astype(np.float32, copy=False) for v in views])]
+        return [np.asarray(z, dtype=np.float64) for z in self._transform_arrays(views)]
+
+    def _check_transform_views(self, views: Sequence[np.ndarray | None], n_features: Sequence[FeatureSpec],
+                               allow_none: bool = False) -> list[np.ndarray | None]:
+        """The base class's check for flat views (cast to float32), plus image views: rank 4 with
+        the fitted ``(C, H, W)`` (dtype kept), finite; a view of the wrong rank is refused by name."""
+        views = list(views)
+        if len(views) != len(n_features):
+            raise ValueError(f"{type(self).__name__} was fitted on {len(n_features)} views, got {len(views)}")
+        out: list[np.ndarray | None] = []
+        for i, (v, d) in enumerate(zip(views, n_features)):
+            if v is None and allow_none:
+                out.append(None)
+                continue
+            if isinstance(d, tuple):
+                a = check_deep_views([v], n_views=1, min_rows=1, what=f"views[{i}]")[0]
+                if a.ndim != 4 or tuple(a.shape[1:]) != d:
+                    raise ValueError(f"views[{i}] has shape {tuple(np.shape(a))}; the model was fitted on images "
+                                     f"(n, {', '.join(map(str, d))})")
+                out.append(a)
+                continue
+            if np.ndim(v) == 4:
+                raise ValueError(f"views[{i}] is an image view {tuple(np.shape(v))}; the model was fitted with "
+                                 f"{d} flat features there")
+            (a,) = super()._check_transform_views([v], [d])
+            out.append(a if hasattr(a, "iter_blocks") else a.astype(np.float32, copy=False))
+        return out
 
     # ------------------------------------------------------------------ checkpoints
     def _json_params(self) -> dict[str, Any]:
@@ -304,7 +357,7 @@ class TorchCrossModalEstimator(CrossModalEstimator):
             raise ValueError(f"{path}: the checkpoint itself must not end in .json (that name is used for "
                              "the readable config beside it); use e.g. .pt")
         meta = {
-            "n_features_in_": [int(d) for d in self.n_features_in_],
+            "n_features_in_": [list(d) if isinstance(d, tuple) else int(d) for d in self.n_features_in_],
             "history_": getattr(self, "history_", []),
             "best_epoch_": getattr(self, "best_epoch_", None),
             "stopped_early_": bool(getattr(self, "stopped_early_", False)),
@@ -377,7 +430,7 @@ class TorchCrossModalEstimator(CrossModalEstimator):
         est = target(**params)
         est.device_ = resolve_device(params.get("device", "cpu"))
         try:
-            est.n_features_in_ = [int(d) for d in meta["n_features_in_"]]
+            est.n_features_in_ = [feature_spec(d, "n_features_in_") for d in meta["n_features_in_"]]
             est.history_ = meta.get("history_", [])
             est.best_epoch_ = meta.get("best_epoch_")
             est.stopped_early_ = meta.get("stopped_early_", False)
@@ -445,11 +498,77 @@ def project(x: np.ndarray, weights: np.ndarray, means: np.ndarray) -> np.ndarray
     return ((x - means.astype(np.float32)) @ weights.astype(np.float32)).astype(np.float32, copy=False)
 
 
-def standardize_views(views: Sequence[np.ndarray], means: Sequence[np.ndarray],
-                      scales: Sequence[np.ndarray]) -> list[np.ndarray]:
+def standardize_views(views: Sequence[np.ndarray], means: Sequence[np.ndarray | None],
+                      scales: Sequence[np.ndarray | None]) -> list[np.ndarray]:
     """:func:`~crossmodal_core.models.preprocessing.standardize` of each view with its own
-    statistics (from :func:`~crossmodal_core.models.preprocessing.fit_standardizer`)."""
-    return [standardize(v, m, s) for v, m, s in zip(views, means, scales)]
+    statistics (from :func:`fit_input_standardizer`); a view whose statistics are ``None`` (an
+    image, scaled inside its CNN tower) is passed through as it is."""
+    return [v if m is None else standardize(v, m, s) for v, m, s in zip(views, means, scales)]
+
+
+def fit_input_standardizer(views: Sequence[np.ndarray]) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
+    """:func:`~crossmodal_core.models.preprocessing.fit_standardizer` of the flat ``(n, d)``
+    views; ``None`` for image views ``(n, C, H, W)`` (their CNN tower scales them globally)."""
+    means: list[np.ndarray | None] = []
+    scales: list[np.ndarray | None] = []
+    for v in views:
+        if np.ndim(v) == 4:
+            means.append(None)
+            scales.append(None)
+        else:
+            (m,), (s_,) = fit_standardizer([v])
+            means.append(m)
+            scales.append(s_)
+    return means, scales
+
+
+def check_deep_views(views: Sequence[Any], n_views: int | None = 2, min_rows: int = 2,
+                     what: str = "views") -> list[Any]:
+    """Validate the views of a deep model: flat ``(n, d)`` views as
+    :func:`~crossmodal_core.models.linear.streaming.check_stream_views` (returned as float32;
+    views on disk stay there), image / spectrogram views ``(n, C, H, W)`` numeric and finite,
+    returned in their own dtype (uint8 stays uint8; float64 becomes float32). A sequence view
+    ``(n, T, d)`` or any other rank raises ``ValueError`` naming the problem
+    (:func:`~.towers.feature_spec`). All views must have the same number of rows."""
+    from crossmodal_core.data.dataset import nonfinite_rows
+    from crossmodal_core.models.linear.streaming import check_stream_views
+
+    if isinstance(views, np.ndarray):
+        raise ValueError(f"{what} must be a list of arrays (one per modality), got a single array")
+    views = list(views)
+    if not any(np.ndim(v) == 4 for v in views if not hasattr(v, "iter_blocks")):
+        # flat (or wrong-rank) views: the flat check's messages (sequence views name the sequence models)
+        return [v.astype(np.float32, copy=False)
+                for v in check_stream_views(views, n_views=n_views, min_rows=min_rows, what=what)]
+    if n_views is not None and len(views) != n_views:
+        raise ValueError(f"expected {n_views} {what}, got {len(views)}")
+    out = []
+    for i, v in enumerate(views):
+        if hasattr(v, "iter_blocks"):
+            raise ValueError(f"{what}[{i}] stays on disk; a model with image views reads every view into memory")
+        a = np.asarray(v)
+        if a.ndim != 4:
+            out.append(check_stream_views([a], n_views=1, min_rows=0, what=f"{what}[{i}]")[0].astype(np.float32, copy=False))
+            continue
+        feature_spec(a.shape[1:], f"{what}[{i}]")
+        if a.dtype.kind not in "biuf":
+            raise ValueError(f"{what}[{i}] must be numeric, got dtype {a.dtype}")
+        if a.dtype.kind == "f":
+            if a.dtype == np.float64:
+                a = a.astype(np.float32)
+            bad = nonfinite_rows(a)
+            if len(bad):
+                raise ValueError(f"{what}[{i}] contains NaN or inf in {len(bad)} item(s), first at row {int(bad[0])}")
+        elif a.dtype.kind == "b":
+            a = a.astype(np.uint8)
+        out.append(a)
+    n = out[0].shape[0]
+    for i, a in enumerate(out):
+        if a.shape[0] != n:
+            raise ValueError(f"{what}[{i}] has {a.shape[0]} rows but {what}[0] has {n}")
+    if n < min_rows:
+        raise ValueError(f"{what} need at least {min_rows} rows, got {n}")
+    return out
 
 
 def check_positive_int(name: str, value: Any, strict: bool = False) -> None:

@@ -47,7 +47,7 @@ class ContrastiveAligner(TorchCrossModalEstimator):
     epochs, batch_size, lr, weight_decay :
         AdamW training settings.
     patience, random_state, device, progress :
-        As for every deep model.
+        As for every deep model; ``device="auto"`` (default): a CUDA GPU when present, else the CPU.
 
     Attributes
     ----------
@@ -56,13 +56,14 @@ class ContrastiveAligner(TorchCrossModalEstimator):
     history_, best_epoch_, stopped_early_
     """
 
+    accepts_images = True  # image views get CNN towers (towers.make_tower picks by rank)
     requires_labels = False
 
     def __init__(self, n_components: int = 64, hidden: tuple[int, ...] = (512,), activation: str = "relu",
                  dropout: float = 0.1, batch_norm: bool = False, temperature: float = 0.3,
                  infonce_weight: float = 1.0, supcon_weight: float = 1.0, epochs: int = 20,
                  batch_size: int = 512, lr: float = 1e-3, weight_decay: float = 1e-4,
-                 patience: int | None = None, random_state: int | None = 0, device: str = "cpu",
+                 patience: int | None = None, random_state: int | None = 0, device: str = "auto",
                  progress: bool = True):
         self.n_components = n_components
         self.hidden = hidden

@@ -62,7 +62,8 @@ class DCCA(TorchCrossModalEstimator):
     patience : int or None
         Early stopping on validation MAP (needs ``validation``).
     random_state, device, progress :
-        As for every deep model.
+        As for every deep model; ``device="auto"`` (default) trains on a CUDA GPU when one is
+        present, else on the CPU.
 
     Attributes
     ----------
@@ -73,6 +74,7 @@ class DCCA(TorchCrossModalEstimator):
     history_, best_epoch_, stopped_early_
     """
 
+    accepts_images = True  # image views get CNN towers (towers.make_tower picks by rank)
     requires_labels = False
     _uses_labels = False
 
@@ -80,7 +82,7 @@ class DCCA(TorchCrossModalEstimator):
                  hidden: tuple[int, ...] = (256, 256), activation: str = "tanh", dropout: float = 0.0,
                  batch_norm: bool = False, reg: float = 1e-3, eps: float = 1e-9, epochs: int = 30,
                  batch_size: int = 1000, lr: float = 1e-3, weight_decay: float = 1e-5,
-                 patience: int | None = None, random_state: int | None = 0, device: str = "cpu",
+                 patience: int | None = None, random_state: int | None = 0, device: str = "auto",
                  progress: bool = True):
         self.n_components = n_components
         self.out_features = out_features

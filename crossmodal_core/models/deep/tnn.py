@@ -9,7 +9,9 @@ the same class, negative = a visual item of another class, mined inside each min
 ``max(||a − p||² − ||a − n||² + margin, 0)``.
 
 ``order="network-first"`` (one reference script): the branches run on the standardised raw
-features, and Cluster-CCA is fitted afterwards on the branches' training outputs.
+features, and Cluster-CCA is fitted afterwards on the branches' training outputs. This is the
+order for image / spectrogram views ``(n, C, H, W)``: their branch is a CNN tower
+(:mod:`.towers`); ``"ccca-first"`` refuses them (Cluster-CCA has no raw features to fit).
 
 Cluster-CCA has at most ``classes − 1`` useful components, so ``n_components`` is clipped to
 that (``n_components_`` holds the value used).
@@ -81,6 +83,7 @@ class TNNClusterCCA(TorchCrossModalEstimator):
         Early stopping on validation MAP (needs ``validation`` in ``fit``).
     random_state : int or None
     device : {"cpu", "cuda", "auto"}
+        ``"auto"`` (default): a CUDA GPU when present, else the CPU.
     progress : bool
         Show a tqdm bar.
 
@@ -93,6 +96,7 @@ class TNNClusterCCA(TorchCrossModalEstimator):
     history_, best_epoch_, stopped_early_ : training record
     """
 
+    accepts_images = True  # image views get CNN towers (towers.make_tower picks by rank)
     requires_labels = True
 
     def __init__(self, n_components: int = 10, embedding_dim: int = 10, hidden: tuple[int, ...] = (100, 100, 100),
@@ -101,7 +105,7 @@ class TNNClusterCCA(TorchCrossModalEstimator):
                  reduction: str = "mean_nonzero", order: str = "ccca-first", ccca_variant: str = "paper",
                  ccca_reg: float | None = None, ccca_beta: float = 0.2, epochs: int = 10, batch_size: int = 128,
                  lr: float = 1e-3, weight_decay: float = 0.0, patience: int | None = None,
-                 random_state: int | None = 0, device: str = "cpu", progress: bool = True):
+                 random_state: int | None = 0, device: str = "auto", progress: bool = True):
         self.n_components = n_components
         self.embedding_dim = embedding_dim
         self.hidden = hidden
@@ -179,6 +183,10 @@ class TNNClusterCCA(TorchCrossModalEstimator):
         """
         self._check_params()
         inputs = self._prepare_fit(views, y, validation)
+        if self.order == "ccca-first" and any(v.ndim == 4 for v in inputs.views):
+            raise ValueError("TNN-C-CCA with order='ccca-first' fits Cluster-CCA on the raw features, and an image "
+                             "view (n, C, H, W) has none to fit it on; use order='network-first' (CNN branches on "
+                             "the images, Cluster-CCA on their outputs) or a flat image feature view")
         self._begin_fit(inputs, forget=("module_", "ccca_weights_", "ccca_means_", "input_means_", "input_scales_"))
         if self.order == "ccca-first":
             ccca = _fit_cluster_cca(inputs.views, inputs.y, self.n_components, self.ccca_variant,

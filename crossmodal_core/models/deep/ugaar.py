@@ -56,7 +56,13 @@ Model (views are ordered ``[sheet, lyrics, audio]``; ``k = n_components``)
      embedding agrees with the pair G generates for it; our choice).
    MSE is the mean over items and components.
 6. *Retrieval*: cosine similarity between any two of the three ``k``-d embeddings.
-7. *Ground-truth option* (our extension, ``ground_truth="three-view"``; the default
+7. *Score images* (our choice): the sheet view may be an image ``(n, C, H, W)`` (the
+   engraving raster). Its branch is then a CNN tower (:mod:`.towers`; the rank picks it) fed
+   with the raw pixels, and the ground-truth CCA, which needs flat features, is fitted on the
+   image's fixed block-mean descriptor (:func:`crossmodal_core.features.image_descriptors.pixel_blocks`,
+   the linear baseline's features), standardised. Only the branch sees pixels; only the
+   targets see the descriptor.
+8. *Ground-truth option* (our extension, ``ground_truth="three-view"``; the default
    ``"audio-sheet"`` is the paper's): the targets ``a_i``, ``s_i`` become the audio and sheet
    variates of a ridge MAXVAR generalised CCA of all three views (:func:`three_view_variates`).
 
@@ -102,6 +108,7 @@ from crossmodal_core.models.deep._base import (
     TorchCrossModalEstimator,
     check_array_shape,
     check_positive_int,
+    fit_input_standardizer,
     fit_standardizer,
     standardize,
     standardize_views,
@@ -162,6 +169,19 @@ def three_view_variates(views: Sequence[np.ndarray], n_components: int, reg: flo
     # sign convention: the largest-|.| entry of each shared variate is positive (deterministic)
     g *= np.sign(g[np.argmax(np.abs(g), axis=0), np.arange(n_components)])
     return [x @ np.linalg.solve(c, x.T @ g / n) for x, c in zip(xs, covs)]
+
+
+def _image_descriptor(images: np.ndarray) -> np.ndarray:
+    """The fixed flat descriptor of an image sheet view for the ground-truth CCA (``(n, d)``)."""
+    from crossmodal_core.features.image_descriptors import pixel_blocks
+
+    return pixel_blocks(images)
+
+
+def fit_standardizer_apply(x: np.ndarray) -> np.ndarray:
+    """``x`` standardised with its own per-feature statistics (float32)."""
+    (m,), (s,) = fit_standardizer([x])
+    return standardize(x, m, s)
 
 
 # ----------------------------------------------------------------------------- network
@@ -246,6 +266,7 @@ class UGAAR(TorchCrossModalEstimator):
     random_state : int or None
         Seed of initialisation, noise, mini-batch order and dropout.
     device : "cpu", "cuda", "cuda:N" or "auto"
+        ``"auto"`` (default): a CUDA GPU when present, else the CPU.
     progress : bool
         Show a tqdm progress bar.
 
@@ -261,6 +282,7 @@ class UGAAR(TorchCrossModalEstimator):
     """
 
     n_views = 3
+    accepts_images = True  # image views get CNN towers (towers.make_tower picks by rank)
     requires_labels = False
 
     def __init__(self, n_components: int = 10, hidden_dims: Sequence[int] = (256, 256), noise_dim: int = 8,
@@ -271,7 +293,7 @@ class UGAAR(TorchCrossModalEstimator):
                  consistency_weight: float = 0.5, mismatch_weight: float = 1.0, gp_weight: float = 1.0,
                  label_smoothing: float = 0.1, d_steps: int = 1, epochs: int = 60, batch_size: int = 128,
                  lr: float = 1e-3, d_lr: float | None = None, weight_decay: float = 1e-5,
-                 patience: int | None = 10, random_state: int | None = 0, device: str = "cpu",
+                 patience: int | None = 10, random_state: int | None = 0, device: str = "auto",
                  progress: bool = True):
         self.n_components = n_components
         self.hidden_dims = hidden_dims
@@ -340,19 +362,21 @@ class UGAAR(TorchCrossModalEstimator):
         return self._run_towers(self.module_.branches, self._standardise(views))
 
     def _numpy_state(self) -> dict[str, np.ndarray]:
+        # an image sheet view has no statistics here: its CNN tower scales it (buffers in the state_dict)
         state = {f"{kind}_{name}": np.asarray(arr, dtype=np.float64)
                  for kind, arrays in (("mean", self.means_), ("scale", self.scales_))
-                 for name, arr in zip(VIEW_NAMES, arrays)}
+                 for name, arr in zip(VIEW_NAMES, arrays) if arr is not None}
         state["canonical_correlations"] = np.asarray(self.canonical_correlations_, dtype=np.float64)
         return state
 
     def _set_numpy_state(self, arrays: dict[str, np.ndarray]) -> None:
-        expected = {f"{kind}_{name}" for kind in ("mean", "scale") for name in VIEW_NAMES} | {"canonical_correlations"}
+        d = dict(zip(VIEW_NAMES, self.n_features_in_))
+        flat = [n for n in VIEW_NAMES if not isinstance(d[n], tuple)]
+        expected = {f"{kind}_{name}" for kind in ("mean", "scale") for name in flat} | {"canonical_correlations"}
         if set(arrays) != expected:
             raise CheckpointError(f"UGAAR checkpoint arrays {sorted(arrays)} differ from the expected {sorted(expected)}")
-        d = dict(zip(VIEW_NAMES, self.n_features_in_))
-        self.means_ = [check_array_shape(arrays, f"mean_{n}", (d[n],)) for n in VIEW_NAMES]
-        self.scales_ = [check_array_shape(arrays, f"scale_{n}", (d[n],)) for n in VIEW_NAMES]
+        self.means_ = [check_array_shape(arrays, f"mean_{n}", (d[n],)) if n in flat else None for n in VIEW_NAMES]
+        self.scales_ = [check_array_shape(arrays, f"scale_{n}", (d[n],)) if n in flat else None for n in VIEW_NAMES]
         self.canonical_correlations_ = check_array_shape(arrays, "canonical_correlations", (int(self.n_components),))
 
     def _make_validate(self, inputs: FitInputs) -> Callable[[], tuple[float, float]] | None:
@@ -390,7 +414,11 @@ class UGAAR(TorchCrossModalEstimator):
         views = inputs.views
         n = views[0].shape[0]
         k = int(self.n_components)
-        dims = [v.shape[1] for v in views]
+        if views[1].ndim != 2 or views[2].ndim != 2:
+            raise ValueError("UGAAR takes an image only as its sheet view; lyrics and audio must be flat (n, d)")
+        # the ground truth needs flat sheet features: an image's fixed descriptor (module docstring, 7)
+        sheet_gt_input = views[0] if views[0].ndim == 2 else _image_descriptor(views[0])
+        dims = [sheet_gt_input.shape[1], views[1].shape[1], views[2].shape[1]]
         if n < 4:
             raise ValueError(f"UGAAR needs at least 4 paired items, got {n}")
         if k > min(dims[0], dims[2]):
@@ -399,15 +427,17 @@ class UGAAR(TorchCrossModalEstimator):
             raise ValueError(f"n_components={k} must be smaller than the number of items ({n})")
         self._begin_fit(inputs, forget=("module_", "history_"))
         # a constant feature gets scale 1 so it stays 0 instead of becoming inf/NaN
-        self.means_, self.scales_ = fit_standardizer(views)
+        self.means_, self.scales_ = fit_input_standardizer(views)
         sheet, lyrics, audio = self._standardise(views)
+        gt_sheet_x = sheet if views[0].ndim == 2 else fit_standardizer_apply(sheet_gt_input)
 
         # ground truth: per-view canonical variates of audio and sheet, unit variance per component
         if self.ground_truth == "audio-sheet":
-            cca = CCA(n_components=k, reg=float(self.cca_reg)).fit([audio.astype(np.float64), sheet.astype(np.float64)])
-            gt_audio, gt_sheet = (np.asarray(z, dtype=np.float64) for z in cca.transform([audio, sheet]))
+            cca = CCA(n_components=k, reg=float(self.cca_reg)).fit([audio.astype(np.float64),
+                                                                   gt_sheet_x.astype(np.float64)])
+            gt_audio, gt_sheet = (np.asarray(z, dtype=np.float64) for z in cca.transform([audio, gt_sheet_x]))
         else:
-            gt_sheet, _, gt_audio = three_view_variates([sheet, lyrics, audio], k, float(self.cca_reg))
+            gt_sheet, _, gt_audio = three_view_variates([gt_sheet_x, lyrics, audio], k, float(self.cca_reg))
         gt_audio = gt_audio / np.maximum(gt_audio.std(axis=0), 1e-12)
         gt_sheet = gt_sheet / np.maximum(gt_sheet.std(axis=0), 1e-12)
         self.canonical_correlations_ = (gt_audio - gt_audio.mean(0)).T.dot(gt_sheet - gt_sheet.mean(0)).diagonal() / n
