@@ -13,7 +13,8 @@ metadata columns and atomic folder swap). Every other view, ``fragments.json`` a
 featurizer are written back unchanged; ``build_info.json`` gets the current code fingerprint and
 the timing of this step. Work is cached in chunks of fragments under
 ``<cache_dir>/score_views/`` (keyed by the fragments and the views' version constants, e.g.
-:data:`crossmodal_core.features.score_image.VIEW_VERSION`), so a killed run resumes.
+:data:`crossmodal_core.features.score_image.VIEW_VERSION`, and their size / scale constants),
+so a killed run resumes.
 ``tests/data/music/test_build.py``'s subset-rebuild check compares a fresh build of a few works
 with the result, the new views included.
 """
@@ -75,8 +76,14 @@ def compute(fragments: list[Fragment], jobs: int = 2, progress: bool = True) -> 
     # keyed by the views' version constants (bumped when their output changes), not by the
     # source text, so a docstring edit keeps a half-finished run's chunks; the subset-rebuild
     # test compares the result with what the current code computes
+    # (and by every size / scale constant the views read, so a changed parameter never reuses
+    # chunks made with the old one even when nobody bumped VIEW_VERSION)
     fingerprint = store.cache_key(score_image_mod.VIEW_VERSION, SYNTH_VERSION, audio_mod.MEL_FRAMES,
-                                  audio_mod.MEL_FPS, audio_mod.MEL_RANGE_DB, audio_mod.ANALYSIS)
+                                  audio_mod.MEL_FPS, audio_mod.MEL_RANGE_DB, audio_mod.ANALYSIS, audio_mod.N_MELS,
+                                  build_mod.SAMPLE_RATE, score_image_mod.IMAGE_HEIGHT, score_image_mod.IMAGE_WIDTH,
+                                  score_image_mod.PX_PER_SPACE, score_image_mod.SPACES_ABOVE,
+                                  score_image_mod.PX_PER_QUARTER, score_image_mod.MAX_PREFIX_COLUMNS,
+                                  score_image_mod.SUPERSAMPLE)
     cache = store.cache_dir() / "score_views"
     cache.mkdir(parents=True, exist_ok=True)
     dicts = [f.to_dict() for f in fragments]
