@@ -38,3 +38,26 @@ def test_chunk_cache_is_keyed_by_the_image_geometry(tmp_path, monkeypatch):
     assert not np.array_equal(expected, first["score_image"][0, 0])  # the parameter matters for this fragment
     second, _ = tool.compute([fragment], jobs=1, progress=False)
     np.testing.assert_array_equal(second["score_image"][0, 0], expected)
+
+
+def test_a_folder_that_is_not_a_built_dataset_is_a_clear_error(tmp_path, capsys):
+    tool = _tool()
+    folder = tmp_path / "not-built"
+    folder.mkdir()
+    assert tool.main(["--out", str(folder), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(folder) in err and "Traceback" not in err
+
+
+def test_a_fragment_that_cannot_be_engraved_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("CROSSMODAL_HOME", str(tmp_path))
+    tool = _tool()
+    raw = json.loads((ROOT / "assets" / "datasets" / "music21_lyrics" / "fragments.json").read_text(encoding="utf-8"))
+    fragment = Fragment.from_dict(raw[0])
+
+    def refuse(*_args, **_kwargs):
+        raise score_image_mod.ScoreImageError("the engraving has no five-line staff")
+
+    monkeypatch.setattr(tool.build_mod, "fragment_score_views", refuse)
+    with pytest.raises(ValueError, match=fragment.fragment_id):
+        tool.compute([fragment], jobs=1, progress=False)

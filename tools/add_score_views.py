@@ -56,7 +56,10 @@ def _chunk(args: tuple[list[dict], str]) -> tuple[dict[str, np.ndarray], float]:
     images, mels, t0, cps = [], [], [], []
     for d in rows:
         fr = Fragment.from_dict(d)
-        views = build_mod.fragment_score_views(fr, synthesize(fr, sample_rate=build_mod.SAMPLE_RATE))
+        try:
+            views = build_mod.fragment_score_views(fr, synthesize(fr, sample_rate=build_mod.SAMPLE_RATE))
+        except ValueError as exc:  # RenderError / ScoreImageError: this tool cannot drop a row, so say which
+            raise ValueError(f"fragment {fr.fragment_id!r}: cannot compute its score views ({exc})") from None
         images.append(views["score_image"])
         mels.append(views["audio_mel"])
         t0.append(views["score_t0"])
@@ -120,6 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, OSError) as exc:  # DatasetError included: a clear message, no traceback
+        print(f"add_score_views: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     folder: Path = args.out
     ds, fragments = load_music_dataset(folder, derived=False)
     summary = json.loads((folder / build_mod.INFO_FILE).read_text())
