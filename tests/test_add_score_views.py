@@ -61,3 +61,37 @@ def test_a_fragment_that_cannot_be_engraved_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr(tool.build_mod, "fragment_score_views", refuse)
     with pytest.raises(ValueError, match=fragment.fragment_id):
         tool.compute([fragment], jobs=1, progress=False)
+
+
+def test_an_error_in_a_worker_stops_the_other_chunks(tmp_path, monkeypatch):
+    """With --jobs 2, one fragment that fails must end the run at once: the queued chunks are
+    not computed first (on the corpus that was up to half an hour before the error showed)."""
+    import os
+    import time
+
+    import sys
+
+    monkeypatch.setenv("CROSSMODAL_HOME", str(tmp_path))
+    tool = _tool()
+    monkeypatch.setitem(sys.modules, "add_score_views", tool)  # the pool pickles _chunk by its module
+    raw = json.loads((ROOT / "assets" / "datasets" / "music21_lyrics" / "fragments.json").read_text(encoding="utf-8"))
+    fragments = [Fragment.from_dict(d) for d in raw[:7]]
+    done = tmp_path / "done"
+    done.mkdir()
+    bad = fragments[0].fragment_id
+
+    def views(fr, _y):
+        if fr.fragment_id == bad:
+            raise score_image_mod.ScoreImageError("the engraving has no five-line staff")
+        time.sleep(1.0)
+        (done / f"{os.getpid()}-{time.monotonic_ns()}").touch()
+        return {"score_image": np.zeros((1, 64, 256), np.uint8), "audio_mel": np.zeros((1, 64, 128), np.uint8),
+                "score_t0": 0.0, "score_cols_per_s": 1.0}
+
+    monkeypatch.setattr(tool, "CHUNK", 1)
+    monkeypatch.setattr(tool.build_mod, "fragment_score_views", views)
+    monkeypatch.setattr("crossmodal_core.synth.synthesize", lambda fr, sample_rate: np.zeros(100, np.float32))
+    with pytest.raises(ValueError, match=bad):
+        tool.compute(fragments, jobs=2, progress=False)
+    time.sleep(1.5)  # a worker left running would finish its fragment by now
+    assert len(list(done.iterdir())) < len(fragments) - 1

@@ -104,14 +104,20 @@ def compute(fragments: list[Fragment], jobs: int = 2, progress: bool = True) -> 
     else:
         pool = multiprocessing.get_context("fork").Pool(int(jobs), initializer=build_mod._worker_init)
         results = pool.imap(_chunk, tasks, chunksize=1)  # imap keeps the order
+    finished = False
     try:
         for (rows, _), (arrays, spent) in zip(tasks, results):
             parts.append(arrays)
             cpu += spent
             bar.update(len(rows))
+        finished = True
     finally:
         if pool is not None:
-            pool.close()
+            # on an error (or Ctrl-C) stop the workers now: close() would first compute every queued chunk
+            if finished:
+                pool.close()
+            else:
+                pool.terminate()
             pool.join()
         bar.close()
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, cpu
