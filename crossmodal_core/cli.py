@@ -370,10 +370,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.param = [item for item in args.param if not for_skipped(item)]
     models = [s.name for s in specs]
     if isinstance(args.limit_train, dict):
-        try:
-            args.limit_train = {("*" if k == "*" else _registry_name(k)): v for k, v in args.limit_train.items()}
-        except KeyError as exc:
-            raise CLIError(f"--limit-train: {exc.args[0]}") from None
+        caps: dict[str, int] = {}
+        for k, v in args.limit_train.items():
+            try:
+                name = "*" if k == "*" else _registry_name(k)
+            except KeyError as exc:
+                raise CLIError(f"--limit-train: {exc.args[0]}") from None
+            if name in caps:  # an alias or display name of a model already given
+                raise CLIError(f"--limit-train names {name!r} twice")
+            caps[name] = v
+        args.limit_train = caps
     if not models:
         raise CLIError(f"no model of --models {args.models!r} applies to {ds.name!r}")
     try:

@@ -416,7 +416,10 @@ def _true_times(tk, fragment: Fragment, events: list[tuple[str, float]], end: fl
     if len(heads) != len(notes):
         return events, end  # an engraving we cannot pair note by note: keep the written times
     first = float(notes[0].onset)
-    written = np.array([float(h["onset_s"]) + first for h in heads] + [end])
+    # the events' clock starts at the pickup as verovio timed it (a triplet rest timed as a plain
+    # value shifts every event): anchor the written note times on the first note's own event
+    start = dict(events).get(str(heads[0]["id"]), first)
+    written = np.array([float(h["onset_s"]) + start for h in heads] + [end])
     true = np.array([float(n.onset) for n in notes] + [max(float(n.onset + n.duration) for n in notes)])
     if np.allclose(written, true, rtol=0.0, atol=1e-6) or np.any(np.diff(written) <= 0):
         return events, end

@@ -370,3 +370,24 @@ def test_models_all_is_every_registry_model_and_skips_what_the_views_do_not_allo
     with pytest.raises(SystemExit) as exc:
         cli.main(["evaluate", "--data", str(data_file), "--models", "all", "--limit-train", "5,5"])
     assert exc.value.code == 2 and "names '*' twice" in capsys.readouterr().err
+
+
+def test_limit_train_naming_one_model_twice_through_an_alias_is_refused(data_file, tmp_path, monkeypatch, capsys):
+    """'lstm-ccca' and its display name 'LSTM-C-CCA' are the same model: two caps for it are an
+    error (as 'cca=1,cca=2' is), not a silent choice of the last one."""
+    from crossmodal_core import evaluate as ev
+
+    calls = {}
+
+    def fake(ds, models, **kw):
+        calls["limit"] = kw["limit_train"]
+        return {"models": {m: {"error": None} for m in models}, "rows": []}
+
+    monkeypatch.setattr(ev, "evaluate", fake)
+    monkeypatch.setattr(ev, "write_results", lambda res, out: (out, out.with_suffix(".csv")))
+    monkeypatch.setattr(ev, "format_table", lambda res: "table")
+    rc = cli.main(["evaluate", "--data", str(data_file), "--models", "cca", "--out", str(tmp_path / "a.json"),
+                   "--limit-train", "lstm-ccca=800,LSTM-C-CCA=50", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "lstm-ccca" in err and "twice" in err and "Traceback" not in err
+    assert "limit" not in calls

@@ -290,3 +290,27 @@ def test_app_shows_the_hashing_models_hamming_map_and_the_paired_recall_at_k(tmp
     r20 = pdoc["models"]["attention"]["summary"]["metrics"]["test"]["audio->visual"]["R@20"]["mean"]
     assert table.loc[("Deep attention", "audio→visual"), "R@20"] == pytest.approx(100 * r20, abs=1e-3)
     assert np.isnan(table.loc[("CCA", "audio→visual"), "R@20"])  # CCA reports R@1/5/10 only
+
+
+def test_app_expander_skips_malformed_user_results_instead_of_crashing(tmp_path, monkeypatch):
+    """A hand-edited or cut results file among the user's own runs must not take the home page
+    down: the Hamming and paired tables leave that file out and still show the reference ones."""
+    from crossmodal_core import appdata
+
+    monkeypatch.setenv("CROSSMODAL_HOME", str(tmp_path))
+    folder = store.user_results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "bad-class.json").write_text(json.dumps({
+        "dataset": "x", "protocol": {"kind": "class"},
+        "models": {"ugach": ["not", "a", "record"], "agah": {"display": "AGAH", "summary": {"metrics": 3}},
+                   "ckcca": {"summary": {"metrics": {"test": {"a->b": 7}}}}}}), encoding="utf-8")
+    (folder / "bad-paired.json").write_text(json.dumps({
+        "dataset": "x", "protocol": {"kind": "paired"},
+        "models": {"cca": "garbage", "dcca": {"display": "DCCA", "summary": {"metrics": {"test": {
+            "a->b": {"R@1": {"mean": 0.5}}}}}}}}), encoding="utf-8")
+    frame = appdata.hamming_table()
+    assert set(frame["Model"]) == {"UGACH", "AGAH"}
+    assert not frame["Results"].str.contains("yours").any()
+    titles = [t for t, _ in appdata.paired_tables()]
+    assert any("synthetic-vegas-paired.json" in t for t in titles)
+    assert not any("bad-paired.json" in t for t in titles)

@@ -13,7 +13,8 @@ metadata columns and atomic folder swap). Every other view, ``fragments.json`` a
 featurizer are written back unchanged; ``build_info.json`` gets the current code fingerprint and
 the timing of this step. Work is cached in chunks of fragments under
 ``<cache_dir>/score_views/`` (keyed by the fragments and the views' version constants, e.g.
-:data:`crossmodal_core.features.score_image.VIEW_VERSION`), so a killed run resumes.
+:data:`crossmodal_core.features.score_image.VIEW_VERSION`, and their size / scale constants),
+so a killed run resumes.
 ``tests/data/music/test_build.py``'s subset-rebuild check compares a fresh build of a few works
 with the result, the new views included.
 """
@@ -55,7 +56,10 @@ def _chunk(args: tuple[list[dict], str]) -> tuple[dict[str, np.ndarray], float]:
     images, mels, t0, cps = [], [], [], []
     for d in rows:
         fr = Fragment.from_dict(d)
-        views = build_mod.fragment_score_views(fr, synthesize(fr, sample_rate=build_mod.SAMPLE_RATE))
+        try:
+            views = build_mod.fragment_score_views(fr, synthesize(fr, sample_rate=build_mod.SAMPLE_RATE))
+        except ValueError as exc:  # RenderError / ScoreImageError: this tool cannot drop a row, so say which
+            raise ValueError(f"fragment {fr.fragment_id!r}: cannot compute its score views ({exc})") from None
         images.append(views["score_image"])
         mels.append(views["audio_mel"])
         t0.append(views["score_t0"])
@@ -75,8 +79,14 @@ def compute(fragments: list[Fragment], jobs: int = 2, progress: bool = True) -> 
     # keyed by the views' version constants (bumped when their output changes), not by the
     # source text, so a docstring edit keeps a half-finished run's chunks; the subset-rebuild
     # test compares the result with what the current code computes
+    # (and by every size / scale constant the views read, so a changed parameter never reuses
+    # chunks made with the old one even when nobody bumped VIEW_VERSION)
     fingerprint = store.cache_key(score_image_mod.VIEW_VERSION, SYNTH_VERSION, audio_mod.MEL_FRAMES,
-                                  audio_mod.MEL_FPS, audio_mod.MEL_RANGE_DB, audio_mod.ANALYSIS)
+                                  audio_mod.MEL_FPS, audio_mod.MEL_RANGE_DB, audio_mod.ANALYSIS, audio_mod.N_MELS,
+                                  build_mod.SAMPLE_RATE, score_image_mod.IMAGE_HEIGHT, score_image_mod.IMAGE_WIDTH,
+                                  score_image_mod.PX_PER_SPACE, score_image_mod.SPACES_ABOVE,
+                                  score_image_mod.PX_PER_QUARTER, score_image_mod.MAX_PREFIX_COLUMNS,
+                                  score_image_mod.SUPERSAMPLE)
     cache = store.cache_dir() / "score_views"
     cache.mkdir(parents=True, exist_ok=True)
     dicts = [f.to_dict() for f in fragments]
@@ -94,14 +104,20 @@ def compute(fragments: list[Fragment], jobs: int = 2, progress: bool = True) -> 
     else:
         pool = multiprocessing.get_context("fork").Pool(int(jobs), initializer=build_mod._worker_init)
         results = pool.imap(_chunk, tasks, chunksize=1)  # imap keeps the order
+    finished = False
     try:
         for (rows, _), (arrays, spent) in zip(tasks, results):
             parts.append(arrays)
             cpu += spent
             bar.update(len(rows))
+        finished = True
     finally:
         if pool is not None:
-            pool.close()
+            # on an error (or Ctrl-C) stop the workers now: close() would first compute every queued chunk
+            if finished:
+                pool.close()
+            else:
+                pool.terminate()
             pool.join()
         bar.close()
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, cpu
@@ -113,6 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, OSError) as exc:  # DatasetError included: a clear message, no traceback
+        print(f"add_score_views: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     folder: Path = args.out
     ds, fragments = load_music_dataset(folder, derived=False)
     summary = json.loads((folder / build_mod.INFO_FILE).read_text())

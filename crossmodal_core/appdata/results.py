@@ -60,15 +60,18 @@ def hamming_table():
         subset = "unseen" if d["protocol"].get("kind") == "zero-shot" else "test"
         for key in model_order(d["models"]):
             rec = d["models"][key]
-            metrics = ((rec.get("summary") or {}).get("metrics") or {}).get(subset, {}) if isinstance(rec, dict) else {}
-            if not any("map_hamming" in v for v in metrics.values()):
-                continue
-            row = {"Results": dataset_title(d) + (" [yours]" if doc["origin"] == "yours" else ""),
-                   "Model": rec.get("display", key)}
-            for direction, vals in metrics.items():
-                arrow = direction.replace("->", "→")
-                row[f"{arrow} cosine"] = cell(vals.get("map"), 100)
-                row[f"{arrow} Hamming"] = cell(vals.get("map_hamming"), 100)
+            try:
+                metrics = ((rec.get("summary") or {}).get("metrics") or {}).get(subset, {}) if isinstance(rec, dict) else {}
+                if not any("map_hamming" in v for v in metrics.values()):
+                    continue
+                row = {"Results": dataset_title(d) + (" [yours]" if doc["origin"] == "yours" else ""),
+                       "Model": str(rec.get("display", key))}
+                for direction, vals in metrics.items():
+                    arrow = str(direction).replace("->", "→")
+                    row[f"{arrow} cosine"] = cell(vals.get("map"), 100)
+                    row[f"{arrow} Hamming"] = cell(vals.get("map_hamming"), 100)
+            except (AttributeError, TypeError, KeyError, ValueError):
+                continue  # a malformed record of a (user's) results file: left out, as unreadable files are
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -80,5 +83,9 @@ def paired_tables() -> list[tuple[str, "object"]]:
     out = []
     for doc in load_paired_documents():
         title = f"{dataset_title(doc['document'])}: instance-level ({Path(doc['path']).name})"
-        out.append((title + (" [yours]" if doc["origin"] == "yours" else ""), paired_frame(doc["document"])))
+        try:
+            frame = paired_frame(doc["document"])
+        except (AttributeError, TypeError, KeyError, ValueError):
+            continue  # a malformed (user's) results file: left out, as unreadable files are
+        out.append((title + (" [yours]" if doc["origin"] == "yours" else ""), frame))
     return out

@@ -150,6 +150,24 @@ def test_events_are_on_the_notes_own_clock_through_bracketless_tuplets():
     assert end == pytest.approx(4.0)
 
 
+
+@pytest.mark.parametrize("lead", [1 / 3, 2 / 3])
+def test_a_pickup_in_triplets_keeps_the_notes_on_their_own_clock(lead):
+    """A fragment starting 1/3 or 2/3 of a quarter into its bar (a triplet pickup rest, which
+    verovio times as a plain value): the notes still sit at their onsets, the first at time 0,
+    so the fragment is engraved instead of dropped."""
+    from crossmodal_core import render
+
+    fr = _fragment([64, 65, 64, 65, 64], durations=[1.0, 1.0, 0.5, 0.5, 1.0])
+    fr.extra["measure_offset_ql"] = lead
+    _svg, events, end = render.fragment_staff_svg(fr)
+    sounding = sorted(q for _, q in events if q >= 0)
+    np.testing.assert_allclose(sounding[:1], [0.0], atol=1e-9)
+    assert {round(n.onset, 6) for n in fr.notes} <= {round(q, 6) for q in sounding}
+    assert end == pytest.approx(4.0)
+    img, t0, _ = si.score_image(fr)
+    assert img.sum() > 0 and t0 > 0
+
 # ---------------------------------------------------------------------- segments
 def test_segments_are_time_aligned_on_a_hand_made_image():
     # column c holds the time (c - t0) / cols_per_s in tenths of a second: segment k is [k, k+1) s
