@@ -69,11 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     picks = sorted(rng.choice(len(rows), size=min(args.n, len(rows)), replace=False).tolist())
     jobs = []
     for i in picks:
-        fr = Fragment.from_dict(rows[i])
-        try:
-            svg, _events, _end = render.fragment_staff_svg(fr)
-        except render.RenderError:
-            svg, _events, _end = render.fragment_staff_svg(si.snapped(fr))
+        svg, _events, _end = render.fragment_staff_svg(Fragment.from_dict(rows[i]))
         geo = si.staff_geometry(svg)
         space = (geo["lines"][4] - geo["lines"][0]) / 4.0
         window = si.WINDOW_SPACES * space

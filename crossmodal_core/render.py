@@ -34,6 +34,8 @@ import re
 import threading
 from typing import Any
 
+import numpy as np
+
 from .notes import Fragment
 
 DEFAULT_WIDTH = 1800
@@ -185,9 +187,35 @@ def _musicxml(obj) -> str:
     return data.decode("utf-8") if isinstance(data, bytes) else str(data)
 
 
-def fragment_musicxml(fragment: Fragment) -> str:
-    """The fragment as a MusicXML document (str), lyrics under the notes."""
-    return _musicxml(fragment_stream(fragment))
+#: the grid :func:`snapped` puts onsets and durations on (quarter notes)
+SNAP_GRID = 48
+
+
+def snapped(fragment: Fragment) -> Fragment:
+    """A copy of ``fragment`` whose note onsets and ends lie on a 1/:data:`SNAP_GRID` quarter
+    grid (each note at least one grid step long)."""
+    import dataclasses
+
+    notes = []
+    for n in fragment.notes:
+        on = round(float(n.onset) * SNAP_GRID)
+        end = max(on + 1, round((float(n.onset) + float(n.duration)) * SNAP_GRID))
+        notes.append(dataclasses.replace(n, onset=on / SNAP_GRID, duration=(end - on) / SNAP_GRID))
+    return dataclasses.replace(fragment, notes=notes)
+
+
+def fragment_musicxml(fragment: Fragment, lyrics: bool = True, tempo_mark: bool = True) -> str:
+    """The fragment as a MusicXML document (str), lyrics under the notes.
+
+    Durations stored rounded that have no notation (a triplet 16th stored as 0.164062, about
+    0.75 % of the corpus fragments) make music21 refuse the export; then the notes snapped to
+    a 1/48 quarter grid (:func:`snapped`, at most 1/96 quarter away) are written instead.
+    """
+    score = fragment_stream(fragment, lyrics=lyrics, tempo_mark=tempo_mark)  # bad notes raise here
+    try:
+        return _musicxml(score)
+    except RenderError:
+        return _musicxml(fragment_stream(snapped(fragment), lyrics=lyrics, tempo_mark=tempo_mark))
 
 
 @functools.lru_cache(maxsize=8)
@@ -299,7 +327,21 @@ def fragment_svg(fragment: Fragment, width: int = DEFAULT_WIDTH, scale: int = 45
         "header": "none", "footer": "none", "breaks": "auto", "svgViewBox": True,
     })
     svg = tk.renderToSVG(1)
-    return svg, _timemap(tk, fragment.tempo_bpm)
+    return svg, _note_times(_timemap(tk, fragment.tempo_bpm), fragment)
+
+
+def _note_times(timemap: list[dict[str, Any]], fragment: Fragment) -> list[dict[str, Any]]:
+    """The timemap with each entry's times taken from its note (``Note.onset`` / ``duration``
+    at the fragment's tempo) when the entries pair one to one with the notes: verovio times a
+    tuplet that music21 wrote without its bracket as the plain value, the audio does not."""
+    notes = sorted(fragment.notes, key=lambda n: n.onset)
+    if len(timemap) != len(notes):
+        return timemap
+    scale = 60.0 / float(fragment.tempo_bpm)
+    first = float(notes[0].onset)
+    return [{**e, "onset_s": round((float(n.onset) - first) * scale, 6),
+             "offset_s": round((float(n.onset) + float(n.duration) - first) * scale, 6)}
+            for e, n in zip(timemap, notes)]
 
 
 #: verovio's staff space in the SVG's inner coordinates at ``scale`` 100 (a staff is 4 spaces)
@@ -330,7 +372,7 @@ def fragment_staff_svg(fragment: Fragment) -> tuple[str, list[tuple[str, float]]
     end_qstamp : float
         Where the last note or rest ends, same clock.
     """
-    xml = _musicxml(fragment_stream(fragment, lyrics=False, tempo_mark=False))
+    xml = fragment_musicxml(fragment, lyrics=False, tempo_mark=False)
     tk = _toolkit()
     _load(tk, xml, {
         "breaks": "none", "header": "none", "footer": "none", "scale": 100, "svgViewBox": True,
@@ -355,7 +397,31 @@ def fragment_staff_svg(fragment: Fragment) -> tuple[str, list[tuple[str, float]]
     lead = float(fragment.extra.get("measure_offset_ql", 0.0) or 0.0) if fragment.extra else 0.0
     origin = lead - min(float(n.onset) for n in fragment.notes)
     events = sorted(((nid, q - origin) for nid, q in onsets.items()), key=lambda e: (e[1], e[0]))
-    return svg, events, max(end - origin, events[-1][1])
+    end = max(end - origin, events[-1][1])
+    return svg, *_true_times(tk, fragment, events, end)
+
+
+def _true_times(tk, fragment: Fragment, events: list[tuple[str, float]], end: float
+                ) -> tuple[list[tuple[str, float]], float]:
+    """Put verovio's written times on the notes' own clock.
+
+    verovio times a tuplet written without its bracket (music21's fast export of a 1/6 or 1/3
+    quarter) as the plain value, so its written onsets drift from ``Note.onset``. The sounding
+    notes come out of the timemap in the fragment's order (one per note, ties merged:
+    :func:`_timemap`); where their written onsets differ from the notes' onsets, every event
+    time is mapped through the piecewise-linear map written onset -> note onset (and written
+    end -> the last note's end). Binary durations are left exactly as they are."""
+    heads = _timemap(tk, 60.0)  # at 60 bpm onset_s is in quarter notes from the first note
+    notes = sorted(fragment.notes, key=lambda n: n.onset)
+    if len(heads) != len(notes):
+        return events, end  # an engraving we cannot pair note by note: keep the written times
+    first = float(notes[0].onset)
+    written = np.array([float(h["onset_s"]) + first for h in heads] + [end])
+    true = np.array([float(n.onset) for n in notes] + [max(float(n.onset + n.duration) for n in notes)])
+    if np.allclose(written, true, rtol=0.0, atol=1e-6) or np.any(np.diff(written) <= 0):
+        return events, end
+    # a pickup rest before the first note keeps its (negative) written time
+    return [(nid, q if q < written[0] else float(np.interp(q, written, true))) for nid, q in events], float(true[-1])
 
 
 def work_svg(corpus_path: str, part_index: int | None = None, pages: int = 1, width: int = DEFAULT_WIDTH,

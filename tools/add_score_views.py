@@ -12,7 +12,8 @@ the folder with the build's own writer (same storage dtypes, view order, ``featu
 metadata columns and atomic folder swap). Every other view, ``fragments.json`` and the lyric
 featurizer are written back unchanged; ``build_info.json`` gets the current code fingerprint and
 the timing of this step. Work is cached in chunks of fragments under
-``<cache_dir>/score_views/`` (keyed by the fragments and the code), so a killed run resumes.
+``<cache_dir>/score_views/`` (keyed by the fragments and the views' version constants, e.g.
+:data:`crossmodal_core.features.score_image.VIEW_VERSION`), so a killed run resumes.
 ``tests/data/music/test_build.py``'s subset-rebuild check compares a fresh build of a few works
 with the result, the new views included.
 """
@@ -38,7 +39,8 @@ CHUNK = 64
 
 
 def _chunk(args: tuple[list[dict], str]) -> tuple[dict[str, np.ndarray], float]:
-    """Views of one chunk of fragments (dicts) -> stacked arrays and CPU seconds spent."""
+    """Views of one chunk of fragments (dicts) -> stacked arrays and the CPU seconds they took
+    (stored with a cached chunk)."""
     from crossmodal_core.synth import synthesize
 
     rows, path = args
@@ -65,7 +67,7 @@ def _chunk(args: tuple[list[dict], str]) -> tuple[dict[str, np.ndarray], float]:
 
 
 def compute(fragments: list[Fragment], jobs: int = 2, progress: bool = True) -> tuple[dict[str, np.ndarray], float]:
-    """The score views of ``fragments`` in order, and the CPU seconds of the chunks computed."""
+    """The score views of ``fragments`` in order, and the CPU seconds they took (cached chunks included)."""
     from crossmodal_core.features import audio as audio_mod
     from crossmodal_core.features import score_image as score_image_mod
     from crossmodal_core.synth import SYNTH_VERSION
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         arrays, cpu = compute(fragments, jobs=args.jobs, progress=not args.quiet)
     wall = time.perf_counter() - wall
     print(f"computed score_image {arrays['score_image'].shape} and audio_mel {arrays['audio_mel'].shape} "
-          f"in {wall:.0f} s wall, {cpu:.0f} s CPU (chunks computed in this run)")
+          f"in {wall:.0f} s wall, {cpu:.0f} s CPU (summed over the chunks, cached ones included)")
     # the build's view order, feature_dims and metadata layout (see build.assemble)
     views = {k: ds.views[k] for k in ("audio", "sheet", "lyrics", "audio_seq", "sheet_seq")}
     views["score_image"] = arrays["score_image"]
@@ -135,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
                                "audio_mel": list(arrays["audio_mel"].shape[1:])}
     ds.validate()
     summary["code_fingerprint"] = build_mod._code_fingerprint()
-    summary["score_views"] = {"cpu_s": round(cpu, 1), "wall_s": round(wall, 1), "jobs": int(args.jobs),
-                              "how": "tools/add_score_views.py from the stored notes (CPU of the chunks computed)"}
+    summary["score_views"] = build_mod.score_views_summary(ds)
+    # CPU seconds summed over the chunks (a resumed run counts the chunks of earlier runs too)
+    summary["score_views_added"] = {"by": "tools/add_score_views.py, from the stored notes",
+                                    "cpu_s": round(cpu, 1)}
     build_mod._write_outputs(folder, build_mod._as_storage(ds), fragments, featurizer, summary)
     print(f"wrote {folder}")
     return 0

@@ -276,6 +276,9 @@ def check_views(views: Sequence[np.ndarray] | Mapping[str, np.ndarray], n_views:
         if a.ndim == 3:
             raise ValueError(f"{what}[{i}] is a sequence view {a.shape} (n, T, d); this model takes 2-D "
                              "(n_samples, n_features) views: pass its time average or use a sequence model")
+        if a.ndim == 4:
+            raise ValueError(f"{what}[{i}] is an image view {a.shape} (n, C, H, W); this model takes 2-D "
+                             "(n_samples, n_features) views: use a model with a CNN tower, or flat features")
         if a.ndim != 2:
             raise ValueError(f"{what}[{i}] must be 2-D (n_samples, n_features), got shape {a.shape}")
         if not np.issubdtype(a.dtype, np.floating):

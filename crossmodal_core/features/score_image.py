@@ -45,10 +45,10 @@ from typing import Sequence
 
 import numpy as np
 
-from crossmodal_core.features.resample import resample_columns
+from crossmodal_core.features.resample import resample_columns, resample_columns_rows
 
 #: bump when the images change (caches of computed views are keyed by it)
-VIEW_VERSION = 1
+VIEW_VERSION = 2  # 2: anchors on the notes' own onsets through bracketless tuplets
 IMAGE_HEIGHT = 64
 IMAGE_WIDTH = 256
 #: 6 rows per staff space, 64 rows = 10.67 spaces: the staff and about 3.3 spaces above and below
@@ -310,32 +310,11 @@ def score_image(fragment) -> tuple[np.ndarray, float, float]:
     """
     from crossmodal_core import render
 
-    try:
-        svg, events, end_ql = render.fragment_staff_svg(fragment)
-    except render.RenderError:
-        # durations stored rounded (a triplet 16th as 0.164062) have no notation: engrave the
-        # notes snapped to a 1/48 quarter grid (at most 1/96 quarter = 0.13 column away)
-        svg, events, end_ql = render.fragment_staff_svg(snapped(fragment))
+    # (durations without a notation are engraved snapped to a 1/48 quarter grid, at most
+    # 0.13 column away: render.fragment_musicxml)
+    svg, events, end_ql = render.fragment_staff_svg(fragment)
     image, t0, px_per_ql = engraving_image(svg, events, end_ql)
     return image, t0, px_per_ql * float(fragment.tempo_bpm) / 60.0
-
-
-#: the grid :func:`snapped` puts onsets and durations on (quarter notes)
-SNAP_GRID = 48
-
-
-def snapped(fragment):
-    """A copy of ``fragment`` whose note onsets and ends lie on a 1/:data:`SNAP_GRID` quarter
-    grid (each note at least one grid step long): what :func:`score_image` engraves when
-    music21 cannot write the fragment's own durations as notation."""
-    import dataclasses
-
-    notes = []
-    for n in fragment.notes:
-        on = round(float(n.onset) * SNAP_GRID)
-        end = max(on + 1, round((float(n.onset) + float(n.duration)) * SNAP_GRID))
-        notes.append(dataclasses.replace(n, onset=on / SNAP_GRID, duration=(end - on) / SNAP_GRID))
-    return dataclasses.replace(fragment, notes=notes)
 
 
 def segment_column_edges(t0: float, cols_per_s: float, edges_s: np.ndarray) -> np.ndarray:
@@ -374,12 +353,18 @@ def score_image_segments(images: np.ndarray, t0: np.ndarray, cols_per_s: np.ndar
     if edges_s.ndim != 2 or edges_s.shape[0] != n or edges_s.shape[1] < 2:
         raise ValueError(f"edges_s must be (n, K + 1) = ({n}, K + 1), got shape {edges_s.shape}")
     k = edges_s.shape[1] - 1
-    out = np.empty((n, k, h * int(columns)), dtype=np.float32)
-    sub = np.arange(int(columns) + 1, dtype=np.float64) / int(columns)
-    for i in range(n):
-        cols = segment_column_edges(float(t0[i]), float(cols_per_s[i]), edges_s[i])
-        # every segment's sub-column edges in one (K * columns + 1) grid
-        grid = np.concatenate([cols[j] + sub[:-1] * (cols[j + 1] - cols[j]) for j in range(k)] + [cols[-1:]])
-        seg = resample_columns(imgs[i].astype(np.float32) / 255.0, grid)  # (h, k * columns)
-        out[i] = seg.reshape(h, k, int(columns)).transpose(1, 0, 2).reshape(k, h * int(columns))
+    c = int(columns)
+    t0 = np.asarray(t0, dtype=np.float64).reshape(n)
+    cols_per_s = np.asarray(cols_per_s, dtype=np.float64).reshape(n)
+    cols = np.clip(t0[:, None] + edges_s * cols_per_s[:, None], 0.0, float(IMAGE_WIDTH))  # (n, K + 1)
+    # every segment's sub-column edges in one (K * columns + 1) grid per item
+    sub = np.arange(c, dtype=np.float64) / c
+    grid = np.concatenate([(cols[:, :-1, None] + sub * np.diff(cols, axis=1)[:, :, None]).reshape(n, k * c),
+                           cols[:, -1:]], axis=1)
+    out = np.empty((n, k, h * c), dtype=np.float32)
+    block = 256  # items per step: ~35 MB of float64 cumulative sums
+    for start in range(0, n, block):
+        seg = resample_columns_rows(imgs[start:start + block], grid[start:start + block]) / 255.0  # (b, h, K * c)
+        b = seg.shape[0]
+        out[start:start + b] = seg.reshape(b, h, k, c).transpose(0, 2, 1, 3).reshape(b, k, h * c)
     return out

@@ -122,12 +122,32 @@ def test_same_fragment_same_bytes():
 
 
 def test_durations_without_notation_are_snapped():
+    from crossmodal_core import render
+
     # a triplet 16th stored rounded (as some corpus works have it): music21 cannot write it
     fr = _fragment([60, 62, 64, 65], durations=[0.164062, 0.167969, 0.667969, 1.0])
+    with pytest.raises(render.RenderError, match="inexpressible"):
+        render._musicxml(render.fragment_stream(fr))
     img, t0, _ = si.score_image(fr)
     assert img.sum() > 0
-    snapped = si.snapped(fr)
+    snapped = render.snapped(fr)
     assert [n.duration for n in snapped.notes] == [8 / 48, 8 / 48, 32 / 48, 1.0]
+    # the app's engraving (player, thumbnails) takes the same way
+    svg, timemap = render.fragment_svg(fr)
+    # its timemap gives the notes' own times (what the audio plays), not the snapped ones
+    assert len(timemap) == 4 and timemap[1]["onset_s"] == pytest.approx(0.164062 * 60 / 80, abs=1e-6)
+
+
+def test_events_are_on_the_notes_own_clock_through_bracketless_tuplets():
+    """music21's fast export writes triplet 16ths (1/6 quarter) without a tuplet bracket and
+    verovio then times them as plain 16ths (0.25): the anchors must use the notes' onsets."""
+    from crossmodal_core import render
+
+    durations = [1 / 6, 1 / 6, 1 / 6, 0.5, 1.0, 1.0, 1.0]
+    fr = _fragment([64, 65, 64, 65, 64, 65, 64], durations=durations)
+    _svg, events, end = render.fragment_staff_svg(fr)
+    np.testing.assert_allclose([q for _, q in events], [n.onset for n in fr.notes], atol=1e-9)
+    assert end == pytest.approx(4.0)
 
 
 # ---------------------------------------------------------------------- segments
@@ -151,3 +171,16 @@ def test_segments_are_time_aligned_on_a_hand_made_image():
     np.testing.assert_allclose(seq[0, 9].reshape(si.IMAGE_HEIGHT, -1)[:, -1], 100 / 255, atol=1e-6)
     with pytest.raises(ValueError, match="edges_s"):
         si.score_image_segments(img, np.array([t0]), np.array([cps]), np.zeros((2, 11)))
+
+
+# ---------------------------------------------------------------------- rank-4 views in a dataset
+def test_a_dataset_holds_image_views_and_flat_models_name_them():
+    from crossmodal_core.data.dataset import CrossModalDataset, DatasetError, check_views
+
+    images = np.zeros((3, 1, 4, 8), np.uint8)
+    ds = CrossModalDataset(views={"audio": np.zeros((3, 2), np.float32), "score_image": images})
+    assert ds.summary()["views"]["score_image"] == [1, 4, 8] and ds.views["score_image"].dtype == np.uint8
+    with pytest.raises(DatasetError, match="4-D .n, C, H, W."):
+        CrossModalDataset(views={"x": np.zeros((3, 1, 1, 1, 1))})
+    with pytest.raises(ValueError, match="image view .* CNN tower"):
+        check_views([images, np.zeros((3, 2))])

@@ -18,7 +18,9 @@ Steps
    memory limits (:func:`~.userscores.extract_fragments`).
 2. Each score (a *work*) is processed in a worker process (``--jobs``): parse, cut into
    fragments (:mod:`.phrases`), synthesise each fragment (:func:`crossmodal_core.synth.synthesize`,
-   not kept), compute audio and sheet features. The result is cached as one shard per work
+   not kept), compute audio and sheet features, engrave and rasterise the score image and the
+   log-mel excerpt (:func:`fragment_score_views`; a fragment that cannot be engraved is dropped
+   with the reason). The result is cached as one shard per work
    under ``<cache_dir>/music_build/`` (``.crossmodal/``, never inside the committed assets)
    keyed by the score file's bytes and the source code of every step, so an interrupted
    build resumes where it stopped, a subset rebuild reuses the full build's shards, and an
@@ -50,7 +52,13 @@ moment leaves either the previous dataset or the new one, never a mix of the two
                             returns float32): ``audio`` (n, 192), ``audio_seq`` (n, 10, 64),
                             ``sheet`` (n, 340), ``sheet_seq`` (n, 10, 32), ``lyrics`` (n, 70);
                             segment ``k`` of ``sheet_seq`` covers the time of segment ``k``
-                            of ``audio_seq`` (:func:`~crossmodal_core.features.audio.segment_times`)
+                            of ``audio_seq`` (:func:`~crossmodal_core.features.audio.segment_times`);
+                            and as uint8, for 2-D CNNs: ``score_image`` (n, 1, 64, 256), the
+                            engraving with a time axis (:mod:`crossmodal_core.features.score_image`;
+                            metadata ``score_image_t0`` / ``score_image_cols_per_s``), and
+                            ``audio_mel`` (n, 1, 64, 128) (:func:`~crossmodal_core.features.audio.audio_mel`).
+                            :func:`load_music_dataset` adds ``score_image_seq`` (n, 10, 256),
+                            cut from ``score_image`` on ``audio_seq``'s segments
 ``fragments.json``          the :class:`Fragment` of every row, same order (notes, lyrics,
                             source references) for rendering and on-demand audio
 ``lyrics_featurizer.npz``   the fitted lyric featurizer state
@@ -512,6 +520,34 @@ def _summary(ds: CrossModalDataset, fragments: Sequence[Fragment], skipped: dict
         "fold_sizes": None if ds.folds is None else np.bincount(ds.folds).tolist(),
         "skipped_scores": dict(sorted(skipped.items())),
         "dropped_fragments": sorted(dropped),
+        "score_views": score_views_summary(ds),
+    }
+
+
+def score_views_summary(ds: CrossModalDataset) -> dict[str, Any]:
+    """``build_info.json``'s account of the image views: sizes, the rasteriser, and how many
+    fragments had to be squeezed to fit (fewer than 12 columns per quarter note in
+    ``score_image``, frames longer than 0.1 s in ``audio_mel``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from crossmodal_core.features.audio import MEL_FPS, MEL_FRAMES
+    from crossmodal_core.features.score_image import PX_PER_QUARTER
+    from crossmodal_core.synth import RELEASE_S
+
+    if "score_image" not in ds.views:
+        return {}
+    try:
+        rasteriser = f"resvg-py {version('resvg-py')}"
+    except PackageNotFoundError:
+        rasteriser = "resvg-py"
+    px_per_ql = ds.metadata["score_image_cols_per_s"] * 60.0 / ds.metadata["tempo_bpm"]
+    clip_s = ds.metadata["duration_s"] + RELEASE_S  # the synthesised clip ends with the release tail
+    return {
+        "rasteriser": rasteriser,
+        "score_image": list(ds.views["score_image"].shape[1:]),
+        "audio_mel": list(ds.views["audio_mel"].shape[1:]),
+        "score_image_squeezed": int(np.sum(px_per_ql < PX_PER_QUARTER - 1e-9)),
+        "audio_mel_squeezed": int(np.sum(clip_s * MEL_FPS > MEL_FRAMES)),
     }
 
 

@@ -270,11 +270,16 @@ def test_build_from_a_folder_reports_skips_aligns_rows_and_folds_by_work(user_bu
     loaded, fragments = load_music_dataset(out)
     assert loaded.n_items == len(fragments) == ds.n_items
     assert list(loaded.item_ids) == [f.fragment_id for f in fragments]
-    assert set(loaded.view_names) == {"audio", "sheet", "lyrics", "audio_seq", "sheet_seq"}
+    assert set(loaded.view_names) == {"audio", "sheet", "lyrics", "audio_seq", "sheet_seq", "score_image", "audio_mel",
+                                      "score_image_seq"}
     assert all(len(v) == loaded.n_items for v in loaded.views.values())
-    # row i of the sheet view is the features of fragment i's notes (independent recomputation)
+    # row i of the sheet view is the features of fragment i's notes, and row i of score_image
+    # its engraving (independent recomputation)
+    from crossmodal_core.features.score_image import score_image
+
     for i in (0, len(fragments) // 2, len(fragments) - 1):
         np.testing.assert_allclose(loaded.views["sheet"][i], sheet_features(fragments[i].notes), rtol=2e-3, atol=2e-3)
+        np.testing.assert_array_equal(loaded.views["score_image"][i, 0], score_image(fragments[i])[0])
     assert [f.lyrics for f in fragments if f.corpus_path == "enten.krn"] == ["Alle meine Enten sind.",
                                                                              "Die Sonne scheint."]
     works = loaded.metadata["work_id"]
