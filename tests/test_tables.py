@@ -47,8 +47,11 @@ def _doc(dataset: str, maps: dict[str, list[float]], *, kind: str = "class", dir
 
 def _reference_docs() -> list[dict]:
     docs = report.load_documents({"reference": REFERENCE})
+    # the score-image documents are paired runs that also scored MAP by work, so they are MAP tables too
     assert {Path(d["path"]).name for d in docs} == {"synthetic-vegas.json", "synthetic-vegas-zeroshot.json",
-                                                   "music21_lyrics.json"}, "alignment reports are not MAP tables"
+                                                   "music21_lyrics.json", "music21_score_image.json",
+                                                   "music21_score_image_alignment.json"}, \
+        "alignment reports without MAP are not MAP tables"
     return docs
 
 
@@ -89,9 +92,12 @@ def test_reference_table_layout_titles_and_caption():
     table = tables.paper_table(_reference_docs())
     assert [g.title for g in table.groups] == ["Synthetic VEGAS-like",
                                                "Synthetic VEGAS-like, zero-shot (unseen classes)",
-                                               "music21 lyrics (audio↔sheet by work)"]
-    assert [g.labels for g in table.groups] == [("audio→visual", "visual→audio")] * 2 + [
-        ("audio→sheet", "sheet→audio")]  # directions from the files, not assumed
+                                               "music21 lyrics (audio↔sheet by work)",
+                                               "music21 lyrics (score_image↔audio by work)",
+                                               "music21 lyrics (score_image↔lyrics by work)"]
+    assert [g.labels for g in table.groups][:4] == [("audio→visual", "visual→audio")] * 2 + [
+        ("audio→sheet", "sheet→audio"), ("score_image→audio", "audio→score_image")]  # from the files
+    assert len(table.groups[4].labels) == 6  # score image / lyrics / audio, every direction
     assert table.displays[:3] == ["CCA", "KCCA", "DCCA"]
     caption = table.caption
     for part in ("5 class-balanced folds", "same label", "3 of 10 classes (30 %)", "'work'", "cosine",
@@ -143,10 +149,11 @@ def test_latex_numbers_equal_the_json():
     latex = table.to_latex()
     assert latex.count(r"\toprule") == latex.count(r"\midrule") == latex.count(r"\bottomrule") == 1
     titles = re.findall(r"\\multicolumn\{(\d)\}\{c\}\{(.*?)\} ?(?:&|\\\\)", latex)
-    assert [int(k) for k, _ in titles] == [2, 2, 2]
+    assert [int(k) for k, _ in titles] == [2, 2, 2, 2, 6]
     header = next(line for line in latex.splitlines() if line.startswith("Model & "))
-    directions = [d.replace(r"$\rightarrow$", "→") for d in header.rstrip(" \\").split(" & ")[1:]]
-    group_of_column = [t.replace(r"$\leftrightarrow$", "↔") for k, t in titles for _ in range(int(k))]
+    # LaTeX escapes the underscores of view names (score\_image)
+    directions = [d.replace(r"$\rightarrow$", "→").replace(r"\_", "_") for d in header.rstrip(" \\").split(" & ")[1:]]
+    group_of_column = [t.replace(r"$\leftrightarrow$", "↔").replace(r"\_", "_") for k, t in titles for _ in range(int(k))]
     columns = list(zip(group_of_column, directions))
     assert columns == table.columns
     assert r"\caption{" in latex and r"\label{tab:results}" in latex and "$\\pm$" in latex
@@ -162,7 +169,7 @@ def test_latex_numbers_equal_the_json():
             m, s = (float(x) for x in text.split(r" $\pm$ "))
             assert m == round(mean, 2) and s == round(std, 2)
             seen += 1
-    assert seen == len(expected) == 8 * 2 + 4 * 2 + 8 * 2
+    assert seen == len(expected) == 8 * 2 + 4 * 2 + 8 * 2 + 5 * 2 + 2 * 6  # + score image: 5 models, 2 x 6 directions
 
 
 def test_csv_numbers_equal_the_json():
