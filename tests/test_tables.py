@@ -48,8 +48,11 @@ def _doc(dataset: str, maps: dict[str, list[float]], *, kind: str = "class", dir
 
 def _reference_docs() -> list[dict]:
     docs = report.load_documents({"reference": REFERENCE})
+    # the score-image documents are paired runs that also scored MAP by work, so they are MAP tables too
     assert {Path(d["path"]).name for d in docs} == {"synthetic-vegas.json", "synthetic-vegas-zeroshot.json",
-                                                   "music21_lyrics.json"}, "alignment reports are not MAP tables"
+                                                   "music21_lyrics.json", "music21_score_image.json",
+                                                   "music21_score_image_alignment.json"}, \
+        "alignment reports without MAP are not MAP tables"
     return docs
 
 
@@ -90,9 +93,12 @@ def test_reference_table_layout_titles_and_caption():
     table = tables.paper_table(_reference_docs())
     assert [g.title for g in table.groups] == ["Synthetic VEGAS-like",
                                                "Synthetic VEGAS-like, zero-shot (unseen classes)",
-                                               "music21 lyrics (audio↔sheet by work)"]
-    assert [g.labels for g in table.groups] == [("audio→visual", "visual→audio")] * 2 + [
-        ("audio→sheet", "sheet→audio")]  # directions from the files, not assumed
+                                               "music21 lyrics (audio↔sheet by work)",
+                                               "music21 lyrics (score_image↔audio by work)",
+                                               "music21 lyrics (score_image↔lyrics by work)"]
+    assert [g.labels for g in table.groups][:4] == [("audio→visual", "visual→audio")] * 2 + [
+        ("audio→sheet", "sheet→audio"), ("score_image→audio", "audio→score_image")]  # from the files
+    assert len(table.groups[4].labels) == 6  # score image / lyrics / audio, every direction
     assert table.displays[:3] == ["CCA", "KCCA", "DCCA"]
     caption = table.caption
     for part in ("5 class-balanced folds", "same label", "3 of 10 classes (30 %)", "'work'", "cosine",
@@ -100,10 +106,15 @@ def test_reference_table_layout_titles_and_caption():
         assert part in caption, part
     assert "training rows per fold" in caption  # the regeneration's compute budget is stated
     frame = table.to_frame()
-    # every registry model but UGAAR (sheet, lyrics, audio: paired only) ran on every file
-    assert list(frame.index) == [registry.display_name(m) for m in report.model_order(registry.MODEL_NAMES)
-                                 if m != "ugaar"]
-    assert "–" not in frame.to_string()
+    # every registry model is a row: UGAAR from the 3-view score-image file, the rest from the
+    # class-level files, where every model but UGAAR (paired only) ran on every file
+    assert list(frame.index) == [registry.display_name(m) for m in report.model_order(registry.MODEL_NAMES)]
+    class_level = frame[[g.title for g in table.groups[:3]]].drop(index=registry.display_name("ugaar"))
+    assert "–" not in class_level.to_string()
+    # the score-image files hold the five image-capable models and UGAAR; the rest are dashes
+    score_image = frame[table.groups[3].title]
+    assert sorted(score_image.index[(score_image != "–").all(axis=1)]) == sorted(
+        registry.display_name(m) for m in ("cca", "ccca", "dcca", "tnn-ccca", "contrastive"))
     assert "None" not in frame.to_string() and "nan" not in frame.to_string()
 
 
@@ -148,10 +159,11 @@ def test_latex_numbers_equal_the_json():
     latex = table.to_latex()
     assert latex.count(r"\toprule") == latex.count(r"\midrule") == latex.count(r"\bottomrule") == 1
     titles = re.findall(r"\\multicolumn\{(\d)\}\{c\}\{(.*?)\} ?(?:&|\\\\)", latex)
-    assert [int(k) for k, _ in titles] == [2, 2, 2]
+    assert [int(k) for k, _ in titles] == [2, 2, 2, 2, 6]
     header = next(line for line in latex.splitlines() if line.startswith("Model & "))
-    directions = [d.replace(r"$\rightarrow$", "→") for d in header.rstrip(" \\").split(" & ")[1:]]
-    group_of_column = [t.replace(r"$\leftrightarrow$", "↔") for k, t in titles for _ in range(int(k))]
+    # LaTeX escapes the underscores of view names (score\_image)
+    directions = [d.replace(r"$\rightarrow$", "→").replace(r"\_", "_") for d in header.rstrip(" \\").split(" & ")[1:]]
+    group_of_column = [t.replace(r"$\leftrightarrow$", "↔").replace(r"\_", "_") for k, t in titles for _ in range(int(k))]
     columns = list(zip(group_of_column, directions))
     assert columns == table.columns
     assert r"\caption{" in latex and r"\label{tab:results}" in latex and "$\\pm$" in latex
@@ -167,8 +179,9 @@ def test_latex_numbers_equal_the_json():
             m, s = (float(x) for x in text.split(r" $\pm$ "))
             assert m == round(mean, 2) and s == round(std, 2)
             seen += 1
-    n_models = len(registry.MODEL_NAMES) - 1  # every model but UGAAR, in each of the three files
-    assert seen == len(expected) == 3 * 2 * n_models
+    n_models = len(registry.MODEL_NAMES) - 1  # every model but UGAAR, in each of the three class-level files
+    # + the score-image files: 5 models x 2 directions, and the 3-view UGAAR file's 2 x 6 directions
+    assert seen == len(expected) == 3 * 2 * n_models + 5 * 2 + 2 * 6
 
 
 def test_csv_numbers_equal_the_json():

@@ -60,4 +60,4 @@ def test_wrong_inputs_are_refused_and_derived_views_added():
     views = {"audio": np.zeros((3, 5), np.float32), "score_image": np.zeros((3, 1, 16, 16), np.uint8)}
     out = add_descriptor_views(views)
     assert set(out) == {"audio", "score_image", "score_image_pix"}
-    assert out["audio"] is views["audio"] and out["score_image_pix"].shape == (3, 4)
+    assert out["audio"] is views["audio"] and out["score_image_pix"].shape == (3, 16 // DEFAULT_BLOCK[0] * 16 // DEFAULT_BLOCK[1])
