@@ -202,3 +202,15 @@ def test_a_dataset_holds_image_views_and_flat_models_name_them():
         CrossModalDataset(views={"x": np.zeros((3, 1, 1, 1, 1))})
     with pytest.raises(ValueError, match="image view .* CNN tower"):
         check_views([images, np.zeros((3, 2))])
+
+
+def test_resample_width_zero_gives_zeros():
+    """An image with no columns: every interval is outside it, which counts as zeros (it used
+    to raise IndexError)."""
+    from crossmodal_core.features.resample import resample_columns, resample_columns_rows
+
+    edges = np.array([-1.0, 0.0, 0.0, 2.5])
+    out = resample_columns(np.zeros((3, 0)), edges)
+    assert out.shape == (3, 3) and not out.any()
+    rows = resample_columns_rows(np.zeros((2, 3, 0), dtype=np.uint8), np.stack([edges, edges]))
+    assert rows.shape == (2, 3, 3) and not rows.any()
