@@ -317,10 +317,13 @@ def score_image(fragment) -> tuple[np.ndarray, float, float]:
     return image, t0, px_per_ql * float(fragment.tempo_bpm) / 60.0
 
 
-def segment_column_edges(t0: float, cols_per_s: float, edges_s: np.ndarray) -> np.ndarray:
+def segment_column_edges(t0: float | np.ndarray, cols_per_s: float | np.ndarray, edges_s: np.ndarray) -> np.ndarray:
     """Columns of an image bounding time stretches: ``t0 + edges_s * cols_per_s``, clipped to
-    the image. ``edges_s``: (K + 1,) seconds (e.g. :func:`~crossmodal_core.features.audio.segment_times`)."""
-    return np.clip(float(t0) + np.asarray(edges_s, dtype=np.float64) * float(cols_per_s), 0.0, float(IMAGE_WIDTH))
+    the image. ``edges_s``: (K + 1,) seconds (e.g. :func:`~crossmodal_core.features.audio.segment_times`),
+    or (n, K + 1) with ``t0`` and ``cols_per_s`` of shape (n, 1) (broadcast)."""
+    t0 = np.asarray(t0, dtype=np.float64)
+    cols_per_s = np.asarray(cols_per_s, dtype=np.float64)
+    return np.clip(t0 + np.asarray(edges_s, dtype=np.float64) * cols_per_s, 0.0, float(IMAGE_WIDTH))
 
 
 def score_image_segments(images: np.ndarray, t0: np.ndarray, cols_per_s: np.ndarray, edges_s: np.ndarray,
@@ -356,7 +359,7 @@ def score_image_segments(images: np.ndarray, t0: np.ndarray, cols_per_s: np.ndar
     c = int(columns)
     t0 = np.asarray(t0, dtype=np.float64).reshape(n)
     cols_per_s = np.asarray(cols_per_s, dtype=np.float64).reshape(n)
-    cols = np.clip(t0[:, None] + edges_s * cols_per_s[:, None], 0.0, float(IMAGE_WIDTH))  # (n, K + 1)
+    cols = segment_column_edges(t0[:, None], cols_per_s[:, None], edges_s)  # (n, K + 1)
     # every segment's sub-column edges in one (K * columns + 1) grid per item
     sub = np.arange(c, dtype=np.float64) / c
     grid = np.concatenate([(cols[:, :-1, None] + sub * np.diff(cols, axis=1)[:, :, None]).reshape(n, k * c),
