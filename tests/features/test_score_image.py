@@ -44,6 +44,22 @@ def test_blank_svg_is_a_blank_image_and_a_rectangle_is_its_own_ink():
     ('<svg ' + SVG_NS + ' viewBox="0 0 1 1"><rect fill="url(http://example.org/p)" width="1" height="1"/></svg>',
      "refers outside"),
     ("not an svg at all", "not an SVG"),
+    # namespaced forms of the refused elements
+    ('<svg:svg xmlns:svg="http://www.w3.org/2000/svg" viewBox="0 0 1 1">'
+     '<svg:image href="#x" width="1" height="1"/></svg:svg>', "image"),
+    ('<svg ' + SVG_NS + ' xmlns:s="http://www.w3.org/2000/svg" viewBox="0 0 1 1"><s:script>x</s:script></svg>',
+     "script"),
+    ('<svg ' + SVG_NS + ' xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 1 1">'
+     '<xlink:a xlink:href="#x"/></svg>', "xlink:a"),
+    # <use> fan-out: a "billion laughs" of nested <use>, a <use> of its own ancestor, too many <use>
+    ('<svg ' + SVG_NS + ' xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 1 1"><defs>'
+     '<rect id="a0" width="1" height="1"/>'
+     + "".join(f'<g id="a{i}">' + f'<use xlink:href="#a{i - 1}"/>' * 10 + "</g>" for i in range(1, 9))
+     + '</defs><use xlink:href="#a8"/></svg>', "nested references"),
+    ('<svg ' + SVG_NS + ' viewBox="0 0 1 1"><g id="loop"><use href="#loop"/></g></svg>', "nested references"),
+    ('<svg ' + SVG_NS + ' viewBox="0 0 1 1"><rect id="r" width="1" height="1"/>'
+     + '<use href="#r"/>' * (si.MAX_SVG_USES + 1) + '</svg>', "allowed"),
+    ('<svg ' + SVG_NS + ' viewBox="0 0 1 1"><rect width="1" height="1"></svg>', "well-formed"),
 ])
 def test_hostile_svg_is_refused(svg, why):
     with pytest.raises(si.ScoreImageError, match=why):
