@@ -85,6 +85,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # scale_e2e, ben
 
 from crossmodal_core import retrieval  # noqa: E402
 from crossmodal_core.index import ExactIndex, build_index, recall_at_k  # noqa: E402
+from crossmodal_core.store import atomic_write_text  # noqa: E402
 
 EMBEDDINGS = ("ccca10", "lowrank128", "iso128")
 METHODS = ("numpy", "top_k", "exact", "hnsw", "ivf")
@@ -774,8 +775,7 @@ def main(argv=None):
                 n, args.seed, args.threads, args.e2e_keep, args.e2e_index, args.e2e_visits, args.e2e_dir,
                 set(args.e2e_steps.split(",")) if args.e2e_steps else None) for n in (args.n or [100_000])}
         if args.json:
-            with open(args.json, "w") as fh:
-                json.dump({**out, "args": vars(args)}, fh, indent=1, default=str)
+            atomic_write_text(args.json, json.dumps({**out, "args": vars(args)}, indent=1, default=str))
         return 0
     methods = set(args.methods.split(","))
     if methods - set(METHODS):
@@ -814,8 +814,7 @@ def main(argv=None):
             print(f"loadavg {open('/proc/loadavg').read().split()[:3]}", flush=True)
     print_explorer_rows([r for r in all_rows if str(r.get("row", "")).startswith("explorer")])
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"rows": all_rows, "args": vars(args)}, fh, indent=1, default=str)
+        atomic_write_text(args.json, json.dumps({"rows": all_rows, "args": vars(args)}, indent=1, default=str))
     return 0
 
 

@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         out["ink_total_ratio_cairo_over_resvg"] = round(sum(ink_c) / sum(ink_r), 4)
     print(json.dumps(out, indent=1))
     if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+        from crossmodal_core.store import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(out, indent=1) + "\n")
     return 0
 
 

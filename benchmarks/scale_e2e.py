@@ -57,6 +57,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -140,25 +141,48 @@ class TreeSampler:
         return out
 
 
+def _kill_group(pgid: int) -> None:
+    """SIGKILL every process of the step's session (its children too: a streamlit server,
+    Chromium, dask workers), not only the step itself."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):  # the group is already gone
+        pass
+
+
 def run_step(name: str, cmd: list[str], env: dict, log: Path, timeout: float | None = None) -> dict:
-    """Run one step in a fresh process; wall / CPU seconds and peak RSS (see the module doc)."""
+    """Run one step in a fresh process; wall / CPU seconds and peak RSS (see the module doc).
+
+    The step runs in its own session (process group): on a timeout, or an exception here
+    (Ctrl-C included), the whole group is killed, so no grandchild outlives the step, and
+    the sampler thread is stopped."""
     t0 = time.perf_counter()
     with open(log, "ab") as fh:
         fh.write(f"\n===== {name}: {' '.join(cmd)[:300]}\n".encode())
         fh.flush()
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         sampler = TreeSampler(proc.pid).start()
         deadline = None if timeout is None else t0 + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if deadline is not None and time.perf_counter() > deadline:
-                proc.kill()
-            time.sleep(0.1)
+        reaped = timed_out = False
+        try:
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    reaped = True
+                    break
+                if deadline is not None and time.perf_counter() > deadline:
+                    timed_out = True
+                    _kill_group(proc.pid)
+                time.sleep(0.1)
+        finally:
+            if not reaped:  # an exception: kill the step and reap it
+                _kill_group(proc.pid)
+                proc.wait()
+            if timed_out or not reaped:  # grandchildren left behind by the killed step
+                _kill_group(proc.pid)
+            sampler.stop()
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
-    sampler.stop()
     roles = sampler.by_role()
     row = {"step": name, "wall_s": round(wall, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
            "peak_rss_mb": round(usage.ru_maxrss * 1024 / MB, 1), "tree_peak_mb": round(sampler.tree_peak / MB, 1),

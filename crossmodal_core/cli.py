@@ -258,11 +258,9 @@ def _applicable(spec, ds, views: Sequence[str] | None, paired: bool) -> str | No
     from crossmodal_core.models import trained
 
     if trained.is_sequence_model(spec):
-        base = list(views) if views else None
-        if base is None:
-            flat = trained.flat_views(ds)
-            base = (["sheet", "lyrics", "audio"] if paired and {"sheet", "lyrics", "audio"} <= set(flat)
-                    else flat[:2])
+        from crossmodal_core.evaluate import default_views
+
+        base = list(views) if views else default_views(ds, paired)
         seq = [v if v.endswith("_seq") else f"{v}_seq" for v in base]
         have = [v for v in seq if v in ds.views and ds.views[v].ndim == 3]
         # class-level: both views need a sequence; paired: any two (the others' directions are absent)

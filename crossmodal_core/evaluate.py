@@ -340,6 +340,16 @@ def _summarise(fold_records: list[dict[str, Any]], metric_names: Sequence[str]) 
 
 
 # ====================================================================== class-level evaluation
+def default_views(ds: CrossModalDataset, paired: bool) -> list[str]:
+    """The views :func:`evaluate` (``paired=False``) and :func:`evaluate_paired` (``paired=True``)
+    use when none are given: the first two 2-D views; paired, ``sheet``, ``lyrics``, ``audio``
+    when the dataset has all three as 2-D views."""
+    flat = [v for v in ds.view_names if ds.views[v].ndim == 2]
+    if paired and {"sheet", "lyrics", "audio"} <= set(flat):
+        return ["sheet", "lyrics", "audio"]
+    return flat[:2]
+
+
 def _direction_names(views: Sequence[str]) -> list[tuple[int, int, str]]:
     return [(i, j, f"{views[i]}->{views[j]}") for i, j in itertools.permutations(range(len(views)), 2)]
 
@@ -395,8 +405,7 @@ def evaluate(
     """
     if on_error not in ("record", "raise"):
         raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}")
-    flat = [v for v in ds.view_names if ds.views[v].ndim == 2]
-    views = list(views) if views else flat[:2]
+    views = list(views) if views else default_views(ds, paired=False)
     if len(views) != 2:
         raise ValueError(f"class-level evaluation needs exactly two views, got {views}")
     for v in views:
@@ -650,9 +659,8 @@ def evaluate_paired(
     """
     if on_error not in ("record", "raise"):
         raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}")
-    flat = [v for v in ds.view_names if ds.views[v].ndim == 2]
     if views is None:
-        views = ["sheet", "lyrics", "audio"] if {"sheet", "lyrics", "audio"} <= set(flat) else flat[:2]
+        views = default_views(ds, paired=True)
     views = list(views)
     if len(views) < 2:
         raise ValueError("paired evaluation needs at least two views")

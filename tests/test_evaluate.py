@@ -450,3 +450,20 @@ def test_the_table_caption_states_the_training_row_cap():
     assert "at most 1,500 training rows per fold (LSTM-C-CCA: 800)" in tables.paper_table([doc]).caption
     doc["protocol"]["limit_train"] = 3000
     assert "at most 3,000 training rows per fold." in tables.paper_table([doc]).caption
+
+
+def test_default_views_class_level_and_paired():
+    """One default for evaluate, evaluate_paired and the CLI's --models all filter."""
+    from crossmodal_core.evaluate import default_views
+
+    rng = np.random.default_rng(0)
+    n = 6
+    views = {"audio": rng.normal(size=(n, 3)), "audio_seq": rng.normal(size=(n, 2, 3)),
+             "lyrics": rng.normal(size=(n, 4)), "sheet": rng.normal(size=(n, 5))}
+    ds = CrossModalDataset(views=views, labels={"work": np.arange(n) % 2}, class_names={"work": ["a", "b"]})
+    flat = [v for v in ds.view_names if ds.views[v].ndim == 2]
+    assert default_views(ds, paired=False) == flat[:2]
+    assert default_views(ds, paired=True) == ["sheet", "lyrics", "audio"]
+    two = CrossModalDataset(views={k: views[k] for k in ("audio", "audio_seq", "lyrics")},
+                            labels={"work": np.arange(n) % 2}, class_names={"work": ["a", "b"]})
+    assert default_views(two, paired=True) == ["audio", "lyrics"]

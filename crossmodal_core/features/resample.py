@@ -18,23 +18,26 @@ def resample_columns(image: np.ndarray, edges: np.ndarray) -> np.ndarray:
     Returns
     -------
     (..., m) float64: the mean over each interval (a zero-length interval gives the value at
-    that position), so squeezing keeps the total ink and stretching interpolates.
+    that position), so squeezing keeps the total ink and stretching interpolates. An image of
+    width 0 gives zeros (every interval lies outside it).
     """
     img = np.asarray(image, dtype=np.float64)
     w = img.shape[-1]
-    cum = np.concatenate([np.zeros(img.shape[:-1] + (1,)), np.cumsum(img, axis=-1)], axis=-1)
     e = np.asarray(edges, dtype=np.float64)
+    if w == 0:  # no columns: every interval lies outside, which counts as zeros
+        return np.zeros(img.shape[:-1] + (max(e.shape[-1] - 1, 0),))
+    cum = np.concatenate([np.zeros(img.shape[:-1] + (1,)), np.cumsum(img, axis=-1)], axis=-1)
 
     def integral(x: np.ndarray) -> np.ndarray:  # the integral of the column step function up to x
         x = np.clip(x, 0.0, float(w))
-        i = np.minimum(np.floor(x).astype(np.int64), w - 1) if w else np.zeros_like(x, dtype=np.int64)
+        i = np.minimum(np.floor(x).astype(np.int64), w - 1)
         frac = x - i
         return cum[..., i] + frac * img[..., i]
 
     lo, hi = e[:-1], e[1:]
     width = hi - lo
     area = integral(hi) - integral(lo)
-    point = np.where((lo >= 0) & (lo < w), img[..., np.clip(np.floor(lo).astype(np.int64), 0, max(w - 1, 0))], 0.0)
+    point = np.where((lo >= 0) & (lo < w), img[..., np.clip(np.floor(lo).astype(np.int64), 0, w - 1)], 0.0)
     safe = np.where(width > 1e-12, width, 1.0)
     return np.where(width > 1e-12, area / safe, point)
 
@@ -54,6 +57,8 @@ def resample_columns_rows(images: np.ndarray, edges: np.ndarray) -> np.ndarray:
     img = np.asarray(images)
     b, h, w = img.shape
     e = np.asarray(edges, dtype=np.float64)
+    if w == 0:  # no columns: every interval lies outside, which counts as zeros
+        return np.zeros((b, h, max(e.shape[-1] - 1, 0)))
     # uint8 images: an exact uint32 running sum is 5x faster than a float64 one (only the
     # gathered positions become floats)
     acc = np.uint32 if img.dtype == np.uint8 and w < (1 << 24) else np.float64

@@ -79,6 +79,13 @@ _PATH_H = re.compile(r"^M\s*(-?[\d.]+)[\s,]+(-?[\d.]+)\s*L\s*(-?[\d.]+)[\s,]+(-?
 _ROOT_ATTRS = re.compile(r"\s(?:width|height|viewBox|preserveAspectRatio)=\"[^\"]*\"")
 _HREF = re.compile(r"(?:href|src)\s*=\s*[\"']\s*([^\"']*)", re.IGNORECASE)
 _URL = re.compile(r"url\(\s*[\"']?\s*([^)\"'\s]*)", re.IGNORECASE)
+# an element start: optional namespace prefix (``svg:``, ``xlink:``, any prefix bound to SVG) and name
+_ELEMENT = re.compile(r"<([A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
+_FORBIDDEN_ELEMENTS = ("image", "foreignobject", "script", "iframe")
+#: refuse more ``<use>`` elements than this, or more elements drawn through them in all (a
+#: 70-note fragment's staff engraving has a few hundred ``<use>`` of one-path glyphs)
+MAX_SVG_USES = 20_000
+MAX_SVG_USE_DRAWN = 200_000
 
 
 class ScoreImageError(ValueError):
@@ -88,8 +95,10 @@ class ScoreImageError(ValueError):
 # ---------------------------------------------------------------------- SVG -> pixels
 def check_svg(svg: str) -> None:
     """Refuse SVG text that could reach outside itself or blow up: too long, a DTD or entity,
-    an ``<image>`` / ``<foreignObject>`` / ``<script>``, or an ``href`` / ``url()`` that is
-    not a ``#fragment`` of the same document. Raises :class:`ScoreImageError`."""
+    an ``<image>`` / ``<foreignObject>`` / ``<script>`` (namespaced forms such as ``<svg:image>``
+    too) or an element in the xlink namespace, an ``href`` / ``url()`` that is not a
+    ``#fragment`` of the same document, or ``<use>`` fan-out (:func:`_check_use_fanout`), or
+    text that is not well-formed XML. Raises :class:`ScoreImageError`."""
     if not isinstance(svg, str):
         raise ScoreImageError(f"SVG must be text, got {type(svg).__name__}")
     if len(svg) > MAX_SVG_CHARS:
@@ -100,9 +109,47 @@ def check_svg(svg: str) -> None:
     for bad in ("<!doctype", "<!entity", "<image", "<foreignobject", "<script", "<iframe", "@import"):
         if bad in low:
             raise ScoreImageError(f"SVG holds {bad.lstrip('<!@')!r}, which a score engraving never needs; refused")
+    for prefix, name in _ELEMENT.findall(svg):
+        # namespaced forms (<svg:image>, <x:script> with x bound to SVG) draw like the plain ones
+        if prefix.lower() == "xlink:":
+            raise ScoreImageError(f"SVG holds the element <{prefix}{name}>, which a score engraving never needs; refused")
+        if name.lower() in _FORBIDDEN_ELEMENTS:
+            raise ScoreImageError(f"SVG holds {name.lower()!r} (<{prefix}{name}>), which a score engraving never needs; refused")
     for ref in _HREF.findall(svg) + _URL.findall(svg):
         if not ref.startswith("#"):
             raise ScoreImageError(f"SVG refers outside itself ({ref[:60]!r}); only #fragment references are allowed")
+    _check_use_fanout(svg)
+
+
+def _local(tag: object) -> str:
+    return tag.rsplit("}", 1)[-1].lower() if isinstance(tag, str) else ""
+
+
+def _check_use_fanout(svg: str) -> None:
+    """Bound what ``<use>`` can multiply: a ``<use>`` whose target holds a ``<use>`` (nesting
+    multiplies the drawing exponentially, or loops) is refused, and so are more than
+    ``MAX_SVG_USES`` ``<use>`` or more than ``MAX_SVG_USE_DRAWN`` elements drawn through them."""
+    try:  # (no DTD or entity got this far: check_svg refused them)
+        root = ET.fromstring(svg)
+    except ET.ParseError as exc:
+        raise ScoreImageError(f"SVG is not well-formed XML ({exc})") from None
+    ids = {el.get("id"): el for el in root.iter() if el.get("id") is not None}
+    uses = drawn = 0
+    for el in root.iter():
+        if _local(el.tag) != "use":
+            continue
+        uses += 1
+        ref = el.get(_XLINK) or el.get("href") or ""
+        target = ids.get(ref[1:]) if ref.startswith("#") else None
+        if target is not None:
+            for sub in target.iter():
+                drawn += 1
+                if _local(sub.tag) == "use":
+                    raise ScoreImageError(f"SVG <use> of {ref[:60]!r} refers to an element holding a <use> "
+                                          "(nested references multiply the drawing); refused")
+        if uses > MAX_SVG_USES or drawn > MAX_SVG_USE_DRAWN:
+            raise ScoreImageError(f"SVG draws more through <use> than the {MAX_SVG_USES:,} <use> / "
+                                  f"{MAX_SVG_USE_DRAWN:,} elements allowed; refused")
 
 
 def rasterize_svg(svg: str, width: int, height: int, viewbox: Sequence[float] | None = None) -> np.ndarray:
@@ -317,10 +364,13 @@ def score_image(fragment) -> tuple[np.ndarray, float, float]:
     return image, t0, px_per_ql * float(fragment.tempo_bpm) / 60.0
 
 
-def segment_column_edges(t0: float, cols_per_s: float, edges_s: np.ndarray) -> np.ndarray:
+def segment_column_edges(t0: float | np.ndarray, cols_per_s: float | np.ndarray, edges_s: np.ndarray) -> np.ndarray:
     """Columns of an image bounding time stretches: ``t0 + edges_s * cols_per_s``, clipped to
-    the image. ``edges_s``: (K + 1,) seconds (e.g. :func:`~crossmodal_core.features.audio.segment_times`)."""
-    return np.clip(float(t0) + np.asarray(edges_s, dtype=np.float64) * float(cols_per_s), 0.0, float(IMAGE_WIDTH))
+    the image. ``edges_s``: (K + 1,) seconds (e.g. :func:`~crossmodal_core.features.audio.segment_times`),
+    or (n, K + 1) with ``t0`` and ``cols_per_s`` of shape (n, 1) (broadcast)."""
+    t0 = np.asarray(t0, dtype=np.float64)
+    cols_per_s = np.asarray(cols_per_s, dtype=np.float64)
+    return np.clip(t0 + np.asarray(edges_s, dtype=np.float64) * cols_per_s, 0.0, float(IMAGE_WIDTH))
 
 
 def score_image_segments(images: np.ndarray, t0: np.ndarray, cols_per_s: np.ndarray, edges_s: np.ndarray,
@@ -356,7 +406,7 @@ def score_image_segments(images: np.ndarray, t0: np.ndarray, cols_per_s: np.ndar
     c = int(columns)
     t0 = np.asarray(t0, dtype=np.float64).reshape(n)
     cols_per_s = np.asarray(cols_per_s, dtype=np.float64).reshape(n)
-    cols = np.clip(t0[:, None] + edges_s * cols_per_s[:, None], 0.0, float(IMAGE_WIDTH))  # (n, K + 1)
+    cols = segment_column_edges(t0[:, None], cols_per_s[:, None], edges_s)  # (n, K + 1)
     # every segment's sub-column edges in one (K * columns + 1) grid per item
     sub = np.arange(c, dtype=np.float64) / c
     grid = np.concatenate([(cols[:, :-1, None] + sub * np.diff(cols, axis=1)[:, :, None]).reshape(n, k * c),

@@ -44,6 +44,22 @@ def test_blank_svg_is_a_blank_image_and_a_rectangle_is_its_own_ink():
     ('<svg ' + SVG_NS + ' viewBox="0 0 1 1"><rect fill="url(http://example.org/p)" width="1" height="1"/></svg>',
      "refers outside"),
     ("not an svg at all", "not an SVG"),
+    # namespaced forms of the refused elements
+    ('<svg:svg xmlns:svg="http://www.w3.org/2000/svg" viewBox="0 0 1 1">'
+     '<svg:image href="#x" width="1" height="1"/></svg:svg>', "image"),
+    ('<svg ' + SVG_NS + ' xmlns:s="http://www.w3.org/2000/svg" viewBox="0 0 1 1"><s:script>x</s:script></svg>',
+     "script"),
+    ('<svg ' + SVG_NS + ' xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 1 1">'
+     '<xlink:a xlink:href="#x"/></svg>', "xlink:a"),
+    # <use> fan-out: a "billion laughs" of nested <use>, a <use> of its own ancestor, too many <use>
+    ('<svg ' + SVG_NS + ' xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 1 1"><defs>'
+     '<rect id="a0" width="1" height="1"/>'
+     + "".join(f'<g id="a{i}">' + f'<use xlink:href="#a{i - 1}"/>' * 10 + "</g>" for i in range(1, 9))
+     + '</defs><use xlink:href="#a8"/></svg>', "nested references"),
+    ('<svg ' + SVG_NS + ' viewBox="0 0 1 1"><g id="loop"><use href="#loop"/></g></svg>', "nested references"),
+    ('<svg ' + SVG_NS + ' viewBox="0 0 1 1"><rect id="r" width="1" height="1"/>'
+     + '<use href="#r"/>' * (si.MAX_SVG_USES + 1) + '</svg>', "allowed"),
+    ('<svg ' + SVG_NS + ' viewBox="0 0 1 1"><rect width="1" height="1"></svg>', "well-formed"),
 ])
 def test_hostile_svg_is_refused(svg, why):
     with pytest.raises(si.ScoreImageError, match=why):
@@ -202,3 +218,15 @@ def test_a_dataset_holds_image_views_and_flat_models_name_them():
         CrossModalDataset(views={"x": np.zeros((3, 1, 1, 1, 1))})
     with pytest.raises(ValueError, match="image view .* CNN tower"):
         check_views([images, np.zeros((3, 2))])
+
+
+def test_resample_width_zero_gives_zeros():
+    """An image with no columns: every interval is outside it, which counts as zeros (it used
+    to raise IndexError)."""
+    from crossmodal_core.features.resample import resample_columns, resample_columns_rows
+
+    edges = np.array([-1.0, 0.0, 0.0, 2.5])
+    out = resample_columns(np.zeros((3, 0)), edges)
+    assert out.shape == (3, 3) and not out.any()
+    rows = resample_columns_rows(np.zeros((2, 3, 0), dtype=np.uint8), np.stack([edges, edges]))
+    assert rows.shape == (2, 3, 3) and not rows.any()

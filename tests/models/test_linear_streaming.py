@@ -161,3 +161,24 @@ def test_local_cluster_workers_run_without_malloc_trim_and_profiler_and_one_blas
     finally:
         cluster.close()
     _assert_same(ClusterCCA().fit([x, y], lab), model, x, y)
+
+
+def test_connect_local_closes_the_cluster_when_the_client_fails(monkeypatch):
+    """connect("local"): a Client that cannot be made must not leave the LocalCluster's worker
+    processes running (nobody else holds the cluster)."""
+    import distributed
+
+    closed = []
+
+    class FakeCluster:
+        def close(self):
+            closed.append(True)
+
+    def failing_client(*args, **kwargs):
+        raise OSError("scheduler refused")
+
+    monkeypatch.setattr(streaming, "local_cluster", lambda *a, **k: FakeCluster())
+    monkeypatch.setattr(distributed, "Client", failing_client)
+    with pytest.raises(ValueError, match="cannot reach the Dask scheduler at 'local'"):
+        streaming.connect("local")
+    assert closed == [True]

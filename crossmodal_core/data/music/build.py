@@ -153,6 +153,16 @@ def _shard_path(cache: Path, ref: ScoreRef, fingerprint: str) -> Path | None:
 
 
 # ---------------------------------------------------------------------- per work
+def _engraving_errors() -> tuple[type[Exception], ...]:
+    """What engraving a fragment raises when verovio / music21 cannot draw its notes:
+    ``ValueError`` (``RenderError``, ``ScoreImageError``), ``RuntimeError`` (a C++ exception
+    through verovio's binding) and music21's ``Music21Exception``. One fragment is dropped for
+    these; anything else (a programming error) still surfaces, as the work's failure."""
+    from music21.exceptions21 import Music21Exception
+
+    return (ValueError, RuntimeError, Music21Exception)
+
+
 def _fragment_features(fragments: list[Fragment]) -> tuple[dict[str, np.ndarray], list[str]]:
     """Synthesise and featurise; returns arrays for the kept fragments and drop reasons."""
     from crossmodal_core.features.audio import audio_features_and_sequence
@@ -161,6 +171,7 @@ def _fragment_features(fragments: list[Fragment]) -> tuple[dict[str, np.ndarray]
 
     keep, audio, seq, sheet, sheet_seq, rms, dropped = [], [], [], [], [], [], []
     images, mels, t0, cols_per_s = [], [], [], []
+    engraving_errors = _engraving_errors()
     for i, fr in enumerate(fragments):
         try:
             y = synthesize(fr, sample_rate=SAMPLE_RATE)
@@ -173,8 +184,8 @@ def _fragment_features(fragments: list[Fragment]) -> tuple[dict[str, np.ndarray]
             continue
         try:
             views = fragment_score_views(fr, y)
-        except ValueError as exc:  # RenderError / ScoreImageError: notes without a notation
-            dropped.append(f"{fr.fragment_id}: cannot engrave ({exc})")
+        except engraving_errors as exc:  # notes without a notation: this fragment only
+            dropped.append(f"{fr.fragment_id}: cannot engrave ({type(exc).__name__}: {exc})")
             continue
         a, s = audio_features_and_sequence(y, SAMPLE_RATE, n_segments=N_SEGMENTS)
         keep.append(i)

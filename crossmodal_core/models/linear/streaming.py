@@ -121,7 +121,12 @@ def connect(address: str, timeout: float = 30.0) -> Any:
         if address == "local":
             import os
 
-            return Client(local_cluster(max(1, os.cpu_count() or 1)))
+            cluster = local_cluster(max(1, os.cpu_count() or 1))
+            try:
+                return Client(cluster)
+            except BaseException:  # no client owns the cluster yet: its worker processes would linger
+                cluster.close()
+                raise
         return Client(address, timeout=timeout)
     except (OSError, TimeoutError) as exc:
         raise ValueError(f"cannot reach the Dask scheduler at {address!r} ({type(exc).__name__}: {exc})") from None

@@ -200,3 +200,31 @@ def test_subset_rebuild_matches_committed_dataset(tmp_path):
         np.testing.assert_array_equal(loaded.views[view], committed.views[view][idx], err_msg=view + hint)
     for col in ("lyrics", "language", "duration_s", "tempo_bpm", "score_image_t0", "score_image_cols_per_s"):
         np.testing.assert_array_equal(loaded.metadata[col], committed.metadata[col][idx])
+
+
+def test_an_engraving_failure_drops_only_that_fragment(monkeypatch):
+    """verovio (RuntimeError through its binding) or music21 (Music21Exception) failing on one
+    fragment drops that fragment, named with the exception, not the whole work; a programming
+    error (KeyError) still surfaces."""
+    from music21.exceptions21 import Music21Exception
+
+    real = build_mod.fragment_score_views
+    failures = {"w:b": RuntimeError("verovio crashed"), "w:c": Music21Exception("cannot split")}
+
+    def flaky(fr, y):
+        if fr.fragment_id in failures:
+            raise failures[fr.fragment_id]
+        return real(fr, y)
+
+    monkeypatch.setattr(build_mod, "fragment_score_views", flaky)
+    frs = [Fragment(f"w:{t}", "w.xml", 0, 1, 1, 1, [Note(p, float(i), 1.0, "", "single") for i, p in
+                                                    enumerate([60, 62, 64, 65])], "", work_id="w")
+           for t in "abcd"]
+    arrays, dropped = build_mod._fragment_features(frs)
+    assert arrays["keep"].tolist() == [0, 3]
+    assert arrays["score_image"].shape[0] == 2 and arrays["audio"].shape[0] == 2
+    assert dropped == ["w:b: cannot engrave (RuntimeError: verovio crashed)",
+                       "w:c: cannot engrave (Music21Exception: cannot split)"]
+    failures["w:d"] = KeyError("bug")
+    with pytest.raises(KeyError):
+        build_mod._fragment_features(frs)
