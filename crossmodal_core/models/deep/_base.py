@@ -530,7 +530,7 @@ def check_deep_views(views: Sequence[Any], n_views: int | None = 2, min_rows: in
     returned in their own dtype (uint8 stays uint8; float64 becomes float32). A sequence view
     ``(n, T, d)`` or any other rank raises ``ValueError`` naming the problem
     (:func:`~.towers.feature_spec`). All views must have the same number of rows."""
-    from crossmodal_core.data.dataset import nonfinite_rows
+    from crossmodal_core.data.dataset import check_paired_rows, nonfinite_rows
     from crossmodal_core.models.linear.streaming import check_stream_views
 
     if isinstance(views, np.ndarray):
@@ -562,12 +562,7 @@ def check_deep_views(views: Sequence[Any], n_views: int | None = 2, min_rows: in
         elif a.dtype.kind == "b":
             a = a.astype(np.uint8)
         out.append(a)
-    n = out[0].shape[0]
-    for i, a in enumerate(out):
-        if a.shape[0] != n:
-            raise ValueError(f"{what}[{i}] has {a.shape[0]} rows but {what}[0] has {n}")
-    if n < min_rows:
-        raise ValueError(f"{what} need at least {min_rows} rows, got {n}")
+    check_paired_rows(out, min_rows, what)
     return out
 
 
