@@ -133,9 +133,28 @@ def _default_epochs(cls, params: dict):
     return getattr(model, "_epochs", None) or getattr(model, "epochs", None)
 
 
+def _build_model(spec: tuple[str, dict], seed: int, epochs: int | None = None,
+                 patience: int | None = None) -> tuple[object, bool, dict]:
+    """The estimator of a ``"module:Class", params`` entry; deep models run on the CPU, quiet,
+    seeded, with ``epochs`` / ``patience`` when given. Returns ``(model, is_deep, params)``."""
+    import importlib
+
+    path, params = spec
+    module, cls_name = path.split(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    params = dict(params)
+    deep = "deep" in module
+    if deep:
+        params.update(progress=False, random_state=seed, device="cpu")
+        if epochs is not None:
+            params["epochs"] = epochs
+        if patience is not None:
+            params["patience"] = patience
+    return cls(**params), deep, params
+
+
 def run_one(name: str, n_train: int, n_test: int, epochs: int | None, patience: int | None, seed: int) -> dict:
     """Fit one model in this process and return its measurements."""
-    import importlib
 
     import numpy as np
     import torch
@@ -154,18 +173,7 @@ def run_one(name: str, n_train: int, n_test: int, epochs: int | None, patience: 
                           for c in np.unique(y[train])])
     fit_rows = np.setdiff1d(train, val)
 
-    path, params = MODELS[name]
-    module, cls_name = path.split(":")
-    cls = getattr(importlib.import_module(module), cls_name)
-    params = dict(params)
-    deep = "deep" in module
-    if deep:
-        params.update(progress=False, random_state=seed, device="cpu")
-        if epochs is not None:
-            params["epochs"] = epochs
-        if patience is not None:
-            params["patience"] = patience
-    model = cls(**params)
+    model, deep, params = _build_model(MODELS[name], seed, epochs, patience)
     fit_views = [audio[fit_rows], visual[fit_rows]]
     rss_before = _rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
@@ -212,13 +220,12 @@ def run_one(name: str, n_train: int, n_test: int, epochs: int | None, patience: 
         "val_map": [val_xy, val_yx],
         "test_map": [test_xy, test_yx],
         "test_map_hamming": hamming,
-        "epochs_default": _default_epochs(cls, MODELS[name][1]),
+        "epochs_default": _default_epochs(type(model), MODELS[name][1]),
     }
 
 
 def run_score_image(name: str, audio_view: str, epochs: int | None, seed: int) -> dict:
     """One score-image model on fold 0 of the music dataset, in this process."""
-    import importlib
 
     import numpy as np
 
@@ -241,16 +248,7 @@ def run_score_image(name: str, audio_view: str, epochs: int | None, seed: int) -
     if name == "ugaar-img":
         names.insert(1, "lyrics")
         arrays.insert(1, ds.view("lyrics"))
-    path, params = SCORE_IMAGE_MODELS[name]
-    module, cls_name = path.split(":")
-    cls = getattr(importlib.import_module(module), cls_name)
-    params = dict(params)
-    deep = "deep" in module
-    if deep:
-        params.update(progress=False, random_state=seed, device="cpu")
-        if epochs is not None:
-            params["epochs"] = epochs
-    model = cls(**params)
+    model, deep, _ = _build_model(SCORE_IMAGE_MODELS[name], seed, epochs)
     epoch_cpu: list[float] = []
     last = [time.process_time()]
 
