@@ -46,8 +46,12 @@ def test_bench_linear_reports_the_library_map(tmp_path):
         model.fit([v[train] for v in views], y)
         za, zv = model.transform([v[test] for v in views])
         a2v, v2a = map_both_directions(za, zv, labels[test])
-        assert rows[name]["map_a2v"] == pytest.approx(a2v, abs=1e-9)
-        assert rows[name]["map_v2a"] == pytest.approx(v2a, abs=1e-9)
+        # the same MAP up to float32 rounding: at the default difficulty (1.5) some test scores
+        # are near ties whose order follows the BLAS thread count and summation order of each
+        # process (measured 6e-6 apart at 1 vs 2 threads, 8.6e-7 in CI); a different metric or
+        # model would be off by far more
+        assert rows[name]["map_a2v"] == pytest.approx(a2v, abs=2e-5)
+        assert rows[name]["map_v2a"] == pytest.approx(v2a, abs=2e-5)
         assert np.all(np.isfinite(rows[name]["test_corr"]))
 
 

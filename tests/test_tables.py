@@ -51,7 +51,7 @@ def _reference_docs() -> list[dict]:
     # the score-image documents are paired runs that also scored MAP by work, so they are MAP tables too
     assert {Path(d["path"]).name for d in docs} == {"synthetic-vegas.json", "synthetic-vegas-zeroshot.json",
                                                    "music21_lyrics.json", "music21_score_image.json",
-                                                   "music21_score_image_alignment.json"}, \
+                                                   "music21_score_image_three_view.json"}, \
         "alignment reports without MAP are not MAP tables"
     return docs
 
