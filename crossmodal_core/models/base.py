@@ -128,21 +128,21 @@ class CrossModalEstimator(BaseEstimator):
         views = list(views)
         if len(views) != len(n_features):
             raise ValueError(f"{type(self).__name__} was fitted on {len(n_features)} views, got {len(views)}")
-        out: list[np.ndarray | None] = []
-        for i, (v, d) in enumerate(zip(views, n_features)):
-            if v is None and allow_none:
-                out.append(None)
-                continue
-            if hasattr(v, "iter_blocks"):  # a view on disk stays there (checked as blocks are read)
-                if len(v.shape) != 2 or v.shape[1] != d:
-                    raise ValueError(f"views[{i}] has shape {tuple(v.shape)}, the model was fitted with {d} features")
-                out.append(v)
-                continue
-            (a,) = check_views([v], min_rows=1, what=f"views[{i}]")
-            if a.shape[1] != d:
-                raise ValueError(f"views[{i}] has {a.shape[1]} features, the model was fitted with {d}")
-            out.append(a)
-        return out
+        return [None if v is None and allow_none else self._check_transform_view(i, v, d)
+                for i, (v, d) in enumerate(zip(views, n_features))]
+
+    def _check_transform_view(self, i: int, v: Any, d: int) -> Any:
+        """One view of :meth:`_check_transform_views` (``views[i]``, fitted with ``d`` features):
+        2-D, finite, ``d`` columns; a view on disk is returned as it is (checked as blocks are
+        read). Subclasses with other kinds of view override this, not the loop."""
+        if hasattr(v, "iter_blocks"):
+            if len(v.shape) != 2 or v.shape[1] != d:
+                raise ValueError(f"views[{i}] has shape {tuple(v.shape)}, the model was fitted with {d} features")
+            return v
+        (a,) = check_views([v], min_rows=1, what=f"views[{i}]")
+        if a.shape[1] != d:
+            raise ValueError(f"views[{i}] has {a.shape[1]} features, the model was fitted with {d}")
+        return a
 
 
 def check_labels(y: np.ndarray | None, n_samples: int, required: bool = True, min_classes: int = 2) -> np.ndarray | None:

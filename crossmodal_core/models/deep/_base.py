@@ -309,31 +309,20 @@ class TorchCrossModalEstimator(CrossModalEstimator):
         views = self._check_transform_views(views, self.n_features_in_)
         return [np.asarray(z, dtype=np.float64) for z in self._transform_arrays(views)]
 
-    def _check_transform_views(self, views: Sequence[np.ndarray | None], n_features: Sequence[FeatureSpec],
-                               allow_none: bool = False) -> list[np.ndarray | None]:
-        """The base class's check for flat views (cast to float32), plus image views: rank 4 with
+    def _check_transform_view(self, i: int, v: Any, d: FeatureSpec) -> Any:
+        """The base class's check for a flat view (cast to float32), plus image views: rank 4 with
         the fitted ``(C, H, W)`` (dtype kept), finite; a view of the wrong rank is refused by name."""
-        views = list(views)
-        if len(views) != len(n_features):
-            raise ValueError(f"{type(self).__name__} was fitted on {len(n_features)} views, got {len(views)}")
-        out: list[np.ndarray | None] = []
-        for i, (v, d) in enumerate(zip(views, n_features)):
-            if v is None and allow_none:
-                out.append(None)
-                continue
-            if isinstance(d, tuple):
-                a = check_deep_views([v], n_views=1, min_rows=1, what=f"views[{i}]")[0]
-                if a.ndim != 4 or tuple(a.shape[1:]) != d:
-                    raise ValueError(f"views[{i}] has shape {tuple(np.shape(a))}; the model was fitted on images "
-                                     f"(n, {', '.join(map(str, d))})")
-                out.append(a)
-                continue
-            if np.ndim(v) == 4:
-                raise ValueError(f"views[{i}] is an image view {tuple(np.shape(v))}; the model was fitted with "
-                                 f"{d} flat features there")
-            (a,) = super()._check_transform_views([v], [d])
-            out.append(a if hasattr(a, "iter_blocks") else a.astype(np.float32, copy=False))
-        return out
+        if isinstance(d, tuple):
+            a = check_deep_views([v], n_views=1, min_rows=1, what=f"views[{i}]")[0]
+            if a.ndim != 4 or tuple(a.shape[1:]) != d:
+                raise ValueError(f"views[{i}] has shape {tuple(np.shape(a))}; the model was fitted on images "
+                                 f"(n, {', '.join(map(str, d))})")
+            return a
+        if np.ndim(v) == 4:
+            raise ValueError(f"views[{i}] is an image view {tuple(np.shape(v))}; the model was fitted with "
+                             f"{d} flat features there")
+        a = super()._check_transform_view(i, v, d)
+        return a if hasattr(a, "iter_blocks") else a.astype(np.float32, copy=False)
 
     # ------------------------------------------------------------------ checkpoints
     def _json_params(self) -> dict[str, Any]:
